@@ -1,0 +1,32 @@
+//! ILP Torrent's protocol core: formats and decisions, with no I/O.
+//!
+//! Everything a peer, the verifier and the simulator must agree on lives here, once:
+//! the `.torrent` format with its signed license, magnet links, STREAM receipts
+//! (Interledger RFC 0039), spend vouchers, and the arithmetic of prices and revenue
+//! splits. Nothing here opens a socket or a file, reads a clock, or spawns a task; the
+//! drivers (`ilpt-node`, `ilpt-verifier`, `ilpt-sim`) do the I/O.
+//!
+//! Every parser returns a typed error that names what was expected and what was found,
+//! and never panics on any input.
+
+pub mod amount;
+pub mod bencode;
+pub mod hashing;
+pub mod info_hash;
+pub mod keys;
+pub mod license;
+pub mod magnet;
+pub mod metainfo;
+pub mod pieces;
+pub mod receipt;
+pub mod split;
+pub mod voucher;
+
+pub use amount::{Amount, Asset, Bps};
+pub use info_hash::InfoHash;
+pub use keys::PublicKey;
+pub use license::{License, LicenseSignature};
+pub use magnet::Magnet;
+pub use metainfo::{FileEntry, Info, Layout, Metainfo, MetainfoError, NewTorrent};
+pub use receipt::Receipt;
+pub use voucher::{SignedVoucher, Voucher};

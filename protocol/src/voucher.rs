@@ -1,0 +1,267 @@
+//! Spend vouchers: the payer's signed permission to charge one piece to its balance.
+//!
+//! A serving peer can charge a payer only with a voucher the payer signed with its node
+//! key, naming that peer as payee, so no peer can drain another's balance. The verifier
+//! refuses a reused `(payer, seq)`.
+//!
+//! Canonical bytes (fixed layout, 120 bytes, big-endian integers):
+//! `"ilpt-voucher-v1\0"` (16) ‖ info_hash (20) ‖ payer (32) ‖ payee (32) ‖ piece (u32)
+//! ‖ amount (u64) ‖ seq (u64). The signature is ed25519 over exactly those bytes; a
+//! signed voucher is those bytes followed by the 64-byte signature (184 bytes), and
+//! travels in HTTP bodies as standard base64.
+
+use base64::Engine as _;
+use ed25519_dalek::{Signer, SigningKey};
+
+use crate::amount::Amount;
+use crate::info_hash::InfoHash;
+use crate::keys::{KeyError, PublicKey};
+
+/// Domain separation: these bytes can never be mistaken for another signed message.
+const TAG: &[u8; 16] = b"ilpt-voucher-v1\0";
+/// Length of the canonical unsigned bytes.
+pub const VOUCHER_LEN: usize = 120;
+/// Length of a signed voucher.
+pub const SIGNED_VOUCHER_LEN: usize = VOUCHER_LEN + 64;
+
+/// What the payer authorises: charge `amount` for `piece` of `info_hash`, served by `payee`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voucher {
+    /// The torrent.
+    pub info_hash: InfoHash,
+    /// The downloader whose balance pays.
+    pub payer: PublicKey,
+    /// The serving peer that earns the seeder share.
+    pub payee: PublicKey,
+    /// The piece index being bought.
+    pub piece: u32,
+    /// The amount authorised (the piece's price).
+    pub amount: Amount,
+    /// The payer's sequence number; each is usable once.
+    pub seq: u64,
+}
+
+/// A voucher with the payer's signature. Holding one does not mean it verifies.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SignedVoucher {
+    /// The signed content.
+    pub voucher: Voucher,
+    /// ed25519 signature by `voucher.payer` over the canonical bytes.
+    pub signature: [u8; 64],
+}
+
+/// Why a voucher is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VoucherError {
+    /// Not base64.
+    #[error("voucher malformed: not base64")]
+    Base64,
+    /// Wrong length.
+    #[error("voucher malformed: expected {SIGNED_VOUCHER_LEN} bytes, found {0}")]
+    Length(usize),
+    /// Wrong domain tag (not a voucher, or another version).
+    #[error("voucher malformed: not an ilpt v1 voucher")]
+    Tag,
+    /// A key that is not a valid ed25519 key.
+    #[error("voucher {field}: {source}")]
+    Key {
+        /// `payer` or `payee`.
+        field: &'static str,
+        /// The key problem.
+        source: KeyError,
+    },
+    /// The signature is not the payer's over these bytes.
+    #[error("voucher signature does not verify against the payer's key")]
+    Signature,
+}
+
+impl Voucher {
+    /// The canonical bytes that are signed.
+    pub fn to_bytes(&self) -> [u8; VOUCHER_LEN] {
+        let mut out = [0u8; VOUCHER_LEN];
+        out[..16].copy_from_slice(TAG);
+        out[16..36].copy_from_slice(&self.info_hash.0);
+        out[36..68].copy_from_slice(&self.payer.to_bytes());
+        out[68..100].copy_from_slice(&self.payee.to_bytes());
+        out[100..104].copy_from_slice(&self.piece.to_be_bytes());
+        out[104..112].copy_from_slice(&self.amount.0.to_be_bytes());
+        out[112..120].copy_from_slice(&self.seq.to_be_bytes());
+        out
+    }
+
+    /// Signs with the payer's key. The key must be the payer's, or verification fails.
+    pub fn sign(self, payer_key: &SigningKey) -> SignedVoucher {
+        let signature = payer_key.sign(&self.to_bytes()).to_bytes();
+        SignedVoucher {
+            voucher: self,
+            signature,
+        }
+    }
+}
+
+fn be_u64(bytes: &[u8]) -> u64 {
+    let mut arr = [0u8; 8];
+    arr.copy_from_slice(bytes);
+    u64::from_be_bytes(arr)
+}
+
+impl SignedVoucher {
+    /// The 184-byte encoding.
+    pub fn to_bytes(&self) -> [u8; SIGNED_VOUCHER_LEN] {
+        let mut out = [0u8; SIGNED_VOUCHER_LEN];
+        out[..VOUCHER_LEN].copy_from_slice(&self.voucher.to_bytes());
+        out[VOUCHER_LEN..].copy_from_slice(&self.signature);
+        out
+    }
+
+    /// Standard base64 of the 184 bytes.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.to_bytes())
+    }
+
+    /// Decodes the 184-byte form; checks the form and the keys, not the signature.
+    pub fn decode(bytes: &[u8]) -> Result<SignedVoucher, VoucherError> {
+        if bytes.len() != SIGNED_VOUCHER_LEN {
+            return Err(VoucherError::Length(bytes.len()));
+        }
+        if &bytes[..16] != TAG {
+            return Err(VoucherError::Tag);
+        }
+        let mut info_hash = [0u8; 20];
+        info_hash.copy_from_slice(&bytes[16..36]);
+        let key = |field, range: std::ops::Range<usize>| {
+            PublicKey::from_bytes(&bytes[range])
+                .map_err(|source| VoucherError::Key { field, source })
+        };
+        let mut piece = [0u8; 4];
+        piece.copy_from_slice(&bytes[100..104]);
+        let mut signature = [0u8; 64];
+        signature.copy_from_slice(&bytes[VOUCHER_LEN..]);
+        Ok(SignedVoucher {
+            voucher: Voucher {
+                info_hash: InfoHash(info_hash),
+                payer: key("payer", 36..68)?,
+                payee: key("payee", 68..100)?,
+                piece: u32::from_be_bytes(piece),
+                amount: Amount(be_u64(&bytes[104..112])),
+                seq: be_u64(&bytes[112..120]),
+            },
+            signature,
+        })
+    }
+
+    /// Decodes standard base64 (surrounding whitespace ignored; at most 512 characters).
+    pub fn decode_base64(text: &str) -> Result<SignedVoucher, VoucherError> {
+        let text = text.trim();
+        if text.len() > 512 {
+            return Err(VoucherError::Length(text.len() * 3 / 4));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|_| VoucherError::Base64)?;
+        SignedVoucher::decode(&bytes)
+    }
+
+    /// Checks that the payer signed exactly this voucher.
+    pub fn verify(&self) -> Result<(), VoucherError> {
+        if self
+            .voucher
+            .payer
+            .verify(&self.voucher.to_bytes(), &self.signature)
+        {
+            Ok(())
+        } else {
+            Err(VoucherError::Signature)
+        }
+    }
+}
+
+impl std::fmt::Debug for SignedVoucher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedVoucher")
+            .field("voucher", &self.voucher)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn keys() -> (SigningKey, SigningKey) {
+        (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        )
+    }
+
+    fn voucher(payer: &SigningKey, payee: &SigningKey) -> Voucher {
+        Voucher {
+            info_hash: InfoHash([9; 20]),
+            payer: payer.verifying_key().into(),
+            payee: payee.verifying_key().into(),
+            piece: 3,
+            amount: Amount(250),
+            seq: 42,
+        }
+    }
+
+    #[test]
+    fn signed_voucher_round_trips_and_verifies() {
+        let (payer, payee) = keys();
+        let signed = voucher(&payer, &payee).sign(&payer);
+        let decoded = SignedVoucher::decode_base64(&signed.to_base64()).unwrap();
+        assert_eq!(decoded, signed);
+        assert!(decoded.verify().is_ok());
+    }
+
+    #[test]
+    fn voucher_signed_by_someone_else_is_refused() {
+        let (payer, payee) = keys();
+        // The payee tries to sign a voucher that charges the payer.
+        let forged = voucher(&payer, &payee).sign(&payee);
+        assert_eq!(forged.verify(), Err(VoucherError::Signature));
+    }
+
+    #[test]
+    fn any_changed_field_breaks_the_signature() {
+        let (payer, payee) = keys();
+        let signed = voucher(&payer, &payee).sign(&payer);
+        let bytes = signed.to_bytes();
+        for i in 16..VOUCHER_LEN {
+            let mut tampered = bytes;
+            tampered[i] ^= 0x01;
+            if let Ok(v) = SignedVoucher::decode(&tampered) {
+                assert!(v.verify().is_err(), "byte {i} changed but still verifies");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_vouchers_are_refused() {
+        assert_eq!(
+            SignedVoucher::decode(&[0; 10]),
+            Err(VoucherError::Length(10))
+        );
+        assert_eq!(
+            SignedVoucher::decode(&[0; SIGNED_VOUCHER_LEN]),
+            Err(VoucherError::Tag)
+        );
+        assert_eq!(SignedVoucher::decode_base64("*"), Err(VoucherError::Base64));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let _ = SignedVoucher::decode(&bytes).map(|v| v.verify());
+        }
+
+        #[test]
+        fn tagged_random_bodies_never_panic(body in proptest::collection::vec(any::<u8>(), SIGNED_VOUCHER_LEN - 16)) {
+            let mut bytes = TAG.to_vec();
+            bytes.extend_from_slice(&body);
+            let _ = SignedVoucher::decode(&bytes).map(|v| v.verify());
+        }
+    }
+}

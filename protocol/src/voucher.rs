@@ -63,12 +63,12 @@ pub enum VoucherError {
     #[error("voucher malformed: not an ilpt v1 voucher")]
     Tag,
     /// A key that is not a valid ed25519 key.
-    #[error("voucher {field}: {source}")]
+    #[error("voucher {field}: {reason}")]
     Key {
         /// `payer` or `payee`.
         field: &'static str,
         /// The key problem.
-        source: KeyError,
+        reason: KeyError,
     },
     /// The signature is not the payer's over these bytes.
     #[error("voucher signature does not verify against the payer's key")]
@@ -131,7 +131,7 @@ impl SignedVoucher {
         info_hash.copy_from_slice(&bytes[16..36]);
         let key = |field, range: std::ops::Range<usize>| {
             PublicKey::from_bytes(&bytes[range])
-                .map_err(|source| VoucherError::Key { field, source })
+                .map_err(|reason| VoucherError::Key { field, reason })
         };
         let mut piece = [0u8; 4];
         piece.copy_from_slice(&bytes[100..104]);

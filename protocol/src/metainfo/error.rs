@@ -11,7 +11,7 @@ pub const MAX_TORRENT_LEN: usize = 32 << 20;
 pub enum MetainfoError {
     /// The bytes are not bencode at all.
     #[error("not a torrent file: {0}")]
-    Bencode(#[from] BencodeError),
+    Bencode(BencodeError),
     /// A field holds the wrong kind of value.
     #[error("{field}: expected {expected}, found {found}")]
     Type {
@@ -39,6 +39,14 @@ pub enum MetainfoError {
     /// The file is larger than [`MAX_TORRENT_LEN`].
     #[error("torrent file is {0} bytes, more than the {MAX_TORRENT_LEN}-byte limit")]
     TooLarge(usize),
+}
+
+// Not `#[from]`: that would also make the bencode error the `source`, and error
+// chains would print its text twice.
+impl From<BencodeError> for MetainfoError {
+    fn from(e: BencodeError) -> Self {
+        MetainfoError::Bencode(e)
+    }
 }
 
 impl MetainfoError {

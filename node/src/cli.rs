@@ -1,0 +1,71 @@
+//! The `ilpt` command line: argument parsing, logging set-up, and turning errors into
+//! one readable line and an exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::{create, inspect, key, verify};
+
+/// ILP Torrent: a peer-to-peer file-sharing swarm in which creators get paid.
+///
+/// Every peer checks payment before it serves a piece of a paid torrent; downloaders pay
+/// into a revenue-share pointer that splits income between the creator and the peers
+/// that served them.
+#[derive(Debug, Parser)]
+#[command(name = "ilpt", version, propagate_version = true)]
+pub struct Cli {
+    /// Log filter (error, warn, info, debug, trace, or a tracing directive). Also RUST_LOG.
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make or show ed25519 keys (node identities and creator keys).
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Make a .torrent from a file or directory, free or with a signed license.
+    Create(create::CreateArgs),
+    /// Show what a .torrent file or magnet link holds.
+    Inspect(inspect::InspectArgs),
+    /// Check data on disk against a torrent's piece hashes.
+    Verify(verify::VerifyArgs),
+}
+
+fn init_logging(filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = filter
+        .map(EnvFilter::new)
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Parses the command line, runs the command, and maps errors to exit code 1 with one
+/// line on stderr (`error: what failed: why`).
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log.as_deref());
+    let result = match &cli.command {
+        Command::Key(cmd) => key::run(cmd),
+        Command::Create(args) => create::run(args),
+        Command::Inspect(args) => inspect::run(args),
+        Command::Verify(args) => verify::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let chain: Vec<String> = e.chain().map(ToString::to_string).collect();
+            eprintln!("error: {}", chain.join(": ").replace('\n', " "));
+            ExitCode::FAILURE
+        }
+    }
+}

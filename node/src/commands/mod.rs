@@ -1,0 +1,6 @@
+//! One module per `ilpt` subcommand.
+
+pub mod create;
+pub mod inspect;
+pub mod key;
+pub mod verify;

@@ -30,7 +30,7 @@ pub enum Command {
     #[command(subcommand)]
     Key(key::KeyCommand),
     /// Make a .torrent from a file or directory, free or with a signed license.
-    Create(create::CreateArgs),
+    Create(Box<create::CreateArgs>),
     /// Show what a .torrent file or magnet link holds.
     Inspect(inspect::InspectArgs),
     /// Check data on disk against a torrent's piece hashes.

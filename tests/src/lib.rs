@@ -1,1 +1,69 @@
-//! placeholder
+//! Support for ILP Torrent's end-to-end tests and benchmarks: finding (and building) the
+//! `ilpt` binary of the current profile, and making test data.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The `ilpt` binary of the profile this code was built in (debug for tests, release for
+/// benches), built once per process with `cargo build` if it is missing or stale.
+///
+/// # Panics
+/// If the build fails: tests and benches cannot run without the binary.
+#[allow(clippy::expect_used, clippy::panic)]
+pub fn ilpt_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // Test and bench executables live in target/<profile>/deps/.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile> directory")
+            .to_path_buf();
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "-p", "ilpt-node", "--bin", "ilpt"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build for ilpt");
+        assert!(status.success(), "building ilpt failed");
+        let bin = profile_dir.join("ilpt");
+        assert!(bin.exists(), "ilpt binary not found at {}", bin.display());
+        bin
+    })
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so test data is reproducible.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut data = Vec::with_capacity(len + 8);
+    while data.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        data.extend_from_slice(&x.to_le_bytes());
+    }
+    data.truncate(len);
+    data
+}
+
+/// Writes `len` pseudo-random bytes to `path`, creating parent folders.
+pub fn write_data(path: &Path, len: usize, seed: u64) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, pseudo_random(len, seed))
+}
+
+/// The median of some samples (the mean of the middle two for an even count).
+pub fn median(samples: &[f64]) -> f64 {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::common::*;
 
-fn paid_args<'a>(key: &'a str) -> Vec<&'a str> {
+fn paid_args(key: &str) -> Vec<&str> {
     vec![
         "--price",
         "1000",

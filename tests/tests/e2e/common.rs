@@ -1,34 +1,10 @@
 //! Shared helpers: locating (and building) the `ilpt` binary, running it, and finding
 //! external tools, which may be missing on a laptop but must be present under CI.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-/// The `ilpt` binary of this build profile, built once per test run if needed.
-pub(crate) fn ilpt_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // The test executable lives in target/<profile>/deps/; ilpt goes in target/<profile>/.
-        let exe = std::env::current_exe().expect("test executable path");
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("target/<profile> directory")
-            .to_path_buf();
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "-p", "ilpt-node", "--bin", "ilpt"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build for ilpt");
-        assert!(status.success(), "building ilpt failed");
-        let bin = profile_dir.join("ilpt");
-        assert!(bin.exists(), "ilpt binary not found at {}", bin.display());
-        bin
-    })
-}
+pub(crate) use ilpt_tests::ilpt_bin;
 
 /// A `Command` for `ilpt` with the given arguments and quiet logging.
 pub(crate) fn ilpt(args: &[&str]) -> Command {
@@ -91,17 +67,5 @@ pub(crate) fn runs(program: &str, args: &[&str]) -> bool {
 
 /// Writes `len` bytes of deterministic pseudo-random data to `path`.
 pub(crate) fn write_data(path: &Path, len: usize, seed: u64) {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut data = Vec::with_capacity(len);
-    while data.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        data.extend_from_slice(&x.to_le_bytes());
-    }
-    data.truncate(len);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).expect("create data dir");
-    }
-    std::fs::write(path, data).expect("write data");
+    ilpt_tests::write_data(path, len, seed).expect("write test data");
 }

@@ -2,6 +2,9 @@
 //!
 //! One test binary for the whole workspace keeps link time and disk use down.
 
+// A test binary: helpers outside #[test] functions may panic on a failed expectation.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod cli;
 mod common;
 mod interop;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{create, inspect, key, verify};
+use crate::commands::{create, inspect, key, verifier, verify};
 
 /// ILP Torrent: a peer-to-peer file-sharing swarm in which creators get paid.
 ///
@@ -35,6 +35,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Check data on disk against a torrent's piece hashes.
     Verify(verify::VerifyArgs),
+    /// Run the receipt verifier and revenue-share ledger service.
+    Verifier(verifier::VerifierArgs),
 }
 
 fn init_logging(filter: Option<&str>) {
@@ -59,6 +61,7 @@ pub fn main() -> ExitCode {
         Command::Create(args) => create::run(args),
         Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args),
+        Command::Verifier(args) => verifier::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,4 +8,5 @@ pub mod commands;
 pub mod datafiles;
 pub mod keyfile;
 pub mod progress;
+pub mod signals;
 pub mod units;

@@ -11,6 +11,7 @@
 
 pub mod amount;
 pub mod bencode;
+pub mod charging;
 pub mod hashing;
 pub mod info_hash;
 pub mod keys;

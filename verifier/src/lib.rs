@@ -1,2 +1,17 @@
-//! The ILP Torrent verifier: receipt verification, balances, voucher spends and the
-//! revenue-share ledger. Not implemented yet: this crate is filled by issue 3.
+//! The ILP Torrent verifier: checks Interledger STREAM receipts (RFC 0039), keeps
+//! balances, spends vouchers by the charging rules of `ilpt-protocol`, attributes every
+//! spend between the creator and the serving peer, and pays earnings out.
+//!
+//! It is a drop-in for clients of interledger/receipt-verifier
+//! (`/balances/{id}:creditReceipt`, `/balances/{id}:spend`, `/receipts`, `/verify`),
+//! plus ILP Torrent's revenue-share routes. Money lives in SQLite (WAL, synchronous
+//! FULL), written by one thread with group commit ([`writer`]), so an acknowledged
+//! operation survives `kill -9` and concurrent spends cannot race.
+
+pub mod api;
+pub mod dev_rail;
+pub mod ledger;
+pub mod server;
+pub mod writer;
+
+pub use server::{start, Running, VerifierConfig};

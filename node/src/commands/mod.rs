@@ -3,4 +3,5 @@
 pub mod create;
 pub mod inspect;
 pub mod key;
+pub mod verifier;
 pub mod verify;

@@ -1,0 +1,102 @@
+//! `ilpt verifier`: run the receipt verifier and revenue-share ledger service.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use ilpt_verifier::VerifierConfig;
+
+/// Arguments of `ilpt verifier`. Flags override the config file.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Every serving peer asks the verifier before it serves a piece of a paid torrent. Routes:
+  POST /balances/{id}:creditReceipt   body: base64 RFC 0039 receipt -> new balance
+  POST /balances/{id}:spend           body: decimal amount -> remaining balance (402 if short)
+  POST /receipts, POST /verify        body: base64 receipt -> {amount, spspEndpoint}
+  POST /revshare                      {payout_pointer, creator_share_bps, asset_code,
+                                       asset_scale, creator_key} -> {id, pointer}
+  GET  /revshare/{id}                 totals of an account
+  PUT  /licenses/{info_hash}          body: the torrent's bencoded info dictionary
+  POST /licenses/{info_hash}/spend    {voucher, receipts: [...]} -> charged / moved / 402
+  GET  /earnings/{party}              PUT /parties/{party}/pointer   POST /payouts
+  GET  /audit                         the ledger's conservation checks
+With --dev-rail: GET /spsp/{id} (SPSP v4) and POST /dev/pay {pointer, amount} -> receipt.")]
+pub struct VerifierArgs {
+    /// TOML config file (keys as in --print-config).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// SQLite database file (created if missing).
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Address to listen on, like 127.0.0.1:7000 (port 0 picks a free port).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Base URL clients use to reach this verifier (default: http://LISTEN).
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// File with the base64 receipt seed (as the reference's RECEIPT_SEED). Default: a
+    /// seed generated on first start and kept in the database.
+    #[arg(long, value_name = "FILE")]
+    pub receipt_seed_file: Option<PathBuf>,
+    /// Seconds a receipt nonce stays valid after it is issued (default 300).
+    #[arg(long, value_name = "SECONDS")]
+    pub receipt_ttl: Option<u64>,
+    /// Enable the development payment rail (loopback testing only; no real money).
+    #[arg(long)]
+    pub dev_rail: bool,
+    /// Print the effective configuration as TOML and exit.
+    #[arg(long)]
+    pub print_config: bool,
+}
+
+impl VerifierArgs {
+    fn config(&self) -> Result<VerifierConfig> {
+        let mut c = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("{} is not a valid verifier config", path.display()))?
+            }
+            None => VerifierConfig::default(),
+        };
+        if let Some(db) = &self.db {
+            c.db = db.clone();
+        }
+        if let Some(listen) = self.listen {
+            c.listen = listen;
+        }
+        if let Some(url) = &self.public_url {
+            c.public_url = Some(url.clone());
+        }
+        if let Some(f) = &self.receipt_seed_file {
+            c.receipt_seed_file = Some(f.clone());
+        }
+        if let Some(ttl) = self.receipt_ttl {
+            c.receipt_ttl = ttl;
+        }
+        c.dev_rail |= self.dev_rail;
+        Ok(c)
+    }
+}
+
+/// Runs `ilpt verifier` until SIGINT or SIGTERM.
+pub fn run(args: &VerifierArgs) -> Result<()> {
+    let config = args.config()?;
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&config)?);
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let running = ilpt_verifier::start(&config).await?;
+        println!("verifier listening on http://{}", running.addr);
+        crate::signals::shutdown().await;
+        tracing::info!("shutting down");
+        running.stop().await
+    })
+}

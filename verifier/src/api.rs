@@ -1,0 +1,369 @@
+//! The HTTP API. Reference-compatible routes (`/balances/{id}:creditReceipt`,
+//! `/balances/{id}:spend`, `/receipts`, `/verify`) answer in plain text as
+//! interledger/receipt-verifier does; ILP Torrent's own routes answer JSON.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use ilpt_protocol::{InfoHash, PublicKey};
+use serde_json::{json, Value};
+
+use crate::ledger::{self, LedgerError, ReceiptSeed, RevShare};
+use crate::writer::Writer;
+
+/// Largest receipt body (a 58-byte receipt is 80 base64 characters), as the reference.
+pub const MAX_RECEIPT_BODY: usize = 80;
+/// Largest spend-amount body (i64::MAX has 19 digits).
+pub const MAX_AMOUNT_BODY: usize = 19;
+/// Largest JSON body of our own routes.
+pub const MAX_JSON_BODY: usize = 16 * 1024;
+/// Largest info dictionary accepted for license registration.
+pub const MAX_INFO_BODY: usize = 8 << 20;
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The ledger writer.
+    pub writer: Writer,
+    /// The receipt seed.
+    pub seed: ReceiptSeed,
+    /// Receipt nonce lifetime, seconds.
+    pub receipt_ttl: u64,
+    /// Base URL this verifier is reached at (for the pointers it hands out).
+    pub public_url: String,
+    /// Whether the development payment rail is on.
+    pub dev_rail: bool,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl IntoResponse for LedgerError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            LedgerError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            LedgerError::PaymentRequired { .. } => StatusCode::PAYMENT_REQUIRED,
+            LedgerError::Forbidden(_) => StatusCode::FORBIDDEN,
+            LedgerError::NotFound(_) => StatusCode::NOT_FOUND,
+            LedgerError::Conflict(_) => StatusCode::CONFLICT,
+            LedgerError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            LedgerError::Storage(_) | LedgerError::Unavailable(_) => {
+                tracing::error!("{self}");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage unavailable, try again",
+                )
+                    .into_response();
+            }
+        };
+        if let LedgerError::PaymentRequired { missing, balance } = &self {
+            let body = json!({"error": "insufficient balance", "missing": missing.to_string(), "balance": balance.to_string()});
+            return (status, Json(body)).into_response();
+        }
+        (status, self.to_string()).into_response()
+    }
+}
+
+fn bad(msg: impl Into<String>) -> LedgerError {
+    LedgerError::BadRequest(msg.into())
+}
+
+fn text_body(body: &Bytes) -> Result<&str, LedgerError> {
+    std::str::from_utf8(body).map_err(|_| bad("body is not UTF-8 text"))
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, LedgerError> {
+    serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON body: {e}")))
+}
+
+/// Builds the router.
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/balances/{action}",
+            post(balances).layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY)),
+        )
+        .route(
+            "/receipts",
+            post(verify_receipt).layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY)),
+        )
+        .route(
+            "/verify",
+            post(verify_receipt).layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY)),
+        )
+        .route(
+            "/revshare",
+            post(create_revshare).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route("/revshare/{id}", get(get_revshare))
+        .route(
+            "/licenses/{info_hash}",
+            put(register_license).layer(DefaultBodyLimit::max(MAX_INFO_BODY)),
+        )
+        .route(
+            "/licenses/{info_hash}/spend",
+            post(spend_voucher).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route("/earnings/{party}", get(get_earnings))
+        .route(
+            "/parties/{party}/pointer",
+            put(set_payout_pointer).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route("/payouts", post(payouts))
+        .route("/audit", get(audit));
+    if state.dev_rail {
+        app = app.merge(crate::dev_rail::routes());
+    }
+    app.with_state(state)
+}
+
+async fn balances(
+    State(s): State<Arc<AppState>>,
+    Path(action): Path<String>,
+    body: Bytes,
+) -> Result<String, LedgerError> {
+    let (id, verb) = action.rsplit_once(':').ok_or_else(|| {
+        LedgerError::NotFound(
+            "expected /balances/{id}:creditReceipt or /balances/{id}:spend".into(),
+        )
+    })?;
+    if id.is_empty() || id.len() > 256 {
+        return Err(bad("balance id must be 1 to 256 characters"));
+    }
+    let id = id.to_owned();
+    match verb {
+        "creditReceipt" => {
+            let receipt = text_body(&body)?.trim().to_owned();
+            let (seed, now) = (s.seed.clone(), now());
+            let balance = s
+                .writer
+                .run(move |c| ledger::credit_receipt(c, &seed, &id, &receipt, None, now))
+                .await?;
+            Ok(balance.to_string())
+        }
+        "spend" => {
+            if body.len() > MAX_AMOUNT_BODY {
+                return Err(bad(
+                    "spend amount: expected a decimal integer of at most 19 digits",
+                ));
+            }
+            let text = text_body(&body)?.trim();
+            let amount: u64 = text.parse().map_err(|_| {
+                bad(format!(
+                    "spend amount: expected a positive decimal integer, found {text:?}"
+                ))
+            })?;
+            let now = now();
+            let remaining = s
+                .writer
+                .run(move |c| ledger::spend_balance(c, &id, amount, now))
+                .await?;
+            Ok(remaining.to_string())
+        }
+        other => Err(LedgerError::NotFound(format!(
+            "unknown balance action {other:?}"
+        ))),
+    }
+}
+
+async fn verify_receipt(
+    State(s): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, LedgerError> {
+    let receipt = text_body(&body)?.trim().to_owned();
+    let (seed, now) = (s.seed.clone(), now());
+    let (amount, pointer) = s
+        .writer
+        .run(move |c| ledger::accept_receipt(c, &seed, &receipt, now))
+        .await?;
+    if amount == 0 {
+        return Err(bad("expired receipt"));
+    }
+    Ok(Json(json!({"amount": amount.to_string(), "spspEndpoint": pointer})).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct NewRevShare {
+    payout_pointer: String,
+    creator_share_bps: u64,
+    asset_code: String,
+    asset_scale: u8,
+    creator_key: PublicKey,
+}
+
+async fn create_revshare(
+    State(s): State<Arc<AppState>>,
+    body: Bytes,
+) -> Result<Response, LedgerError> {
+    let req: NewRevShare = json_body(&body)?;
+    ilpt_protocol::license::validate_pointer(&req.payout_pointer)
+        .map_err(|e| bad(format!("payout_pointer: {e}")))?;
+    let share = ilpt_protocol::Bps::new(req.creator_share_bps).map_err(|e| bad(e.to_string()))?;
+    let asset = ilpt_protocol::Asset::new(&req.asset_code, req.asset_scale)
+        .map_err(|e| bad(e.to_string()))?;
+    let id = random_hex::<16>().map_err(bad)?;
+    let account = RevShare {
+        pointer: format!("{}/spsp/{id}", s.public_url.trim_end_matches('/')),
+        id,
+        payout_pointer: req.payout_pointer,
+        creator_share_bps: share.get(),
+        asset_code: asset.code().to_owned(),
+        asset_scale: asset.scale(),
+        creator_key: req.creator_key,
+    };
+    let reply = json!({"id": account.id, "pointer": account.pointer});
+    let now = now();
+    s.writer
+        .run(move |c| ledger::create_revshare(c, &account, now))
+        .await?;
+    Ok((StatusCode::CREATED, Json(reply)).into_response())
+}
+
+/// `N` random bytes as lower-case hex.
+pub fn random_hex<const N: usize>() -> Result<String, String> {
+    let mut bytes = [0u8; N];
+    getrandom::getrandom(&mut bytes).map_err(|e| format!("no randomness: {e}"))?;
+    Ok(data_encoding::HEXLOWER.encode(&bytes))
+}
+
+async fn get_revshare(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, LedgerError> {
+    Ok(Json(
+        s.writer
+            .run(move |c| ledger::revshare_totals(c, &id))
+            .await?,
+    ))
+}
+
+fn parse_info_hash(text: &str) -> Result<InfoHash, LedgerError> {
+    text.parse()
+        .map_err(|e: ilpt_protocol::info_hash::InfoHashError| bad(e.to_string()))
+}
+
+fn parse_party(text: &str) -> Result<PublicKey, LedgerError> {
+    text.parse()
+        .map_err(|e: ilpt_protocol::keys::KeyError| bad(e.to_string()))
+}
+
+async fn register_license(
+    State(s): State<Arc<AppState>>,
+    Path(info_hash): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, LedgerError> {
+    let info_hash = parse_info_hash(&info_hash)?;
+    Ok(Json(
+        s.writer
+            .run(move |c| ledger::register_license(c, info_hash, &body))
+            .await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct SpendRequest {
+    voucher: String,
+    #[serde(default)]
+    receipts: Vec<String>,
+}
+
+async fn spend_voucher(
+    State(s): State<Arc<AppState>>,
+    Path(info_hash): Path<String>,
+    body: Bytes,
+) -> Result<Response, LedgerError> {
+    let info_hash = parse_info_hash(&info_hash)?;
+    let req: SpendRequest = json_body(&body)?;
+    let (seed, now) = (s.seed.clone(), now());
+    let answer = s
+        .writer
+        .run(move |c| ledger::spend_voucher(c, &seed, info_hash, &req.voucher, &req.receipts, now))
+        .await?;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    Ok((status, Json(answer.body)).into_response())
+}
+
+async fn get_earnings(
+    State(s): State<Arc<AppState>>,
+    Path(party): Path<String>,
+) -> Result<Json<Value>, LedgerError> {
+    let party = parse_party(&party)?;
+    Ok(Json(
+        s.writer.run(move |c| ledger::earnings(c, &party)).await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct PointerRequest {
+    pointer: String,
+    /// Hex of the 64-byte signature.
+    signature: String,
+}
+
+async fn set_payout_pointer(
+    State(s): State<Arc<AppState>>,
+    Path(party): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, LedgerError> {
+    let party = parse_party(&party)?;
+    let req: PointerRequest = json_body(&body)?;
+    let sig: [u8; 64] = data_encoding::HEXLOWER_PERMISSIVE
+        .decode(req.signature.as_bytes())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("signature: expected 128 hex characters"))?;
+    s.writer
+        .run(move |c| ledger::set_payout_pointer(c, &party, &req.pointer, &sig))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn payouts(State(s): State<Arc<AppState>>) -> Result<Response, LedgerError> {
+    if !s.dev_rail {
+        return Ok((
+            StatusCode::NOT_IMPLEMENTED,
+            "no payout rail is configured: start the verifier with --dev-rail (the Interledger rail is not available yet)",
+        )
+            .into_response());
+    }
+    let due = s.writer.run(ledger::payouts_due).await?;
+    let mut done = Vec::new();
+    for d in due {
+        // The development rail settles instantly; its proof is a dev receipt reference.
+        let proof = format!("dev-rail:{}", random_hex::<8>().map_err(bad)?);
+        let now = now();
+        let record = d.clone();
+        let p = proof.clone();
+        s.writer
+            .run(move |c| ledger::record_payout(c, &record, &p, now))
+            .await?;
+        done.push(json!({"party": d.party, "pointer": d.pointer, "amount": d.amount.to_string(), "proof": proof}));
+    }
+    Ok(Json(json!({"payouts": done})).into_response())
+}
+
+async fn audit(State(s): State<Arc<AppState>>) -> Result<Json<Value>, LedgerError> {
+    let a = s.writer.run(ledger::audit).await?;
+    let holds = a.holds();
+    let mut v = serde_json::to_value(&a).map_err(|e| bad(e.to_string()))?;
+    v["holds"] = json!(holds);
+    Ok(Json(v))
+}
+
+/// True if the request accepts SPSP v4 JSON.
+pub fn accepts_spsp(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/spsp4+json"))
+}

@@ -1,0 +1,849 @@
+//! The money ledger: receipts credited, balances, voucher spends, revenue-share
+//! earnings and payouts, in SQLite.
+//!
+//! Every function here runs inside a transaction (a savepoint of the writer's batch, see
+//! [`crate::writer`]) and either completes or changes nothing. Amounts are `u64` in
+//! Rust and `INTEGER` (i64) in SQLite; anything that would pass `i64::MAX` is refused,
+//! as the reference verifier does. The charging decisions come from
+//! [`ilpt_protocol::charging`]; this module only records them.
+
+use std::fmt;
+
+use ilpt_protocol::charging::{PaidPiece, SpendDecision, Terms};
+use ilpt_protocol::receipt::{receipt_secret, Receipt};
+use ilpt_protocol::{Amount, Bps, InfoHash, PublicKey, SignedVoucher};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+/// The ledger's tables (idempotent: safe on every start).
+pub const SCHEMA: &str = include_str!("schema.sql");
+
+/// The receipt seed shared with receivers' SPSP set-up: never logged.
+#[derive(Clone)]
+pub struct ReceiptSeed(pub Vec<u8>);
+
+impl fmt::Debug for ReceiptSeed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReceiptSeed(<redacted>)")
+    }
+}
+
+impl ReceiptSeed {
+    /// The receipt secret for one nonce.
+    pub fn secret(&self, nonce: &[u8; 16]) -> [u8; 32] {
+        receipt_secret(&self.0, nonce)
+    }
+}
+
+/// Why an operation was refused. Each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// 400: malformed or unacceptable input.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 402: the balance does not cover the spend; nothing was debited.
+    #[error("insufficient balance: {missing} more needed")]
+    PaymentRequired {
+        /// How much more the balance needs.
+        missing: u64,
+        /// The balance now.
+        balance: u64,
+    },
+    /// 403: a signature does not verify.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such balance, license or account.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: a conflict (reused voucher seq, an amount past 2^63 - 1).
+    #[error("{0}")]
+    Conflict(String),
+    /// 422: well-formed but not acceptable (a license this verifier does not serve).
+    #[error("{0}")]
+    Unprocessable(String),
+    /// 503: the database failed.
+    #[error("storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+    /// 503: the writer could not run or commit the operation; nothing was acknowledged.
+    #[error("ledger unavailable: {0}")]
+    Unavailable(String),
+}
+
+type Result<T> = std::result::Result<T, LedgerError>;
+
+fn to_i64(v: u64, what: &str) -> Result<i64> {
+    i64::try_from(v)
+        .map_err(|_| LedgerError::Conflict(format!("{what} exceeds max 64 bit signed integer")))
+}
+
+fn from_i64(v: i64) -> u64 {
+    // Every stored amount passed through `to_i64` and the schema's CHECK (>= 0).
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Applies the schema and WAL settings to a fresh connection.
+pub fn open(path: &std::path::Path) -> Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a commit is on disk before it is acknowledged. Group commit amortises it.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.execute_batch(SCHEMA)?;
+    Ok(conn)
+}
+
+// ---------------------------------------------------------------- nonces and receipts
+
+/// Records that `nonce` was issued for `pointer`, valid until `now + ttl`.
+pub fn issue_nonce(
+    conn: &Connection,
+    nonce: &[u8; 16],
+    pointer: &str,
+    now: u64,
+    ttl: u64,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO nonces (nonce, pointer, expires_at) VALUES (?1, ?2, ?3)",
+        params![
+            &nonce[..],
+            pointer,
+            to_i64(now.saturating_add(ttl), "expiry")?
+        ],
+    )?;
+    Ok(())
+}
+
+/// Checks a receipt and records its increase over the highest total seen for its
+/// (nonce, stream). Returns the increase (0 for a replay) and the pointer the nonce was
+/// issued for. Unknown or expired nonces are refused as "expired receipt", as the
+/// reference verifier does.
+pub fn accept_receipt(
+    conn: &Connection,
+    seed: &ReceiptSeed,
+    receipt_b64: &str,
+    now: u64,
+) -> Result<(u64, String)> {
+    let receipt =
+        Receipt::decode_base64(receipt_b64).map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+    receipt
+        .verify(&seed.secret(&receipt.nonce))
+        .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+    let total = to_i64(receipt.total_received, "receipt amount")?;
+    let nonce: Option<(String, i64)> = conn
+        .query_row(
+            "SELECT pointer, expires_at FROM nonces WHERE nonce = ?1",
+            params![&receipt.nonce[..]],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let pointer = match nonce {
+        Some((pointer, expires)) if from_i64(expires) >= now => pointer,
+        _ => return Err(LedgerError::BadRequest("expired receipt".into())),
+    };
+    let previous: i64 = conn
+        .query_row(
+            "SELECT total FROM receipt_streams WHERE nonce = ?1 AND stream_id = ?2",
+            params![&receipt.nonce[..], receipt.stream_id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(0);
+    if total <= previous {
+        return Ok((0, pointer));
+    }
+    conn.execute(
+        "INSERT INTO receipt_streams (nonce, stream_id, total) VALUES (?1, ?2, ?3)
+         ON CONFLICT (nonce, stream_id) DO UPDATE SET total = excluded.total",
+        params![&receipt.nonce[..], receipt.stream_id, total],
+    )?;
+    Ok((from_i64(total - previous), pointer))
+}
+
+fn balance_of(conn: &Connection, id: &str) -> Result<Option<u64>> {
+    Ok(conn
+        .query_row(
+            "SELECT amount FROM balances WHERE id = ?1",
+            params![id],
+            |r| r.get::<_, i64>(0),
+        )
+        .optional()?
+        .map(from_i64))
+}
+
+fn add_to_balance(
+    conn: &Connection,
+    id: &str,
+    amount: u64,
+    receipt: &Receipt,
+    now: u64,
+) -> Result<u64> {
+    let current = balance_of(conn, id)?.unwrap_or(0);
+    let new = current
+        .checked_add(amount)
+        .filter(|n| i64::try_from(*n).is_ok())
+        .ok_or_else(|| {
+            LedgerError::Conflict("balance cannot exceed max 64 bit signed integer".into())
+        })?;
+    conn.execute(
+        "INSERT INTO balances (id, amount) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET amount = excluded.amount",
+        params![id, to_i64(new, "balance")?],
+    )?;
+    conn.execute(
+        "INSERT INTO credits (balance, nonce, stream_id, amount, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            id,
+            &receipt.nonce[..],
+            receipt.stream_id,
+            to_i64(amount, "credit")?,
+            to_i64(now, "time")?
+        ],
+    )?;
+    Ok(new)
+}
+
+/// `POST /balances/{id}:creditReceipt`: credits the receipt's increase to balance `id`.
+/// A receipt that adds nothing is refused as "expired receipt" (reference behaviour).
+/// With `pointer`, the receipt's nonce must have been issued for that pointer.
+pub fn credit_receipt(
+    conn: &Connection,
+    seed: &ReceiptSeed,
+    id: &str,
+    receipt_b64: &str,
+    pointer: Option<&str>,
+    now: u64,
+) -> Result<u64> {
+    let (increase, paid_to) = accept_receipt(conn, seed, receipt_b64, now)?;
+    if let Some(required) = pointer {
+        if paid_to != required {
+            return Err(LedgerError::BadRequest(format!(
+                "receipt is for a payment to {paid_to}, not to this license's pointer {required}"
+            )));
+        }
+    }
+    if increase == 0 {
+        return Err(LedgerError::BadRequest("expired receipt".into()));
+    }
+    let receipt =
+        Receipt::decode_base64(receipt_b64).map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+    add_to_balance(conn, id, increase, &receipt, now)
+}
+
+/// `POST /balances/{id}:spend`: debits `amount`; 404 if unknown, 402 if short.
+pub fn spend_balance(conn: &Connection, id: &str, amount: u64, now: u64) -> Result<u64> {
+    if amount == 0 {
+        return Err(LedgerError::BadRequest(
+            "spend amount must be positive".into(),
+        ));
+    }
+    to_i64(amount, "spend amount")?;
+    let current = balance_of(conn, id)?
+        .ok_or_else(|| LedgerError::NotFound("balance does not exist".into()))?;
+    let remaining = current
+        .checked_sub(amount)
+        .ok_or_else(|| LedgerError::PaymentRequired {
+            missing: amount - current,
+            balance: current,
+        })?;
+    debit(conn, id, amount, remaining, "spend", now)?;
+    Ok(remaining)
+}
+
+fn debit(
+    conn: &Connection,
+    id: &str,
+    amount: u64,
+    remaining: u64,
+    kind: &str,
+    now: u64,
+) -> Result<()> {
+    conn.execute(
+        "UPDATE balances SET amount = ?2 WHERE id = ?1",
+        params![id, to_i64(remaining, "balance")?],
+    )?;
+    conn.execute(
+        "INSERT INTO debits (balance, amount, kind, at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, to_i64(amount, "debit")?, kind, to_i64(now, "time")?],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- revenue-share accounts
+
+/// A revenue-share account: the pointer downloaders pay, and the creator's terms.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RevShare {
+    /// Account id (16 random bytes, hex).
+    pub id: String,
+    /// The pointer to put in licenses (this verifier's SPSP endpoint for the account).
+    pub pointer: String,
+    /// Where the creator's earnings are paid out.
+    pub payout_pointer: String,
+    /// Creator share in basis points.
+    pub creator_share_bps: u16,
+    /// Asset code.
+    pub asset_code: String,
+    /// Asset scale.
+    pub asset_scale: u8,
+    /// The creator's ed25519 key, hex.
+    pub creator_key: PublicKey,
+}
+
+/// Stores a new revenue-share account.
+pub fn create_revshare(conn: &Connection, account: &RevShare, now: u64) -> Result<()> {
+    conn.execute(
+        "INSERT INTO revshares (id, pointer, payout_pointer, creator_share, asset_code, asset_scale, creator_key, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            account.id,
+            account.pointer,
+            account.payout_pointer,
+            account.creator_share_bps,
+            account.asset_code,
+            account.asset_scale,
+            &account.creator_key.to_bytes()[..],
+            to_i64(now, "time")?
+        ],
+    )?;
+    Ok(())
+}
+
+fn revshare_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, String, u16, String, u8, Vec<u8>)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+/// Looks up an account by id or by its pointer.
+pub fn find_revshare(conn: &Connection, id_or_pointer: &str) -> Result<Option<RevShare>> {
+    let row = conn
+        .query_row(
+            "SELECT id, pointer, payout_pointer, creator_share, asset_code, asset_scale, creator_key
+             FROM revshares WHERE id = ?1 OR pointer = ?1",
+            params![id_or_pointer],
+            revshare_from_row,
+        )
+        .optional()?;
+    row.map(
+        |(id, pointer, payout_pointer, creator_share_bps, asset_code, asset_scale, key)| {
+            let creator_key = PublicKey::from_bytes(&key)
+                .map_err(|e| LedgerError::Conflict(format!("stored creator key is bad: {e}")))?;
+            Ok(RevShare {
+                id,
+                pointer,
+                payout_pointer,
+                creator_share_bps,
+                asset_code,
+                asset_scale,
+                creator_key,
+            })
+        },
+    )
+    .transpose()
+}
+
+/// Totals of an account: what its licenses charged, and the split.
+pub fn revshare_totals(conn: &Connection, id: &str) -> Result<Value> {
+    let account = find_revshare(conn, id)?
+        .ok_or_else(|| LedgerError::NotFound(format!("no revenue-share account {id}")))?;
+    let licenses: Vec<Vec<u8>> = conn
+        .prepare("SELECT info_hash FROM licenses WHERE revshare = ?1")?
+        .query_map(params![account.id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let creator = account.creator_key.to_bytes();
+    let (mut creator_earned, mut seeders_earned) = (0u64, 0u64);
+    for ih in &licenses {
+        let rows: Vec<(Vec<u8>, i64)> = conn
+            .prepare("SELECT party, earned FROM earnings WHERE info_hash = ?1")?
+            .query_map(params![ih], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (party, earned) in rows {
+            if party == creator {
+                creator_earned += from_i64(earned);
+            } else {
+                seeders_earned += from_i64(earned);
+            }
+        }
+    }
+    Ok(json!({
+        "id": account.id,
+        "pointer": account.pointer,
+        "payout_pointer": account.payout_pointer,
+        "creator_share_bps": account.creator_share_bps,
+        "asset_code": account.asset_code,
+        "asset_scale": account.asset_scale,
+        "creator_key": account.creator_key,
+        "licenses": licenses.iter().map(|l| data_encoding::HEXLOWER.encode(l)).collect::<Vec<_>>(),
+        "total_charged": (creator_earned + seeders_earned).to_string(),
+        "creator_earned": creator_earned.to_string(),
+        "seeders_earned": seeders_earned.to_string(),
+    }))
+}
+
+// ---------------------------------------------------------------- licenses
+
+/// Registers a torrent's license from its info dictionary bytes (self-authenticating:
+/// the bytes must hash to `info_hash`, carry a validly signed license, and pay one of
+/// this verifier's revenue-share pointers with the account's terms).
+pub fn register_license(
+    conn: &Connection,
+    info_hash: InfoHash,
+    info_bytes: &[u8],
+) -> Result<Value> {
+    let m = ilpt_protocol::Metainfo::from_info_bytes(info_bytes, info_hash, Vec::new())
+        .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+    let license = m.info.license.as_ref().ok_or_else(|| {
+        LedgerError::Unprocessable("the torrent is free: it has no license".into())
+    })?;
+    if license.signature_status() != ilpt_protocol::LicenseSignature::Valid {
+        return Err(LedgerError::Forbidden(
+            "the license is not validly signed by its creator key".into(),
+        ));
+    }
+    let account = find_revshare(conn, &license.pointer)?.ok_or_else(|| {
+        LedgerError::Unprocessable(format!(
+            "the license pays {}, which is not a revenue-share pointer of this verifier",
+            license.pointer
+        ))
+    })?;
+    if account.creator_key != license.creator
+        || account.creator_share_bps != license.creator_share.get()
+        || account.asset_code != license.asset.code()
+        || account.asset_scale != license.asset.scale()
+    {
+        return Err(LedgerError::Unprocessable(
+            "the license's creator key, share or asset differ from its revenue-share account"
+                .into(),
+        ));
+    }
+    conn.execute(
+        "INSERT INTO licenses (info_hash, revshare, price, piece_count, creator_share, creator_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (info_hash) DO NOTHING",
+        params![
+            &info_hash.0[..],
+            account.id,
+            to_i64(license.price.0, "price")?,
+            m.info.piece_count(),
+            license.creator_share.get(),
+            &license.creator.to_bytes()[..]
+        ],
+    )?;
+    Ok(json!({
+        "info_hash": info_hash.to_hex(),
+        "revshare": account.id,
+        "pointer": license.pointer,
+        "price": license.price.0.to_string(),
+        "piece_count": m.info.piece_count(),
+    }))
+}
+
+struct LicenseRow {
+    revshare: String,
+    terms: Terms,
+}
+
+fn find_license(conn: &Connection, info_hash: InfoHash) -> Result<Option<LicenseRow>> {
+    let row: Option<(String, i64, u32, u16, Vec<u8>)> = conn
+        .query_row(
+            "SELECT revshare, price, piece_count, creator_share, creator_key FROM licenses WHERE info_hash = ?1",
+            params![&info_hash.0[..]],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    row.map(|(revshare, price, piece_count, share, key)| {
+        let bad = |e: String| LedgerError::Conflict(format!("stored license is bad: {e}"));
+        Ok(LicenseRow {
+            revshare,
+            terms: Terms {
+                price: Amount(from_i64(price)),
+                piece_count,
+                creator_share: Bps::new(u64::from(share)).map_err(|e| bad(e.to_string()))?,
+                creator: PublicKey::from_bytes(&key).map_err(|e| bad(e.to_string()))?,
+            },
+        })
+    })
+    .transpose()
+}
+
+/// The balance id of a payer on a license.
+pub fn license_balance_id(info_hash: InfoHash, payer: &PublicKey) -> String {
+    format!("{}-{}", info_hash.to_hex(), payer.to_hex())
+}
+
+// ---------------------------------------------------------------- voucher spends
+
+/// The answer to a voucher spend: an HTTP status and a JSON body. Stored with the
+/// voucher, so that a retried request gets the same answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SpendAnswer {
+    /// HTTP status.
+    pub status: u16,
+    /// JSON body.
+    pub body: Value,
+}
+
+/// `POST /licenses/{info_hash}/spend`: credits any `receipts` to the payer's balance on
+/// this license, then spends the voucher by the charging rules.
+///
+/// Receipts are credited even when the spend then comes up short (402): the payment
+/// was real. A replayed receipt credits nothing and is not an error here.
+pub fn spend_voucher(
+    conn: &Connection,
+    seed: &ReceiptSeed,
+    info_hash: InfoHash,
+    voucher_b64: &str,
+    receipts: &[String],
+    now: u64,
+) -> Result<SpendAnswer> {
+    let signed = SignedVoucher::decode_base64(voucher_b64)
+        .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+    let v = &signed.voucher;
+    if v.info_hash != info_hash {
+        return Err(LedgerError::BadRequest(format!(
+            "voucher is for torrent {}, not {info_hash}",
+            v.info_hash
+        )));
+    }
+    signed
+        .verify()
+        .map_err(|e| LedgerError::Forbidden(e.to_string()))?;
+    let license = find_license(conn, info_hash)?.ok_or_else(|| {
+        LedgerError::NotFound(format!(
+            "no license registered for {info_hash}; register it with PUT /licenses/{info_hash}"
+        ))
+    })?;
+    let voucher_bytes = signed.to_bytes();
+    let seq = to_i64(v.seq, "voucher seq")?;
+    let used: Option<(Vec<u8>, String)> = conn
+        .query_row(
+            "SELECT voucher, response FROM vouchers WHERE payer = ?1 AND seq = ?2",
+            params![&v.payer.to_bytes()[..], seq],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((stored, response)) = used {
+        if stored == voucher_bytes {
+            return serde_json::from_str(&response)
+                .map_err(|e| LedgerError::Conflict(format!("stored answer is unreadable: {e}")));
+        }
+        return Err(LedgerError::Conflict(format!(
+            "voucher seq {} of this payer was already used",
+            v.seq
+        )));
+    }
+    let balance_id = license_balance_id(info_hash, &v.payer);
+    let pointer = find_revshare(conn, &license.revshare)?
+        .map(|a| a.pointer)
+        .ok_or_else(|| LedgerError::Conflict("license has no revenue-share account".into()))?;
+    if receipts.len() > MAX_RECEIPTS_PER_SPEND {
+        return Err(LedgerError::BadRequest(format!(
+            "at most {MAX_RECEIPTS_PER_SPEND} receipts per spend"
+        )));
+    }
+    for r in receipts {
+        let (increase, paid_to) = accept_receipt(conn, seed, r, now)?;
+        if paid_to != pointer {
+            return Err(LedgerError::BadRequest(format!(
+                "receipt is for a payment to {paid_to}, not to this license's pointer {pointer}"
+            )));
+        }
+        if increase > 0 {
+            let receipt =
+                Receipt::decode_base64(r).map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+            add_to_balance(conn, &balance_id, increase, &receipt, now)?;
+        }
+    }
+    let paid: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT payee FROM paid_pieces WHERE info_hash = ?1 AND payer = ?2 AND piece = ?3",
+            params![&info_hash.0[..], &v.payer.to_bytes()[..], v.piece],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let already = paid
+        .map(|p| PublicKey::from_bytes(&p).map(|payee| PaidPiece { payee }))
+        .transpose()
+        .map_err(|e| LedgerError::Conflict(format!("stored payee is bad: {e}")))?;
+    let decision = license
+        .terms
+        .decide(v, already)
+        .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+    let balance = balance_of(conn, &balance_id)?.unwrap_or(0);
+    let body = match decision {
+        SpendDecision::Charge {
+            amount,
+            creator,
+            seeder,
+        } => {
+            let remaining =
+                balance
+                    .checked_sub(amount.0)
+                    .ok_or_else(|| LedgerError::PaymentRequired {
+                        missing: amount.0 - balance,
+                        balance,
+                    })?;
+            debit(conn, &balance_id, amount.0, remaining, "voucher", now)?;
+            earn(conn, &license.terms.creator, info_hash, creator.0 as i128)?;
+            earn(conn, &v.payee, info_hash, seeder.0 as i128)?;
+            set_paid(conn, info_hash, v)?;
+            json!({"outcome": "charged", "charged": amount.0.to_string(), "balance": remaining.to_string(),
+                   "creator": creator.0.to_string(), "seeder": seeder.0.to_string()})
+        }
+        SpendDecision::Move { from, amount } => {
+            earn(conn, &from, info_hash, -(amount.0 as i128))?;
+            earn(conn, &v.payee, info_hash, amount.0 as i128)?;
+            set_paid(conn, info_hash, v)?;
+            json!({"outcome": "moved", "charged": "0", "balance": balance.to_string(),
+                   "moved": amount.0.to_string(), "from": from})
+        }
+        SpendDecision::AlreadyPaid => {
+            json!({"outcome": "already_paid", "charged": "0", "balance": balance.to_string()})
+        }
+    };
+    let answer = SpendAnswer { status: 200, body };
+    let stored =
+        serde_json::to_string(&answer).map_err(|e| LedgerError::Conflict(e.to_string()))?;
+    conn.execute(
+        "INSERT INTO vouchers (payer, seq, voucher, response) VALUES (?1, ?2, ?3, ?4)",
+        params![&v.payer.to_bytes()[..], seq, &voucher_bytes[..], stored],
+    )?;
+    Ok(answer)
+}
+
+/// The most receipts one spend request may carry.
+pub const MAX_RECEIPTS_PER_SPEND: usize = 16;
+
+fn set_paid(conn: &Connection, info_hash: InfoHash, v: &ilpt_protocol::Voucher) -> Result<()> {
+    conn.execute(
+        "INSERT INTO paid_pieces (info_hash, payer, piece, payee) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (info_hash, payer, piece) DO UPDATE SET payee = excluded.payee",
+        params![
+            &info_hash.0[..],
+            &v.payer.to_bytes()[..],
+            v.piece,
+            &v.payee.to_bytes()[..]
+        ],
+    )?;
+    Ok(())
+}
+
+fn earn(conn: &Connection, party: &PublicKey, info_hash: InfoHash, delta: i128) -> Result<()> {
+    if delta == 0 {
+        return Ok(());
+    }
+    let delta = i64::try_from(delta)
+        .map_err(|_| LedgerError::Conflict("earning exceeds 64 bits".into()))?;
+    conn.execute(
+        "INSERT INTO earnings (party, info_hash, earned) VALUES (?1, ?2, ?3)
+         ON CONFLICT (party, info_hash) DO UPDATE SET earned = earned + excluded.earned",
+        params![&party.to_bytes()[..], &info_hash.0[..], delta],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- earnings and payouts
+
+/// `GET /earnings/{party}`: per torrent, what the party earned and was paid out.
+pub fn earnings(conn: &Connection, party: &PublicKey) -> Result<Value> {
+    let rows: Vec<(Vec<u8>, i64, i64)> = conn
+        .prepare(
+            "SELECT info_hash, earned, paid_out FROM earnings WHERE party = ?1 ORDER BY info_hash",
+        )?
+        .query_map(params![&party.to_bytes()[..]], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let (mut earned, mut paid) = (0u64, 0u64);
+    let torrents: Vec<Value> = rows
+        .iter()
+        .map(|(ih, e, p)| {
+            earned += from_i64(*e);
+            paid += from_i64(*p);
+            json!({"info_hash": data_encoding::HEXLOWER.encode(ih), "earned": e.to_string(), "paid_out": p.to_string()})
+        })
+        .collect();
+    Ok(
+        json!({"party": party, "earned": earned.to_string(), "paid_out": paid.to_string(), "torrents": torrents}),
+    )
+}
+
+/// Sets where a serving peer's earnings are paid; `signature` is the party's ed25519
+/// signature over `"ilpt-payout-pointer-v1\0" ‖ party ‖ pointer`.
+pub fn set_payout_pointer(
+    conn: &Connection,
+    party: &PublicKey,
+    pointer: &str,
+    signature: &[u8; 64],
+) -> Result<()> {
+    ilpt_protocol::license::validate_pointer(pointer).map_err(LedgerError::BadRequest)?;
+    let message = payout_pointer_message(party, pointer);
+    if !party.verify(&message, signature) {
+        return Err(LedgerError::Forbidden(
+            "signature does not verify against the party's key".into(),
+        ));
+    }
+    conn.execute(
+        "INSERT INTO payout_pointers (party, pointer) VALUES (?1, ?2)
+         ON CONFLICT (party) DO UPDATE SET pointer = excluded.pointer",
+        params![&party.to_bytes()[..], pointer],
+    )?;
+    Ok(())
+}
+
+/// The message a party signs to set its payout pointer.
+pub fn payout_pointer_message(party: &PublicKey, pointer: &str) -> Vec<u8> {
+    let mut m = b"ilpt-payout-pointer-v1\0".to_vec();
+    m.extend_from_slice(&party.to_bytes());
+    m.extend_from_slice(pointer.as_bytes());
+    m
+}
+
+/// A payout owed: a party, where to pay it, and how much.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayoutDue {
+    /// The party's key.
+    pub party: PublicKey,
+    /// The pointer to pay.
+    pub pointer: String,
+    /// Earned and not yet paid, over all torrents.
+    pub amount: u64,
+}
+
+/// Everything owed to parties that have a payout pointer (creators: their account's
+/// payout pointer; peers: the one they set).
+pub fn payouts_due(conn: &Connection) -> Result<Vec<PayoutDue>> {
+    let rows: Vec<(Vec<u8>, i64)> = conn
+        .prepare("SELECT party, SUM(earned) - SUM(paid_out) FROM earnings GROUP BY party HAVING SUM(earned) > SUM(paid_out)")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut due = Vec::new();
+    for (party, amount) in rows {
+        let Ok(key) = PublicKey::from_bytes(&party) else {
+            continue;
+        };
+        let pointer: Option<String> = conn
+            .query_row(
+                "SELECT pointer FROM payout_pointers WHERE party = ?1",
+                params![party],
+                |r| r.get(0),
+            )
+            .optional()?
+            .or(conn
+                .query_row(
+                    "SELECT payout_pointer FROM revshares WHERE creator_key = ?1 LIMIT 1",
+                    params![party],
+                    |r| r.get(0),
+                )
+                .optional()?);
+        if let Some(pointer) = pointer {
+            due.push(PayoutDue {
+                party: key,
+                pointer,
+                amount: from_i64(amount),
+            });
+        }
+    }
+    Ok(due)
+}
+
+/// Records a completed payout: marks `amount` of the party's earnings paid (oldest
+/// torrents first) and journals it with the rail's proof.
+pub fn record_payout(conn: &Connection, due: &PayoutDue, proof: &str, now: u64) -> Result<()> {
+    let rows: Vec<(Vec<u8>, i64, i64)> = conn
+        .prepare("SELECT info_hash, earned, paid_out FROM earnings WHERE party = ?1 AND earned > paid_out ORDER BY info_hash")?
+        .query_map(params![&due.party.to_bytes()[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut left = to_i64(due.amount, "payout")?;
+    for (ih, earned, paid) in rows {
+        let take = (earned - paid).min(left);
+        conn.execute(
+            "UPDATE earnings SET paid_out = paid_out + ?3 WHERE party = ?1 AND info_hash = ?2",
+            params![&due.party.to_bytes()[..], ih, take],
+        )?;
+        left -= take;
+        if left == 0 {
+            break;
+        }
+    }
+    conn.execute(
+        "INSERT INTO payouts (party, pointer, amount, at, proof) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            &due.party.to_bytes()[..],
+            due.pointer,
+            to_i64(due.amount, "payout")?,
+            to_i64(now, "time")?,
+            proof
+        ],
+    )?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------- audit
+
+/// The ledger's conservation laws, computed from the journals and the current state.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Audit {
+    /// Σ credits journalled.
+    pub credited: u64,
+    /// Σ current balances.
+    pub balances: u64,
+    /// Σ debits journalled (plain spends and voucher charges).
+    pub debited: u64,
+    /// Σ voucher charges.
+    pub voucher_charges: u64,
+    /// Σ earnings of all parties.
+    pub earned: u64,
+    /// Σ payouts journalled.
+    pub paid_out: u64,
+}
+
+impl Audit {
+    /// Σ credited = Σ balances + Σ debited, and Σ voucher charges = Σ earned.
+    pub fn holds(&self) -> bool {
+        self.credited == self.balances + self.debited && self.voucher_charges == self.earned
+    }
+}
+
+/// Sums the journals and state.
+pub fn audit(conn: &Connection) -> Result<Audit> {
+    let sum = |sql: &str| -> Result<u64> {
+        Ok(from_i64(
+            conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))?
+                .unwrap_or(0),
+        ))
+    };
+    Ok(Audit {
+        credited: sum("SELECT SUM(amount) FROM credits")?,
+        balances: sum("SELECT SUM(amount) FROM balances")?,
+        debited: sum("SELECT SUM(amount) FROM debits")?,
+        voucher_charges: sum("SELECT SUM(amount) FROM debits WHERE kind = 'voucher'")?,
+        earned: sum("SELECT SUM(earned) FROM earnings")?,
+        paid_out: sum("SELECT SUM(amount) FROM payouts")?,
+    })
+}
+
+/// Reads a `meta` value.
+pub fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// Writes a `meta` value.
+pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}

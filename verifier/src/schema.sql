@@ -1,0 +1,110 @@
+-- The verifier's ledger. Amounts are INTEGER (i64) in asset units and never negative;
+-- every money movement happens inside one transaction.
+
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- Receipt nonces this verifier issued (SPSP proxy or development rail), and for which
+-- payment pointer: a receipt counts toward a license only if its nonce was issued for
+-- that license's revenue-share pointer.
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce      BLOB PRIMARY KEY,
+    pointer    TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+
+-- The highest total credited per (nonce, stream id): credit is monotonic.
+CREATE TABLE IF NOT EXISTS receipt_streams (
+    nonce     BLOB NOT NULL,
+    stream_id INTEGER NOT NULL,
+    total     INTEGER NOT NULL CHECK (total >= 0),
+    PRIMARY KEY (nonce, stream_id)
+);
+
+CREATE TABLE IF NOT EXISTS balances (
+    id     TEXT PRIMARY KEY,
+    amount INTEGER NOT NULL CHECK (amount >= 0)
+);
+
+-- Journal of every credit and every debit, for audits and the invariants.
+CREATE TABLE IF NOT EXISTS credits (
+    seq       INTEGER PRIMARY KEY,
+    balance   TEXT NOT NULL,
+    nonce     BLOB NOT NULL,
+    stream_id INTEGER NOT NULL,
+    amount    INTEGER NOT NULL CHECK (amount > 0),
+    at        INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS debits (
+    seq     INTEGER PRIMARY KEY,
+    balance TEXT NOT NULL,
+    amount  INTEGER NOT NULL CHECK (amount > 0),
+    kind    TEXT NOT NULL,
+    at      INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS revshares (
+    id             TEXT PRIMARY KEY,
+    pointer        TEXT NOT NULL UNIQUE,
+    payout_pointer TEXT NOT NULL,
+    creator_share  INTEGER NOT NULL,
+    asset_code     TEXT NOT NULL,
+    asset_scale    INTEGER NOT NULL,
+    creator_key    BLOB NOT NULL,
+    created_at     INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS licenses (
+    info_hash     BLOB PRIMARY KEY,
+    revshare      TEXT NOT NULL REFERENCES revshares(id),
+    price         INTEGER NOT NULL,
+    piece_count   INTEGER NOT NULL,
+    creator_share INTEGER NOT NULL,
+    creator_key   BLOB NOT NULL
+);
+
+-- Every voucher spent, keyed by (payer, seq): a reused seq is refused, and a retried
+-- request with the same voucher gets the stored answer.
+CREATE TABLE IF NOT EXISTS vouchers (
+    payer    BLOB NOT NULL,
+    seq      INTEGER NOT NULL,
+    voucher  BLOB NOT NULL,
+    response TEXT NOT NULL,
+    PRIMARY KEY (payer, seq)
+);
+
+-- Pieces a payer has paid for, and which payee holds the piece's seeder share.
+CREATE TABLE IF NOT EXISTS paid_pieces (
+    info_hash BLOB NOT NULL,
+    payer     BLOB NOT NULL,
+    piece     INTEGER NOT NULL,
+    payee     BLOB NOT NULL,
+    PRIMARY KEY (info_hash, payer, piece)
+);
+
+CREATE TABLE IF NOT EXISTS earnings (
+    party     BLOB NOT NULL,
+    info_hash BLOB NOT NULL,
+    earned    INTEGER NOT NULL DEFAULT 0 CHECK (earned >= 0),
+    -- A piece's seeder share can move away after a payout, so paid_out may exceed
+    -- earned for a while; later earnings net it out before anything more is paid.
+    paid_out  INTEGER NOT NULL DEFAULT 0 CHECK (paid_out >= 0),
+    PRIMARY KEY (party, info_hash)
+);
+
+-- Where a serving peer wants its earnings paid (set with a request signed by its key).
+CREATE TABLE IF NOT EXISTS payout_pointers (
+    party   BLOB PRIMARY KEY,
+    pointer TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS payouts (
+    seq     INTEGER PRIMARY KEY,
+    party   BLOB NOT NULL,
+    pointer TEXT NOT NULL,
+    amount  INTEGER NOT NULL CHECK (amount > 0),
+    at      INTEGER NOT NULL,
+    proof   TEXT NOT NULL
+);

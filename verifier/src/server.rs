@@ -1,0 +1,138 @@
+//! Starting and stopping the verifier: configuration, the receipt seed, the database,
+//! the writer thread and the HTTP listener.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+
+use crate::api::{router, AppState};
+use crate::ledger::{self, ReceiptSeed};
+use crate::writer::Writer;
+
+/// Everything the verifier needs to start.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifierConfig {
+    /// The SQLite database file (created if missing).
+    pub db: PathBuf,
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Base URL clients reach this verifier at (default: `http://` + listen address).
+    pub public_url: Option<String>,
+    /// File holding the base64 receipt seed (like the reference's RECEIPT_SEED). Without
+    /// it, a seed is generated on first start and kept in the database.
+    pub receipt_seed_file: Option<PathBuf>,
+    /// Seconds a receipt nonce stays valid after it is issued.
+    pub receipt_ttl: u64,
+    /// Enable the development payment rail (loopback use only).
+    pub dev_rail: bool,
+}
+
+impl Default for VerifierConfig {
+    fn default() -> Self {
+        VerifierConfig {
+            db: PathBuf::from("ilpt-verifier.db"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7000)),
+            public_url: None,
+            receipt_seed_file: None,
+            receipt_ttl: 300,
+            dev_rail: false,
+        }
+    }
+}
+
+fn load_seed(conn: &rusqlite::Connection, file: Option<&Path>) -> Result<ReceiptSeed> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let seed = b64
+            .decode(text.trim())
+            .with_context(|| format!("{} does not hold a base64 receipt seed", file.display()))?;
+        if seed.len() < 16 {
+            bail!(
+                "the receipt seed in {} is {} bytes; use at least 16 (32 recommended)",
+                file.display(),
+                seed.len()
+            );
+        }
+        return Ok(ReceiptSeed(seed));
+    }
+    if let Some(stored) = ledger::get_meta(conn, "receipt_seed")? {
+        return Ok(ReceiptSeed(
+            b64.decode(stored)
+                .context("the stored receipt seed is corrupt")?,
+        ));
+    }
+    let mut seed = vec![0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    ledger::set_meta(conn, "receipt_seed", &b64.encode(&seed))?;
+    tracing::info!("generated a new receipt seed (kept in the database)");
+    Ok(ReceiptSeed(seed))
+}
+
+/// A running verifier.
+#[derive(Debug)]
+pub struct Running {
+    /// The address it listens on (useful with port 0).
+    pub addr: SocketAddr,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Running {
+    /// Stops accepting, finishes in-flight requests, and waits.
+    pub async fn stop(self) -> Result<()> {
+        let _ = self.stop.send(());
+        self.server
+            .await
+            .context("server task")?
+            .context("server")?;
+        Ok(())
+    }
+
+    /// Waits until the server ends (it ends only when stopped).
+    pub async fn wait(self) -> Result<()> {
+        self.server
+            .await
+            .context("server task")?
+            .context("server")?;
+        Ok(())
+    }
+}
+
+/// Opens the database and starts serving. Returns once listening.
+pub async fn start(config: &VerifierConfig) -> Result<Running> {
+    let conn = ledger::open(&config.db)
+        .with_context(|| format!("cannot open database {}", config.db.display()))?;
+    let seed = load_seed(&conn, config.receipt_seed_file.as_deref())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let (writer, _done) = Writer::start(conn);
+    let state = Arc::new(AppState {
+        writer,
+        seed,
+        receipt_ttl: config.receipt_ttl,
+        public_url: config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}")),
+        dev_rail: config.dev_rail,
+    });
+    let app = router(state);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, dev_rail = config.dev_rail, "verifier listening");
+    Ok(Running { addr, server, stop })
+}

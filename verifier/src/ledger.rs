@@ -308,9 +308,10 @@ pub fn create_revshare(conn: &Connection, account: &RevShare, now: u64) -> Resul
     Ok(())
 }
 
-fn revshare_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, String, u16, String, u8, Vec<u8>)> {
+/// id, pointer, payout pointer, share, asset code, asset scale, creator key bytes.
+type RevShareRow = (String, String, String, u16, String, u8, Vec<u8>);
+
+fn revshare_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevShareRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,

@@ -91,7 +91,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/health", get(|| async { "ok" }))
         .route(
             "/balances/{action}",
-            post(balances).layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY)),
+            post(balances)
+                .get(get_balance)
+                .layer(DefaultBodyLimit::max(MAX_RECEIPT_BODY)),
         )
         .route(
             "/receipts",
@@ -174,6 +176,16 @@ async fn balances(
             "unknown balance action {other:?}"
         ))),
     }
+}
+
+async fn get_balance(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<String, LedgerError> {
+    let balance = s.writer.run(move |c| ledger::balance(c, &id)).await?;
+    balance
+        .map(|b| b.to_string())
+        .ok_or_else(|| LedgerError::NotFound("balance does not exist".into()))
 }
 
 async fn verify_receipt(

@@ -160,6 +160,11 @@ pub fn accept_receipt(
     Ok((from_i64(total - previous), pointer))
 }
 
+/// The balance `id`, if it exists.
+pub fn balance(conn: &Connection, id: &str) -> Result<Option<u64>> {
+    balance_of(conn, id)
+}
+
 fn balance_of(conn: &Connection, id: &str) -> Result<Option<u64>> {
     Ok(conn
         .query_row(
@@ -637,16 +642,27 @@ fn set_paid(conn: &Connection, info_hash: InfoHash, v: &ilpt_protocol::Voucher) 
 }
 
 fn earn(conn: &Connection, party: &PublicKey, info_hash: InfoHash, delta: i128) -> Result<()> {
-    if delta == 0 {
-        return Ok(());
-    }
-    let delta = i64::try_from(delta)
+    let amount = i64::try_from(delta.unsigned_abs())
         .map_err(|_| LedgerError::Conflict("earning exceeds 64 bits".into()))?;
-    conn.execute(
-        "INSERT INTO earnings (party, info_hash, earned) VALUES (?1, ?2, ?3)
-         ON CONFLICT (party, info_hash) DO UPDATE SET earned = earned + excluded.earned",
-        params![&party.to_bytes()[..], &info_hash.0[..], delta],
-    )?;
+    if delta > 0 {
+        conn.execute(
+            "INSERT INTO earnings (party, info_hash, earned) VALUES (?1, ?2, ?3)
+             ON CONFLICT (party, info_hash) DO UPDATE SET earned = earned + excluded.earned",
+            params![&party.to_bytes()[..], &info_hash.0[..], amount],
+        )?;
+    } else if delta < 0 {
+        // Taking back a moved seeder share: the party earned it on this torrent, so the
+        // row exists and stays non-negative (the schema's CHECK guards it).
+        let changed = conn.execute(
+            "UPDATE earnings SET earned = earned - ?3 WHERE party = ?1 AND info_hash = ?2",
+            params![&party.to_bytes()[..], &info_hash.0[..], amount],
+        )?;
+        if changed != 1 {
+            return Err(LedgerError::Conflict(
+                "moving a share from a party that never earned it".into(),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -848,3 +864,6 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

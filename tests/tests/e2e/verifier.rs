@@ -1,0 +1,436 @@
+//! The verifier as a real process on 127.0.0.1: the reference-compatible API, voucher
+//! spends through a registered license, races for the last units of a balance, and
+//! `kill -9` under concurrent load without losing an acknowledged operation.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use ilpt_protocol::{
+    Amount, Asset, Bps, Info, InfoHash, Layout, License, NewTorrent, PublicKey, Voucher,
+};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+use super::common::*;
+
+/// A running `ilpt verifier --dev-rail` child process.
+struct Verifier {
+    child: Child,
+    url: String,
+}
+
+impl Verifier {
+    fn start(db: &Path) -> Verifier {
+        let mut child = ilpt(&[
+            "verifier",
+            "--dev-rail",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start ilpt verifier");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read listening line");
+        let url = line
+            .trim()
+            .strip_prefix("verifier listening on ")
+            .expect("listening line")
+            .to_owned();
+        Verifier { child, url }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL the verifier");
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Verifier {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+fn post(c: &Client, url: &str, body: impl Into<reqwest::blocking::Body>) -> (u16, String) {
+    let r = c.post(url).body(body).send().unwrap();
+    (r.status().as_u16(), r.text().unwrap())
+}
+
+fn post_json(c: &Client, url: &str, body: &Value) -> (u16, Value) {
+    let r = c.post(url).json(body).send().unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+fn pk(k: &SigningKey) -> PublicKey {
+    k.verifying_key().into()
+}
+
+/// Creates a revenue-share account for `creator` and returns its pointer.
+fn revshare(c: &Client, v: &Verifier, creator: &SigningKey) -> String {
+    let body = json!({"payout_pointer": "$wallet.example/creator", "creator_share_bps": 8000,
+                      "asset_code": "USD", "asset_scale": 2, "creator_key": pk(creator)});
+    let (status, reply) = post_json(c, &format!("{}/revshare", v.url), &body);
+    assert_eq!(status, 201, "{reply}");
+    reply["pointer"].as_str().unwrap().to_owned()
+}
+
+/// A genuine receipt from the development rail for `amount` paid to `pointer`.
+fn pay(c: &Client, v: &Verifier, pointer: &str, amount: u64) -> String {
+    let (status, reply) = post_json(
+        c,
+        &format!("{}/dev/pay", v.url),
+        &json!({"pointer": pointer, "amount": amount}),
+    );
+    assert_eq!(status, 200, "{reply}");
+    reply["receipt"].as_str().unwrap().to_owned()
+}
+
+/// Registers a paid torrent of `pieces` pieces priced `price` and returns its info-hash.
+fn register(
+    c: &Client,
+    v: &Verifier,
+    creator: &SigningKey,
+    pointer: &str,
+    pieces: u32,
+    price: u64,
+) -> InfoHash {
+    let license = License::new(
+        pointer.to_owned(),
+        v.url.clone(),
+        Amount(price),
+        Asset::new("USD", 2).unwrap(),
+        Bps::new(8000).unwrap(),
+        pk(creator),
+    )
+    .unwrap()
+    .sign(creator);
+    let t = NewTorrent {
+        info: Info {
+            name: "load.bin".into(),
+            piece_length: 16384,
+            pieces: vec![[7; 20]; pieces as usize],
+            layout: Layout::SingleFile {
+                length: u64::from(pieces) * 16384,
+            },
+            private: false,
+            license: Some(license),
+        },
+        trackers: vec![],
+        comment: None,
+        created_by: None,
+        creation_date: None,
+    }
+    .encode()
+    .unwrap();
+    let ih = t.metainfo.info_hash;
+    let r = c
+        .put(format!("{}/licenses/{ih}", v.url))
+        .body(t.metainfo.info_bytes().to_vec())
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().unwrap());
+    ih
+}
+
+fn voucher(
+    ih: InfoHash,
+    payer: &SigningKey,
+    payee: &SigningKey,
+    piece: u32,
+    amount: u64,
+    seq: u64,
+) -> String {
+    Voucher {
+        info_hash: ih,
+        payer: pk(payer),
+        payee: pk(payee),
+        piece,
+        amount: Amount(amount),
+        seq,
+    }
+    .sign(payer)
+    .to_base64()
+}
+
+#[test]
+fn reference_compatible_api_answers_as_the_reference_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Verifier::start(&dir.path().join("v.db"));
+    let c = client();
+    let pointer = revshare(&c, &v, &key(1));
+    let r = pay(&c, &v, &pointer, 1000);
+    let credit = format!("{}/balances/alice:creditReceipt", v.url);
+    assert_eq!(post(&c, &credit, r.clone()), (200, "1000".into()));
+    assert_eq!(post(&c, &credit, r), (400, "expired receipt".into()));
+    let official =
+        "AQAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAfTBIvoCUt67Zy1ZGCP3EOmVFtZzhc85fah8yPnoyL9RMA==";
+    assert_eq!(post(&c, &credit, official).0, 400);
+    assert_eq!(post(&c, &credit, "%%%").0, 400);
+    assert_eq!(post(&c, &credit, "A".repeat(81)).0, 413);
+    let spend = format!("{}/balances/alice:spend", v.url);
+    assert_eq!(post(&c, &spend, "300"), (200, "700".into()));
+    let (status, body) = post(&c, &spend, "701");
+    assert_eq!(status, 402, "{body}");
+    assert!(body.contains("\"missing\":\"1\""), "{body}");
+    assert_eq!(post(&c, &spend, "0").0, 400);
+    assert_eq!(post(&c, &spend, "-1").0, 400);
+    assert_eq!(post(&c, &spend, "99999999999999999999").0, 400);
+    assert_eq!(
+        post(&c, &format!("{}/balances/nobody:spend", v.url), "1"),
+        (404, "balance does not exist".into())
+    );
+    assert_eq!(
+        c.get(format!("{}/balances/alice", v.url))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap(),
+        "700"
+    );
+    let r2 = pay(&c, &v, &pointer, 5);
+    let (status, reply) = post(&c, &format!("{}/receipts", v.url), r2);
+    assert_eq!(status, 200);
+    let reply: Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(reply["amount"], "5");
+    assert_eq!(reply["spspEndpoint"], pointer.as_str());
+    let audit: Value = c
+        .get(format!("{}/audit", v.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(audit["holds"], true, "{audit}");
+}
+
+#[test]
+fn concurrent_spends_race_for_the_last_units_and_exactly_one_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Verifier::start(&dir.path().join("v.db"));
+    let c = client();
+    let creator = key(1);
+    let pointer = revshare(&c, &v, &creator);
+    // Plain balance: 10 units, 16 spends of 10 at once.
+    assert_eq!(
+        post(
+            &c,
+            &format!("{}/balances/race:creditReceipt", v.url),
+            pay(&c, &v, &pointer, 10)
+        )
+        .0,
+        200
+    );
+    let url = format!("{}/balances/race:spend", v.url);
+    let wins = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| s.spawn(|| post(&client(), &url, "10").0))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|st| *st == 200)
+            .count()
+    });
+    assert_eq!(wins, 1);
+    // Voucher spends: a payer with the price of one piece, 8 payees racing for 8 pieces.
+    let ih = register(&c, &v, &creator, &pointer, 8, 800);
+    let payer = key(9);
+    let first = voucher(ih, &payer, &key(2), 0, 100, 0);
+    let (status, _) = post_json(
+        &c,
+        &format!("{}/licenses/{ih}/spend", v.url),
+        &json!({"voucher": first, "receipts": [pay(&c, &v, &pointer, 150)]}),
+    );
+    assert_eq!(status, 200);
+    let spend_url = format!("{}/licenses/{ih}/spend", v.url);
+    let charged = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..8u8)
+            .map(|i| {
+                let vch = voucher(ih, &payer, &key(10 + i), u32::from(i), 100, u64::from(i));
+                let url = spend_url.clone();
+                s.spawn(move || post_json(&client(), &url, &json!({"voucher": vch})).0)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|st| *st == 200)
+            .count()
+    });
+    // 50 left after the first piece: no other piece (100 each) can be afforded.
+    assert_eq!(charged, 0);
+    let audit: Value = c
+        .get(format!("{}/audit", v.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(audit["holds"], true, "{audit}");
+    assert_eq!(audit["voucher_charges"], 100);
+}
+
+#[test]
+fn kill_9_under_load_loses_no_acknowledged_operation() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let v = Verifier::start(&db);
+    let c = client();
+    let creator = key(1);
+    let pointer = revshare(&c, &v, &creator);
+    let pieces = 4096u32;
+    let ih = register(&c, &v, &creator, &pointer, pieces, u64::from(pieces) * 10);
+    let stop = Arc::new(AtomicBool::new(false));
+    // (payer index, voucher, answer body) for every acknowledged spend; credits per balance.
+    let acked_spends: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let acked_credits: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
+    let workers: Vec<_> = (0..8u8)
+        .map(|w| {
+            let (stop, spends, credits) =
+                (stop.clone(), acked_spends.clone(), acked_credits.clone());
+            let (url, pointer) = (v.url.clone(), pointer.clone());
+            std::thread::spawn(move || {
+                let c = client();
+                let payer = key(100 + w);
+                let payee = key(200 + w);
+                let mut piece = 0u32;
+                while !stop.load(Ordering::Relaxed) && piece < pieces {
+                    // A dev-rail payment, a plain credit, and a voucher spend with a receipt.
+                    let Ok(r) = c
+                        .post(format!("{url}/dev/pay"))
+                        .json(&json!({"pointer": pointer, "amount": 10}))
+                        .send()
+                    else {
+                        break;
+                    };
+                    let Ok(receipt) = r
+                        .json::<Value>()
+                        .map(|j| j["receipt"].as_str().unwrap_or_default().to_owned())
+                    else {
+                        break;
+                    };
+                    let id = format!("plain-{w}");
+                    let Ok(pay2) = c
+                        .post(format!("{url}/dev/pay"))
+                        .json(&json!({"pointer": pointer, "amount": 3}))
+                        .send()
+                    else {
+                        break;
+                    };
+                    let Ok(receipt2) = pay2
+                        .json::<Value>()
+                        .map(|j| j["receipt"].as_str().unwrap_or_default().to_owned())
+                    else {
+                        break;
+                    };
+                    match c
+                        .post(format!("{url}/balances/{id}:creditReceipt"))
+                        .body(receipt2)
+                        .send()
+                    {
+                        Ok(r) if r.status().as_u16() == 200 => {
+                            credits.lock().unwrap().push((id, 3))
+                        }
+                        _ => break,
+                    }
+                    let vch = voucher(ih, &payer, &payee, piece, 10, u64::from(piece));
+                    match c
+                        .post(format!("{url}/licenses/{ih}/spend"))
+                        .json(&json!({"voucher": vch, "receipts": [receipt]}))
+                        .send()
+                    {
+                        Ok(r) if r.status().as_u16() == 200 => {
+                            let body: Value = r.json().unwrap_or(Value::Null);
+                            spends.lock().unwrap().push((vch, body));
+                        }
+                        _ => break,
+                    }
+                    piece += 1;
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    v.kill9();
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let spends = acked_spends.lock().unwrap().clone();
+    let credits = acked_credits.lock().unwrap().clone();
+    assert!(
+        spends.len() > 20,
+        "too little load before the kill: {} spends",
+        spends.len()
+    );
+
+    let v = Verifier::start(&db);
+    let audit: Value = c
+        .get(format!("{}/audit", v.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(audit["holds"], true, "{audit}");
+    // Every acknowledged spend is there: resending its voucher returns the stored answer.
+    for (vch, body) in &spends {
+        let (status, again) = post_json(
+            &c,
+            &format!("{}/licenses/{ih}/spend", v.url),
+            &json!({"voucher": vch}),
+        );
+        assert_eq!((status, &again), (200, body), "acknowledged spend lost");
+    }
+    // Every acknowledged credit is there (unacknowledged ones may be too).
+    for w in 0..8u8 {
+        let id = format!("plain-{w}");
+        let acked: u64 = credits
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, a)| a)
+            .sum();
+        let r = c.get(format!("{}/balances/{id}", v.url)).send().unwrap();
+        let balance: u64 = if r.status().as_u16() == 404 {
+            0
+        } else {
+            r.text().unwrap().parse().unwrap()
+        };
+        assert!(
+            balance >= acked,
+            "balance {id}: {balance} < acknowledged {acked}"
+        );
+    }
+    let charges = audit["voucher_charges"].as_u64().unwrap();
+    assert!(
+        charges >= 10 * spends.len() as u64,
+        "{charges} < {}",
+        10 * spends.len()
+    );
+}

@@ -199,7 +199,7 @@ fn voucher_spend_charges_once_and_retries_get_the_same_answer() {
     let (payer, seeder) = (key(9), key(2));
     let r = f.pay(&f.pointer, 1000, 6);
     let v = f.voucher(&payer, &seeder, 0, 0);
-    let first = f.spend(&v, &[r.clone()]).unwrap();
+    let first = f.spend(&v, std::slice::from_ref(&r)).unwrap();
     assert_eq!(first.body["outcome"], "charged");
     assert_eq!(first.body["charged"], "250");
     assert_eq!(first.body["creator"], "200");

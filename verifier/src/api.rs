@@ -296,10 +296,11 @@ async fn spend_voucher(
 ) -> Result<Response, LedgerError> {
     let info_hash = parse_info_hash(&info_hash)?;
     let req: SpendRequest = json_body(&body)?;
+    let voucher = ledger::VerifiedVoucher::check(&req.voucher)?;
     let (seed, now) = (s.seed.clone(), now());
     let answer = s
         .writer
-        .run(move |c| ledger::spend_voucher(c, &seed, info_hash, &req.voucher, &req.receipts, now))
+        .run(move |c| ledger::spend_voucher(c, &seed, info_hash, &voucher, &req.receipts, now))
         .await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     Ok((status, Json(answer.body)).into_response())

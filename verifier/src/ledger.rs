@@ -71,6 +71,11 @@ pub enum LedgerError {
 
 type Result<T> = std::result::Result<T, LedgerError>;
 
+/// Runs one statement through the connection's prepared-statement cache.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
 fn to_i64(v: u64, what: &str) -> Result<i64> {
     i64::try_from(v)
         .map_err(|_| LedgerError::Conflict(format!("{what} exceeds max 64 bit signed integer")))
@@ -90,7 +95,33 @@ pub fn open(path: &std::path::Path) -> Result<Connection> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    // Checkpoints run on their own thread ([`checkpoint_loop`]), not inside the writer's
+    // commits, where they would stall every request waiting in that batch.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
+}
+
+/// Copies committed WAL pages into the database every `interval`, on its own
+/// connection and without blocking the writer (PASSIVE), until `stop` is set.
+pub fn checkpoint_loop(
+    path: &std::path::Path,
+    interval: std::time::Duration,
+    stop: &std::sync::atomic::AtomicBool,
+) {
+    let conn = match Connection::open(path) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("cannot open the database for checkpoints: {e}");
+            return;
+        }
+    };
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(interval);
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!("checkpoint failed (will retry): {e}");
+        }
+    }
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 // ---------------------------------------------------------------- nonces and receipts
@@ -103,7 +134,8 @@ pub fn issue_nonce(
     now: u64,
     ttl: u64,
 ) -> Result<()> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO nonces (nonce, pointer, expires_at) VALUES (?1, ?2, ?3)",
         params![
             &nonce[..],
@@ -131,28 +163,23 @@ pub fn accept_receipt(
         .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
     let total = to_i64(receipt.total_received, "receipt amount")?;
     let nonce: Option<(String, i64)> = conn
-        .query_row(
-            "SELECT pointer, expires_at FROM nonces WHERE nonce = ?1",
-            params![&receipt.nonce[..]],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT pointer, expires_at FROM nonces WHERE nonce = ?1")?
+        .query_row(params![&receipt.nonce[..]], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let pointer = match nonce {
         Some((pointer, expires)) if from_i64(expires) >= now => pointer,
         _ => return Err(LedgerError::BadRequest("expired receipt".into())),
     };
     let previous: i64 = conn
-        .query_row(
-            "SELECT total FROM receipt_streams WHERE nonce = ?1 AND stream_id = ?2",
-            params![&receipt.nonce[..], receipt.stream_id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT total FROM receipt_streams WHERE nonce = ?1 AND stream_id = ?2")?
+        .query_row(params![&receipt.nonce[..], receipt.stream_id], |r| r.get(0))
         .optional()?
         .unwrap_or(0);
     if total <= previous {
         return Ok((0, pointer));
     }
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO receipt_streams (nonce, stream_id, total) VALUES (?1, ?2, ?3)
          ON CONFLICT (nonce, stream_id) DO UPDATE SET total = excluded.total",
         params![&receipt.nonce[..], receipt.stream_id, total],
@@ -167,11 +194,8 @@ pub fn balance(conn: &Connection, id: &str) -> Result<Option<u64>> {
 
 fn balance_of(conn: &Connection, id: &str) -> Result<Option<u64>> {
     Ok(conn
-        .query_row(
-            "SELECT amount FROM balances WHERE id = ?1",
-            params![id],
-            |r| r.get::<_, i64>(0),
-        )
+        .prepare_cached("SELECT amount FROM balances WHERE id = ?1")?
+        .query_row(params![id], |r| r.get::<_, i64>(0))
         .optional()?
         .map(from_i64))
 }
@@ -190,11 +214,13 @@ fn add_to_balance(
         .ok_or_else(|| {
             LedgerError::Conflict("balance cannot exceed max 64 bit signed integer".into())
         })?;
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO balances (id, amount) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET amount = excluded.amount",
         params![id, to_i64(new, "balance")?],
     )?;
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO credits (balance, nonce, stream_id, amount, at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             id,
@@ -262,11 +288,13 @@ fn debit(
     kind: &str,
     now: u64,
 ) -> Result<()> {
-    conn.execute(
+    exec(
+        conn,
         "UPDATE balances SET amount = ?2 WHERE id = ?1",
         params![id, to_i64(remaining, "balance")?],
     )?;
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO debits (balance, amount, kind, at) VALUES (?1, ?2, ?3, ?4)",
         params![id, to_i64(amount, "debit")?, kind, to_i64(now, "time")?],
     )?;
@@ -296,7 +324,8 @@ pub struct RevShare {
 
 /// Stores a new revenue-share account.
 pub fn create_revshare(conn: &Connection, account: &RevShare, now: u64) -> Result<()> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO revshares (id, pointer, payout_pointer, creator_share, asset_code, asset_scale, creator_key, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
@@ -330,10 +359,8 @@ fn revshare_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RevShareRow> {
 
 /// Looks up an account by id or by its pointer.
 pub fn find_revshare(conn: &Connection, id_or_pointer: &str) -> Result<Option<RevShare>> {
-    let row = conn
-        .query_row(
-            "SELECT id, pointer, payout_pointer, creator_share, asset_code, asset_scale, creator_key
-             FROM revshares WHERE id = ?1 OR pointer = ?1",
+    let row = conn.prepare_cached("SELECT id, pointer, payout_pointer, creator_share, asset_code, asset_scale, creator_key
+             FROM revshares WHERE id = ?1 OR pointer = ?1")?.query_row(
             params![id_or_pointer],
             revshare_from_row,
         )
@@ -430,7 +457,8 @@ pub fn register_license(
                 .into(),
         ));
     }
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO licenses (info_hash, revshare, price, piece_count, creator_share, creator_key)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (info_hash) DO NOTHING",
         params![
@@ -457,9 +485,7 @@ struct LicenseRow {
 }
 
 fn find_license(conn: &Connection, info_hash: InfoHash) -> Result<Option<LicenseRow>> {
-    let row: Option<(String, i64, u32, u16, Vec<u8>)> = conn
-        .query_row(
-            "SELECT revshare, price, piece_count, creator_share, creator_key FROM licenses WHERE info_hash = ?1",
+    let row: Option<(String, i64, u32, u16, Vec<u8>)> = conn.prepare_cached("SELECT revshare, price, piece_count, creator_share, creator_key FROM licenses WHERE info_hash = ?1")?.query_row(
             params![&info_hash.0[..]],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
@@ -496,6 +522,24 @@ pub struct SpendAnswer {
     pub body: Value,
 }
 
+/// A voucher whose payer signature has been checked. Only [`VerifiedVoucher::check`]
+/// makes one, so the ledger cannot spend an unchecked voucher; the check runs in the
+/// request handlers, in parallel, not in the single writer thread.
+#[derive(Debug, Clone)]
+pub struct VerifiedVoucher(SignedVoucher);
+
+impl VerifiedVoucher {
+    /// Decodes a base64 voucher and checks its signature (400 malformed, 403 forged).
+    pub fn check(voucher_b64: &str) -> Result<VerifiedVoucher> {
+        let signed = SignedVoucher::decode_base64(voucher_b64)
+            .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+        signed
+            .verify()
+            .map_err(|e| LedgerError::Forbidden(e.to_string()))?;
+        Ok(VerifiedVoucher(signed))
+    }
+}
+
 /// `POST /licenses/{info_hash}/spend`: credits any `receipts` to the payer's balance on
 /// this license, then spends the voucher by the charging rules.
 ///
@@ -505,12 +549,11 @@ pub fn spend_voucher(
     conn: &Connection,
     seed: &ReceiptSeed,
     info_hash: InfoHash,
-    voucher_b64: &str,
+    voucher: &VerifiedVoucher,
     receipts: &[String],
     now: u64,
 ) -> Result<SpendAnswer> {
-    let signed = SignedVoucher::decode_base64(voucher_b64)
-        .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+    let signed = &voucher.0;
     let v = &signed.voucher;
     if v.info_hash != info_hash {
         return Err(LedgerError::BadRequest(format!(
@@ -529,11 +572,10 @@ pub fn spend_voucher(
     let voucher_bytes = signed.to_bytes();
     let seq = to_i64(v.seq, "voucher seq")?;
     let used: Option<(Vec<u8>, String)> = conn
-        .query_row(
-            "SELECT voucher, response FROM vouchers WHERE payer = ?1 AND seq = ?2",
-            params![&v.payer.to_bytes()[..], seq],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT voucher, response FROM vouchers WHERE payer = ?1 AND seq = ?2")?
+        .query_row(params![&v.payer.to_bytes()[..], seq], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     if let Some((stored, response)) = used {
         if stored == voucher_bytes {
@@ -568,8 +610,10 @@ pub fn spend_voucher(
         }
     }
     let paid: Option<Vec<u8>> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT payee FROM paid_pieces WHERE info_hash = ?1 AND payer = ?2 AND piece = ?3",
+        )?
+        .query_row(
             params![&info_hash.0[..], &v.payer.to_bytes()[..], v.piece],
             |r| r.get(0),
         )
@@ -617,7 +661,8 @@ pub fn spend_voucher(
     let answer = SpendAnswer { status: 200, body };
     let stored =
         serde_json::to_string(&answer).map_err(|e| LedgerError::Conflict(e.to_string()))?;
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO vouchers (payer, seq, voucher, response) VALUES (?1, ?2, ?3, ?4)",
         params![&v.payer.to_bytes()[..], seq, &voucher_bytes[..], stored],
     )?;
@@ -628,7 +673,8 @@ pub fn spend_voucher(
 pub const MAX_RECEIPTS_PER_SPEND: usize = 16;
 
 fn set_paid(conn: &Connection, info_hash: InfoHash, v: &ilpt_protocol::Voucher) -> Result<()> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO paid_pieces (info_hash, payer, piece, payee) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (info_hash, payer, piece) DO UPDATE SET payee = excluded.payee",
         params![
@@ -645,7 +691,8 @@ fn earn(conn: &Connection, party: &PublicKey, info_hash: InfoHash, delta: i128) 
     let amount = i64::try_from(delta.unsigned_abs())
         .map_err(|_| LedgerError::Conflict("earning exceeds 64 bits".into()))?;
     if delta > 0 {
-        conn.execute(
+        exec(
+            conn,
             "INSERT INTO earnings (party, info_hash, earned) VALUES (?1, ?2, ?3)
              ON CONFLICT (party, info_hash) DO UPDATE SET earned = earned + excluded.earned",
             params![&party.to_bytes()[..], &info_hash.0[..], amount],
@@ -653,7 +700,8 @@ fn earn(conn: &Connection, party: &PublicKey, info_hash: InfoHash, delta: i128) 
     } else if delta < 0 {
         // Taking back a moved seeder share: the party earned it on this torrent, so the
         // row exists and stays non-negative (the schema's CHECK guards it).
-        let changed = conn.execute(
+        let changed = exec(
+            conn,
             "UPDATE earnings SET earned = earned - ?3 WHERE party = ?1 AND info_hash = ?2",
             params![&party.to_bytes()[..], &info_hash.0[..], amount],
         )?;
@@ -707,7 +755,8 @@ pub fn set_payout_pointer(
             "signature does not verify against the party's key".into(),
         ));
     }
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO payout_pointers (party, pointer) VALUES (?1, ?2)
          ON CONFLICT (party) DO UPDATE SET pointer = excluded.pointer",
         params![&party.to_bytes()[..], pointer],
@@ -747,18 +796,14 @@ pub fn payouts_due(conn: &Connection) -> Result<Vec<PayoutDue>> {
             continue;
         };
         let pointer: Option<String> = conn
-            .query_row(
-                "SELECT pointer FROM payout_pointers WHERE party = ?1",
-                params![party],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT pointer FROM payout_pointers WHERE party = ?1")?
+            .query_row(params![party], |r| r.get(0))
             .optional()?
             .or(conn
-                .query_row(
+                .prepare_cached(
                     "SELECT payout_pointer FROM revshares WHERE creator_key = ?1 LIMIT 1",
-                    params![party],
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(params![party], |r| r.get(0))
                 .optional()?);
         if let Some(pointer) = pointer {
             due.push(PayoutDue {
@@ -781,7 +826,8 @@ pub fn record_payout(conn: &Connection, due: &PayoutDue, proof: &str, now: u64) 
     let mut left = to_i64(due.amount, "payout")?;
     for (ih, earned, paid) in rows {
         let take = (earned - paid).min(left);
-        conn.execute(
+        exec(
+            conn,
             "UPDATE earnings SET paid_out = paid_out + ?3 WHERE party = ?1 AND info_hash = ?2",
             params![&due.party.to_bytes()[..], ih, take],
         )?;
@@ -790,7 +836,8 @@ pub fn record_payout(conn: &Connection, due: &PayoutDue, proof: &str, now: u64) 
             break;
         }
     }
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO payouts (party, pointer, amount, at, proof) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
             &due.party.to_bytes()[..],
@@ -850,15 +897,15 @@ pub fn audit(conn: &Connection) -> Result<Audit> {
 /// Reads a `meta` value.
 pub fn get_meta(conn: &Connection, key: &str) -> Result<Option<String>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row(params![key], |r| r.get(0))
         .optional()?)
 }
 
 /// Writes a `meta` value.
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
-    conn.execute(
+    exec(
+        conn,
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         params![key, value],
     )?;

@@ -81,16 +81,18 @@ pub struct Running {
     pub addr: SocketAddr,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
+    stop_checkpoints: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Running {
     /// Stops accepting, finishes in-flight requests, and waits.
     pub async fn stop(self) -> Result<()> {
         let _ = self.stop.send(());
-        self.server
-            .await
-            .context("server task")?
-            .context("server")?;
+        let served = self.server.await;
+        // Ends the checkpoint thread, which folds the WAL into the database on its way out.
+        self.stop_checkpoints
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        served.context("server task")?.context("server")?;
         Ok(())
     }
 
@@ -114,6 +116,16 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (writer, _done) = Writer::start(conn);
+    let stop_checkpoints = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        let (db, stop) = (config.db.clone(), stop_checkpoints.clone());
+        std::thread::Builder::new()
+            .name("ledger-checkpoint".into())
+            .spawn(move || {
+                ledger::checkpoint_loop(&db, std::time::Duration::from_millis(500), &stop)
+            })
+            .context("cannot start the checkpoint thread")?;
+    }
     let state = Arc::new(AppState {
         writer,
         seed,
@@ -134,5 +146,10 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
             .await
     });
     tracing::info!(%addr, dev_rail = config.dev_rail, "verifier listening");
-    Ok(Running { addr, server, stop })
+    Ok(Running {
+        addr,
+        server,
+        stop,
+        stop_checkpoints,
+    })
 }

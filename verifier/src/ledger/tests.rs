@@ -103,11 +103,12 @@ impl Fixture {
     }
 
     fn spend(&self, voucher: &str, receipts: &[String]) -> Result<SpendAnswer> {
+        let voucher = VerifiedVoucher::check(voucher)?;
         spend_voucher(
             &self.conn,
             &self.seed,
             self.info_hash,
-            voucher,
+            &voucher,
             receipts,
             NOW,
         )

@@ -19,8 +19,21 @@ use crate::metainfo::Metainfo;
 
 /// The longest magnet accepted, in bytes.
 pub const MAX_MAGNET_LEN: usize = 64 * 1024;
-/// The most trackers or peers kept from one magnet.
-pub const MAX_MAGNET_ADDRESSES: usize = 64;
+/// The most trackers, and the most peers, kept from one magnet.
+pub const MAX_MAGNET_ADDRESSES: usize = 32;
+/// The longest display name, in bytes.
+pub const MAX_MAGNET_NAME: usize = 1024;
+/// The longest tracker or peer address, in bytes.
+pub const MAX_MAGNET_ADDRESS_LEN: usize = 256;
+// With these bounds a parsed magnet, fully percent-encoded (3 characters per byte),
+// still fits in MAX_MAGNET_LEN, so formatting one and parsing it back always works.
+const _: () = assert!(
+    MAX_MAGNET_NAME * 3
+        + 2 * MAX_MAGNET_ADDRESSES * (6 + MAX_MAGNET_ADDRESS_LEN * 3)
+        + 2 * (6 + crate::license::MAX_URL_LEN * 3)
+        + 200
+        <= MAX_MAGNET_LEN
+);
 
 /// Everything but RFC 3986 unreserved characters is percent-encoded.
 const ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -114,6 +127,16 @@ fn decode_value(raw: &str) -> Result<String, MagnetError> {
         })
 }
 
+fn bounded_address(param: &'static str, v: String) -> Result<String, MagnetError> {
+    if v.len() > MAX_MAGNET_ADDRESS_LEN {
+        return Err(MagnetError::Param {
+            param,
+            reason: format!("address longer than {MAX_MAGNET_ADDRESS_LEN} bytes"),
+        });
+    }
+    Ok(v)
+}
+
 impl FromStr for Magnet {
     type Err = MagnetError;
 
@@ -150,14 +173,25 @@ impl FromStr for Magnet {
                         }
                     }
                 }
-                "dn" => magnet.name = Some(value()?),
-                "tr" if magnet.trackers.len() < MAX_MAGNET_ADDRESSES => {
+                "dn" => {
                     let v = value()?;
+                    if v.len() > MAX_MAGNET_NAME {
+                        return Err(MagnetError::Param {
+                            param: "dn",
+                            reason: format!("name longer than {MAX_MAGNET_NAME} bytes"),
+                        });
+                    }
+                    magnet.name = Some(v);
+                }
+                "tr" if magnet.trackers.len() < MAX_MAGNET_ADDRESSES => {
+                    let v = bounded_address("tr", value()?)?;
                     if !magnet.trackers.contains(&v) {
                         magnet.trackers.push(v);
                     }
                 }
-                "x.pe" if magnet.peers.len() < MAX_MAGNET_ADDRESSES => magnet.peers.push(value()?),
+                "x.pe" if magnet.peers.len() < MAX_MAGNET_ADDRESSES => {
+                    magnet.peers.push(bounded_address("x.pe", value()?)?)
+                }
                 "x.pp" => {
                     let v = value()?;
                     crate::license::validate_pointer(&v).map_err(|reason| MagnetError::Param {
@@ -350,6 +384,33 @@ mod tests {
             .parse::<Magnet>()
             .unwrap_err();
         assert!(e.to_string().contains("UTF-8"));
+    }
+
+    #[test]
+    fn longest_parsable_magnet_formats_back_within_the_limit() {
+        let mut text = format!(
+            "magnet:?xt=urn:btih:{HASH}&dn={}",
+            "%C3%A9".repeat(MAX_MAGNET_NAME / 2)
+        );
+        for i in 0..MAX_MAGNET_ADDRESSES {
+            text.push_str(&format!(
+                "&tr={i:03}{}",
+                "\u{e9}".repeat((MAX_MAGNET_ADDRESS_LEN - 3) / 2)
+            ));
+        }
+        let m: Magnet = text.parse().unwrap();
+        let formatted = m.to_string();
+        assert!(formatted.len() <= MAX_MAGNET_LEN, "{}", formatted.len());
+        assert_eq!(formatted.parse::<Magnet>().unwrap(), m);
+        let too_long = format!(
+            "magnet:?xt=urn:btih:{HASH}&dn={}",
+            "a".repeat(MAX_MAGNET_NAME + 1)
+        );
+        assert!(too_long
+            .parse::<Magnet>()
+            .unwrap_err()
+            .to_string()
+            .contains("dn"));
     }
 
     proptest! {

@@ -18,7 +18,7 @@
 #![no_main]
 
 use ilpt_protocol::info_hash::InfoHash;
-use ilpt_protocol::magnet::{MAX_MAGNET_ADDRESSES, MAX_MAGNET_LEN};
+use ilpt_protocol::magnet::{MAX_MAGNET_ADDRESSES, MAX_MAGNET_ADDRESS_LEN, MAX_MAGNET_LEN, MAX_MAGNET_NAME};
 use ilpt_protocol::{Info, License, Magnet, Metainfo};
 use libfuzzer_sys::fuzz_target;
 
@@ -65,10 +65,15 @@ fn check_metainfo(m: &Metainfo) {
     if let Err(e) = magnet.check_license(m.info.license.as_ref()) {
         panic!("the torrent's own magnet disagrees with its license: {e}");
     }
-    // A magnet keeps at most MAX_MAGNET_ADDRESSES trackers and MAX_MAGNET_LEN bytes, so
-    // only a torrent within those limits can round-trip through its magnet text.
+    // A magnet keeps at most MAX_MAGNET_ADDRESSES trackers of MAX_MAGNET_ADDRESS_LEN
+    // bytes, a name of MAX_MAGNET_NAME bytes and MAX_MAGNET_LEN bytes in all, so only a
+    // torrent within those limits can round-trip through its magnet text.
     let text = magnet.to_string();
-    if magnet.trackers.len() <= MAX_MAGNET_ADDRESSES && text.len() <= MAX_MAGNET_LEN {
+    let within = magnet.trackers.len() <= MAX_MAGNET_ADDRESSES
+        && magnet.trackers.iter().all(|t| t.len() <= MAX_MAGNET_ADDRESS_LEN)
+        && magnet.name.as_ref().is_none_or(|n| n.len() <= MAX_MAGNET_NAME)
+        && text.len() <= MAX_MAGNET_LEN;
+    if within {
         let back = text
             .parse::<Magnet>()
             .unwrap_or_else(|e| panic!("the torrent's magnet {text:?} does not parse: {e}"));

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use ilpt_protocol::{Amount, Asset, Bps, Info, Layout, License, NewTorrent, PublicKey, Voucher};
+use ilpt_protocol::{Amount, Asset, Bps, License, PublicKey, Voucher};
 use serde_json::{json, Value};
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -83,24 +83,7 @@ async fn main() {
     )
     .unwrap()
     .sign(&creator);
-    let t = NewTorrent {
-        info: Info {
-            name: "bench".into(),
-            piece_length: 16384,
-            pieces: vec![[1; 20]; pieces as usize],
-            layout: Layout::SingleFile {
-                length: u64::from(pieces) * 16384,
-            },
-            private: false,
-            license: Some(license),
-        },
-        trackers: vec![],
-        comment: None,
-        created_by: None,
-        creation_date: None,
-    }
-    .encode()
-    .unwrap();
+    let t = ilpt_tests::license_torrent(license, pieces);
     let ih = t.metainfo.info_hash;
     let r = http
         .put(format!("{url}/licenses/{ih}"))

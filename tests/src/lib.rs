@@ -67,3 +67,33 @@ pub fn median(samples: &[f64]) -> f64 {
         n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
     }
 }
+
+/// A paid torrent with `pieces` pieces of 16 KiB and `license` in its info dictionary,
+/// for exercising the verifier (the piece hashes are placeholders: no data exists).
+///
+/// # Panics
+/// If the license makes the torrent unencodable (it cannot, for a valid license).
+#[allow(clippy::expect_used)]
+pub fn license_torrent(
+    license: ilpt_protocol::License,
+    pieces: u32,
+) -> ilpt_protocol::metainfo::TorrentFile {
+    ilpt_protocol::NewTorrent {
+        info: ilpt_protocol::Info {
+            name: "licensed.bin".into(),
+            piece_length: 16384,
+            pieces: vec![[7; 20]; pieces as usize],
+            layout: ilpt_protocol::Layout::SingleFile {
+                length: u64::from(pieces) * 16384,
+            },
+            private: false,
+            license: Some(license),
+        },
+        trackers: vec![],
+        comment: None,
+        created_by: None,
+        creation_date: None,
+    }
+    .encode()
+    .expect("a license torrent encodes")
+}

@@ -10,9 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use ilpt_protocol::{
-    Amount, Asset, Bps, Info, InfoHash, Layout, License, NewTorrent, PublicKey, Voucher,
-};
+use ilpt_protocol::{Amount, Asset, Bps, InfoHash, License, PublicKey, Voucher};
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
@@ -133,24 +131,7 @@ fn register(
     )
     .unwrap()
     .sign(creator);
-    let t = NewTorrent {
-        info: Info {
-            name: "load.bin".into(),
-            piece_length: 16384,
-            pieces: vec![[7; 20]; pieces as usize],
-            layout: Layout::SingleFile {
-                length: u64::from(pieces) * 16384,
-            },
-            private: false,
-            license: Some(license),
-        },
-        trackers: vec![],
-        comment: None,
-        created_by: None,
-        creation_date: None,
-    }
-    .encode()
-    .unwrap();
+    let t = ilpt_tests::license_torrent(license, pieces);
     let ih = t.metainfo.info_hash;
     let r = c
         .put(format!("{}/licenses/{ih}", v.url))

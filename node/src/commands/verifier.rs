@@ -21,7 +21,10 @@ Every serving peer asks the verifier before it serves a piece of a paid torrent.
   POST /licenses/{info_hash}/spend    {voucher, receipts: [...]} -> charged / moved / 402
   GET  /earnings/{party}              PUT /parties/{party}/pointer   POST /payouts
   GET  /audit                         the ledger's conservation checks
-With --dev-rail: GET /spsp/{id} (SPSP v4) and POST /dev/pay {pointer, amount} -> receipt.")]
+  GET  /{payment pointer}             SPSP proxy (Accept: application/spsp4+json) adding
+                                       Receipt-Nonce/Receipt-Secret; 409 if receipts are off
+  GET  /spsp/{id}                     an account's pointer, proxied to --collection-pointer
+With --dev-rail: GET /spsp/{id} answers locally and POST /dev/pay {pointer, amount} -> receipt.")]
 pub struct VerifierArgs {
     /// TOML config file (keys as in --print-config).
     #[arg(long)]
@@ -45,6 +48,13 @@ pub struct VerifierArgs {
     /// Enable the development payment rail (loopback testing only; no real money).
     #[arg(long)]
     pub dev_rail: bool,
+    /// The operator's wallet where payments to revenue-share pointers are collected
+    /// (SPSP queries for /spsp/{id} are proxied there with receipts enabled).
+    #[arg(long, value_name = "PAYMENT_POINTER")]
+    pub collection_pointer: Option<String>,
+    /// Let the SPSP proxy query plain-http receivers (loopback testing only).
+    #[arg(long)]
+    pub allow_http_receivers: bool,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -77,6 +87,10 @@ impl VerifierArgs {
             c.receipt_ttl = ttl;
         }
         c.dev_rail |= self.dev_rail;
+        c.allow_http_receivers |= self.allow_http_receivers;
+        if let Some(p) = &self.collection_pointer {
+            c.collection_pointer = Some(p.clone());
+        }
         Ok(c)
     }
 }

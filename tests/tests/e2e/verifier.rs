@@ -415,3 +415,182 @@ fn kill_9_under_load_loses_no_acknowledged_operation() {
         10 * spends.len()
     );
 }
+
+/// The JavaScript reference receiver (`tests/interop/stream_receiver.mjs`, using
+/// `ilp-protocol-stream`'s own `createReceipt`), as a child process on 127.0.0.1.
+struct JsReceiver {
+    child: Child,
+    url: String,
+}
+
+impl JsReceiver {
+    fn start() -> Option<JsReceiver> {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/stream_receiver.mjs");
+        let installed =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/node_modules/ilp-protocol-stream");
+        if !require_tool(
+            "node with ilp-protocol-stream (npm ci --prefix tests/interop)",
+            runs("node", &["--version"]) && installed.exists(),
+        ) {
+            return None;
+        }
+        let mut child = std::process::Command::new("node")
+            .arg(script)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the JS receiver");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .expect("listening line")
+            .to_owned();
+        Some(JsReceiver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        })
+    }
+}
+
+impl Drop for JsReceiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_verifier(db: &Path, extra: &[&str]) -> Verifier {
+    let mut args = vec![
+        "verifier",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        db.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut child = ilpt(&args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start ilpt verifier");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("verifier listening on ")
+        .expect("listening line")
+        .to_owned();
+    Verifier { child, url }
+}
+
+fn encode_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn receipts_made_by_the_js_reference_receiver_are_credited_through_the_spsp_proxy() {
+    let Some(js) = JsReceiver::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let v = start_verifier(&dir.path().join("v.db"), &["--allow-http-receivers"]);
+    let c = client();
+    let pointer = format!("{}/pay", js.url);
+    let proxied = format!("{}/{}", v.url, encode_component(&pointer));
+    // Without the SPSP Accept header the proxy does not answer.
+    assert_eq!(c.get(&proxied).send().unwrap().status().as_u16(), 404);
+    let spsp: Value = c
+        .get(&proxied)
+        .header("accept", "application/spsp4+json")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(spsp["receipts_enabled"], true, "{spsp}");
+    let seen: Value = c
+        .get(format!("{}/seen-headers", js.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        seen["receipt_nonce"].is_string() && seen["receipt_secret"].is_string(),
+        "{seen}"
+    );
+    // The reference implementation makes the receipts with the secret our proxy sent.
+    let made: Value = c
+        .get(format!("{}/made-receipts?totals=100,250&stream=1", js.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let receipts: Vec<String> = made["receipts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap().to_owned())
+        .collect();
+    let credit = format!("{}/balances/js:creditReceipt", v.url);
+    assert_eq!(post(&c, &credit, receipts[0].clone()), (200, "100".into()));
+    assert_eq!(post(&c, &credit, receipts[1].clone()), (200, "250".into()));
+    assert_eq!(
+        post(&c, &credit, receipts[1].clone()),
+        (400, "expired receipt".into())
+    );
+    let (status, body) = post(&c, &format!("{}/verify", v.url), receipts[0].clone());
+    assert_eq!(status, 400, "{body}");
+    // A receiver that does not enable receipts gets 409, and no nonce is issued.
+    let off = format!(
+        "{}/{}",
+        v.url,
+        encode_component(&format!("{}/pay?receipts=off", js.url))
+    );
+    assert_eq!(
+        c.get(&off)
+            .header("accept", "application/spsp4+json")
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        409
+    );
+}
+
+#[test]
+fn spsp_proxy_refuses_plain_http_receivers_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = start_verifier(&dir.path().join("v.db"), &[]);
+    let c = client();
+    let target = format!("{}/{}", v.url, encode_component("http://127.0.0.1:9/pay"));
+    let r = c
+        .get(target)
+        .header("accept", "application/spsp4+json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().unwrap().contains("--allow-http-receivers"));
+    // Revenue-share pointers need a collection wallet (or the dev rail).
+    let creator = key(1);
+    let body = json!({"payout_pointer": "$wallet.example/creator", "creator_share_bps": 8000,
+                      "asset_code": "USD", "asset_scale": 2, "creator_key": pk(&creator)});
+    let (_, reply) = post_json(&c, &format!("{}/revshare", v.url), &body);
+    let pointer = reply["pointer"].as_str().unwrap();
+    let r = c
+        .get(pointer)
+        .header("accept", "application/spsp4+json")
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 501);
+}

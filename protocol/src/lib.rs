@@ -11,6 +11,7 @@
 
 pub mod amount;
 pub mod bencode;
+pub mod bitfield;
 pub mod charging;
 pub mod hashing;
 pub mod info_hash;
@@ -18,10 +19,14 @@ pub mod keys;
 pub mod license;
 pub mod magnet;
 pub mod metainfo;
+pub mod picker;
 pub mod pieces;
 pub mod receipt;
+pub mod rng;
+pub mod session;
 pub mod split;
 pub mod voucher;
+pub mod wire;
 
 pub use amount::{Amount, Asset, Bps};
 pub use info_hash::InfoHash;

@@ -1,0 +1,620 @@
+//! One peer connection for one torrent, as a state machine: messages in
+//! ([`Session::handle`]), messages out ([`Session::poll_transmit`]) and work for the
+//! driver ([`Session::poll_event`]): serve a block, store a block, answer metadata.
+//!
+//! The session decides what the wire protocol allows (handshake first, bitfield once,
+//! requests only when unchoked, bounded queues); the driver does the I/O and holds the
+//! payment gate: a [`Event::Serve`] is only a request to serve, and the driver answers
+//! with [`Session::send_block`] or [`Session::reject`].
+
+use std::collections::VecDeque;
+
+use crate::bitfield::Bitfield;
+use crate::info_hash::InfoHash;
+use crate::picker::{PeerSlot, Picker, Received};
+use crate::wire::{BlockRef, Message, RejectReason};
+
+/// Limits of one session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// Our requests in flight to this peer (the pipeline depth).
+    pub max_outstanding: usize,
+    /// The peer's requests waiting for us; more are rejected as overloaded.
+    pub max_queued: usize,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            max_outstanding: 64,
+            max_queued: 256,
+        }
+    }
+}
+
+/// Work for the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The peer's hello: its metadata length (0 if it has none).
+    Hello {
+        /// Length of the peer's info dictionary.
+        metadata_len: u32,
+    },
+    /// The peer asks for a block we have. Answer with `send_block` or `reject`.
+    Serve(BlockRef),
+    /// A block we asked for: store it; if `complete`, check the piece's hash.
+    Block {
+        /// Which block.
+        block: BlockRef,
+        /// Its bytes.
+        data: Vec<u8>,
+        /// The piece has all its blocks now.
+        complete: bool,
+        /// Other peers asked for the same block (endgame): send them a Cancel.
+        cancel: Vec<PeerSlot>,
+    },
+    /// The peer refused a request (the picker has released it).
+    Rejected {
+        /// Which block.
+        block: BlockRef,
+        /// Why.
+        reason: RejectReason,
+    },
+    /// The peer asks for metadata piece `n`.
+    MetadataRequest(u32),
+    /// A metadata piece arrived.
+    MetadataPiece {
+        /// Piece index.
+        index: u32,
+        /// Total metadata length.
+        total: u32,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// The peer cannot send metadata piece `n`.
+    MetadataReject(u32),
+}
+
+/// A protocol violation: the driver closes the connection and penalises the peer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// A message before the hello.
+    #[error("message before hello")]
+    NoHello,
+    /// The hello names another torrent.
+    #[error("peer speaks about torrent {0}, not ours")]
+    WrongTorrent(InfoHash),
+    /// A bitfield of the wrong size, or a second one.
+    #[error("bad bitfield")]
+    BadBitfield,
+    /// A piece index past the end.
+    #[error("piece {0} does not exist")]
+    NoSuchPiece(u32),
+    /// A block whose length does not match what we asked for.
+    #[error("block of the wrong length")]
+    BadBlock,
+}
+
+/// One peer connection for one torrent.
+#[derive(Debug)]
+pub struct Session {
+    peer: PeerSlot,
+    info_hash: InfoHash,
+    piece_count: Option<u32>,
+    config: SessionConfig,
+    hello_received: bool,
+    bitfield_received: bool,
+    am_choking: bool,
+    am_interested: bool,
+    peer_choking: bool,
+    peer_interested: bool,
+    peer_has: Bitfield,
+    outstanding: Vec<BlockRef>,
+    to_serve: VecDeque<BlockRef>,
+    outbox: VecDeque<Message>,
+    events: VecDeque<Event>,
+    added_to_picker: bool,
+    /// Bitfield and haves that arrived before we knew the piece count (magnet joins).
+    early_bitfield: Option<Vec<u8>>,
+    early_haves: Vec<u32>,
+}
+
+/// The most `Have`s kept while the metadata is still unknown.
+const MAX_EARLY_HAVES: usize = 4096;
+
+impl Session {
+    /// A new session; queues our hello (and bitfield, if we know the torrent's pieces).
+    pub fn new(
+        peer: PeerSlot,
+        info_hash: InfoHash,
+        metadata_len: u32,
+        have: Option<&Bitfield>,
+        config: SessionConfig,
+    ) -> Session {
+        let mut s = Session {
+            peer,
+            info_hash,
+            piece_count: have.map(Bitfield::len),
+            config,
+            hello_received: false,
+            bitfield_received: false,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            peer_has: Bitfield::new(have.map_or(0, Bitfield::len)),
+            outstanding: Vec::new(),
+            to_serve: VecDeque::new(),
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+            added_to_picker: false,
+            early_bitfield: None,
+            early_haves: Vec::new(),
+        };
+        s.outbox.push_back(Message::Hello {
+            info_hash,
+            metadata_len,
+        });
+        if let Some(have) = have {
+            s.outbox
+                .push_back(Message::Bitfield(have.as_wire().to_vec()));
+        }
+        s
+    }
+
+    /// The peer slot this session was created with.
+    pub fn peer(&self) -> PeerSlot {
+        self.peer
+    }
+
+    /// Which pieces the peer has.
+    pub fn peer_has(&self) -> &Bitfield {
+        &self.peer_has
+    }
+
+    /// True if the peer has every piece.
+    pub fn peer_is_seed(&self) -> bool {
+        self.piece_count.is_some() && self.peer_has.is_full()
+    }
+
+    /// Our requests in flight.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    /// The torrent's metadata became known (a magnet download): start piece exchange.
+    pub fn metadata_known(&mut self, have: &Bitfield, picker: &mut Picker) {
+        if self.piece_count.is_some() {
+            return;
+        }
+        self.piece_count = Some(have.len());
+        self.peer_has = self
+            .early_bitfield
+            .take()
+            .and_then(|bytes| Bitfield::from_wire(&bytes, have.len()))
+            .unwrap_or_else(|| Bitfield::new(have.len()));
+        for i in std::mem::take(&mut self.early_haves) {
+            self.peer_has.set(i);
+        }
+        picker.add_peer(&self.peer_has);
+        self.added_to_picker = true;
+        self.outbox
+            .push_back(Message::Bitfield(have.as_wire().to_vec()));
+        self.update_interest(picker);
+        self.fill_requests(picker);
+    }
+
+    /// Handles one message from the peer.
+    pub fn handle(
+        &mut self,
+        msg: Message,
+        picker: Option<&mut Picker>,
+    ) -> Result<(), SessionError> {
+        if !self.hello_received {
+            let Message::Hello {
+                info_hash,
+                metadata_len,
+            } = msg
+            else {
+                return Err(SessionError::NoHello);
+            };
+            if info_hash != self.info_hash {
+                return Err(SessionError::WrongTorrent(info_hash));
+            }
+            self.hello_received = true;
+            self.events.push_back(Event::Hello { metadata_len });
+            return Ok(());
+        }
+        match msg {
+            Message::KeepAlive => {}
+            Message::Hello { .. } => return Err(SessionError::NoHello),
+            Message::Choke => {
+                self.peer_choking = true;
+                // BEP 3: a choke discards all pending requests.
+                if let Some(picker) = picker {
+                    for b in self.outstanding.drain(..) {
+                        picker.release(self.peer, &b);
+                    }
+                } else {
+                    self.outstanding.clear();
+                }
+            }
+            Message::Unchoke => {
+                self.peer_choking = false;
+                if let Some(picker) = picker {
+                    self.fill_requests(picker);
+                }
+            }
+            Message::Interested => {
+                self.peer_interested = true;
+                if self.am_choking {
+                    self.am_choking = false;
+                    self.outbox.push_back(Message::Unchoke);
+                }
+            }
+            Message::NotInterested => self.peer_interested = false,
+            Message::Have(i) if self.piece_count.is_none() => {
+                if self.early_haves.len() < MAX_EARLY_HAVES {
+                    self.early_haves.push(i);
+                }
+            }
+            Message::Bitfield(bytes) if self.piece_count.is_none() => {
+                if self.early_bitfield.is_some() || bytes.len() > crate::wire::MAX_BITFIELD_LEN {
+                    return Err(SessionError::BadBitfield);
+                }
+                self.early_bitfield = Some(bytes);
+            }
+            Message::Have(i) => {
+                let n = self.piece_count.ok_or(SessionError::BadBitfield)?;
+                if i >= n {
+                    return Err(SessionError::NoSuchPiece(i));
+                }
+                if self.peer_has.set(i) {
+                    if let Some(picker) = picker {
+                        picker.add_have(i);
+                        self.update_interest(picker);
+                        self.fill_requests(picker);
+                    }
+                }
+            }
+            Message::Bitfield(bytes) => {
+                let n = self.piece_count.ok_or(SessionError::BadBitfield)?;
+                if self.bitfield_received || self.peer_has.count() > 0 {
+                    return Err(SessionError::BadBitfield);
+                }
+                self.peer_has = Bitfield::from_wire(&bytes, n).ok_or(SessionError::BadBitfield)?;
+                self.bitfield_received = true;
+                if let Some(picker) = picker {
+                    // If metadata_known counted this peer already, it counted an empty
+                    // set (peer_has was empty, as checked above): add the real one.
+                    picker.add_peer(&self.peer_has);
+                    self.added_to_picker = true;
+                    self.update_interest(picker);
+                    self.fill_requests(picker);
+                }
+            }
+            Message::Request(block) => self.on_request(block, picker.as_deref())?,
+            Message::Cancel(block) => self.to_serve.retain(|b| *b != block),
+            Message::Block {
+                piece,
+                offset,
+                data,
+            } => {
+                let Some(pos) = self
+                    .outstanding
+                    .iter()
+                    .position(|b| b.piece == piece && b.offset == offset)
+                else {
+                    return Ok(()); // Cancelled or never asked: ignore (counted as waste).
+                };
+                let block = self.outstanding.swap_remove(pos);
+                if block.length as usize != data.len() {
+                    return Err(SessionError::BadBlock);
+                }
+                if let Some(picker) = picker {
+                    if let Received::Accepted { complete, cancel } =
+                        picker.block_received(self.peer, &block)
+                    {
+                        self.events.push_back(Event::Block {
+                            block,
+                            data,
+                            complete,
+                            cancel,
+                        });
+                    }
+                    self.fill_requests(picker);
+                }
+            }
+            Message::Reject { block, reason } => {
+                if let Some(pos) = self.outstanding.iter().position(|b| *b == block) {
+                    self.outstanding.swap_remove(pos);
+                    if let Some(picker) = picker {
+                        picker.release(self.peer, &block);
+                    }
+                    self.events.push_back(Event::Rejected { block, reason });
+                }
+            }
+            Message::MetadataRequest(i) => self.events.push_back(Event::MetadataRequest(i)),
+            Message::MetadataPiece { index, total, data } => self
+                .events
+                .push_back(Event::MetadataPiece { index, total, data }),
+            Message::MetadataReject(i) => self.events.push_back(Event::MetadataReject(i)),
+        }
+        Ok(())
+    }
+
+    fn on_request(&mut self, block: BlockRef, picker: Option<&Picker>) -> Result<(), SessionError> {
+        let n = self
+            .piece_count
+            .ok_or(SessionError::NoSuchPiece(block.piece))?;
+        if block.piece >= n {
+            return Err(SessionError::NoSuchPiece(block.piece));
+        }
+        let reason = if self.am_choking {
+            Some(RejectReason::Choked)
+        } else if !picker.is_some_and(|p| p.have().get(block.piece)) {
+            Some(RejectReason::NotHave)
+        } else if self.to_serve.len() >= self.config.max_queued {
+            Some(RejectReason::Overloaded)
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => self.outbox.push_back(Message::Reject { block, reason }),
+            None => {
+                self.to_serve.push_back(block);
+                self.events.push_back(Event::Serve(block));
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends a served block, unless the peer cancelled it meanwhile.
+    pub fn send_block(&mut self, block: BlockRef, data: Vec<u8>) {
+        if let Some(pos) = self.to_serve.iter().position(|b| *b == block) {
+            self.to_serve.remove(pos);
+            self.outbox.push_back(Message::Block {
+                piece: block.piece,
+                offset: block.offset,
+                data,
+            });
+        }
+    }
+
+    /// Refuses a request the driver will not serve (unpaid, verifier down, read error).
+    pub fn reject(&mut self, block: BlockRef, reason: RejectReason) {
+        if let Some(pos) = self.to_serve.iter().position(|b| *b == block) {
+            self.to_serve.remove(pos);
+            self.outbox.push_back(Message::Reject { block, reason });
+        }
+    }
+
+    /// We completed a piece: tell the peer, and stop wanting what we no longer need.
+    pub fn we_have(&mut self, piece: u32, picker: &mut Picker) {
+        self.outbox.push_back(Message::Have(piece));
+        self.update_interest(picker);
+    }
+
+    /// Cancels a request in flight (another peer delivered it in the endgame).
+    pub fn cancel(&mut self, block: &BlockRef) {
+        if let Some(pos) = self.outstanding.iter().position(|b| b == block) {
+            self.outstanding.swap_remove(pos);
+            self.outbox.push_back(Message::Cancel(*block));
+        }
+    }
+
+    /// Queues a message the driver composed (metadata answers).
+    pub fn send(&mut self, msg: Message) {
+        self.outbox.push_back(msg);
+    }
+
+    /// Sends Interested / NotInterested when our interest changes.
+    pub fn update_interest(&mut self, picker: &Picker) {
+        let want = picker.wants_any(&self.peer_has);
+        if want != self.am_interested {
+            self.am_interested = want;
+            self.outbox.push_back(if want {
+                Message::Interested
+            } else {
+                Message::NotInterested
+            });
+        }
+    }
+
+    /// Tops up our requests to the pipeline depth, if the peer lets us ask.
+    pub fn fill_requests(&mut self, picker: &mut Picker) {
+        if self.peer_choking || !self.am_interested {
+            return;
+        }
+        let room = self
+            .config
+            .max_outstanding
+            .saturating_sub(self.outstanding.len());
+        if room == 0 {
+            return;
+        }
+        for block in picker.pick(self.peer, &self.peer_has, room) {
+            self.outstanding.push(block);
+            self.outbox.push_back(Message::Request(block));
+        }
+    }
+
+    /// The connection closed: release our requests and the peer's availability.
+    pub fn close(&mut self, picker: &mut Picker) {
+        if self.added_to_picker {
+            picker.remove_peer(self.peer, &self.peer_has);
+        } else {
+            for b in &self.outstanding {
+                picker.release(self.peer, b);
+            }
+        }
+        self.outstanding.clear();
+        self.to_serve.clear();
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Message> {
+        self.outbox.pop_front()
+    }
+
+    /// The next piece of work for the driver.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pieces::PieceLayout;
+
+    const IH: InfoHash = InfoHash([1; 20]);
+
+    fn pair() -> (Session, Picker, Session, Picker) {
+        let layout = PieceLayout::new(32 * 1024, 4 * 32 * 1024).unwrap();
+        let seed_have = Bitfield::full(4);
+        let leech_have = Bitfield::new(4);
+        let seeder = Session::new(1, IH, 100, Some(&seed_have), SessionConfig::default());
+        let leecher = Session::new(2, IH, 100, Some(&leech_have), SessionConfig::default());
+        (
+            seeder,
+            Picker::new(layout, 16 * 1024, seed_have, 1),
+            leecher,
+            Picker::new(layout, 16 * 1024, leech_have, 2),
+        )
+    }
+
+    /// Delivers everything each side has queued, serving every Serve event with zeros,
+    /// until both are quiet. Returns the events the leecher saw.
+    fn pump(a: &mut Session, pa: &mut Picker, b: &mut Session, pb: &mut Picker) -> Vec<Event> {
+        let mut seen = Vec::new();
+        loop {
+            let mut moved = false;
+            while let Some(m) = a.poll_transmit() {
+                b.handle(m, Some(pb)).unwrap();
+                moved = true;
+            }
+            while let Some(m) = b.poll_transmit() {
+                a.handle(m, Some(pa)).unwrap();
+                moved = true;
+            }
+            while let Some(e) = a.poll_event() {
+                if let Event::Serve(block) = e {
+                    a.send_block(block, vec![0; block.length as usize]);
+                    moved = true;
+                }
+            }
+            while let Some(e) = b.poll_event() {
+                if let Event::Block {
+                    block,
+                    complete: true,
+                    ..
+                } = &e
+                {
+                    pb.piece_verified(block.piece);
+                    b.we_have(block.piece, pb);
+                }
+                seen.push(e);
+                moved = true;
+            }
+            if !moved {
+                return seen;
+            }
+        }
+    }
+
+    #[test]
+    fn leecher_gets_every_piece_from_a_seeder() {
+        let (mut s, mut ps, mut l, mut pl) = pair();
+        let events = pump(&mut s, &mut ps, &mut l, &mut pl);
+        assert!(pl.is_complete());
+        let blocks = events
+            .iter()
+            .filter(|e| matches!(e, Event::Block { .. }))
+            .count();
+        assert_eq!(blocks, 8);
+    }
+
+    #[test]
+    fn messages_before_hello_and_foreign_torrents_are_violations() {
+        let (_, _, mut l, mut pl) = pair();
+        assert_eq!(
+            l.handle(Message::Interested, Some(&mut pl)),
+            Err(SessionError::NoHello)
+        );
+        let (_, _, mut l, mut pl) = pair();
+        let other = InfoHash([9; 20]);
+        assert_eq!(
+            l.handle(
+                Message::Hello {
+                    info_hash: other,
+                    metadata_len: 0
+                },
+                Some(&mut pl)
+            ),
+            Err(SessionError::WrongTorrent(other))
+        );
+    }
+
+    #[test]
+    fn requests_while_choked_or_for_missing_pieces_are_rejected() {
+        let (mut s, mut ps, _, _) = pair();
+        s.handle(
+            Message::Hello {
+                info_hash: IH,
+                metadata_len: 0,
+            },
+            Some(&mut ps),
+        )
+        .unwrap();
+        while s.poll_transmit().is_some() {}
+        let block = BlockRef {
+            piece: 0,
+            offset: 0,
+            length: 16384,
+        };
+        s.handle(Message::Request(block), Some(&mut ps)).unwrap();
+        assert_eq!(
+            s.poll_transmit(),
+            Some(Message::Reject {
+                block,
+                reason: RejectReason::Choked
+            })
+        );
+        assert_eq!(
+            s.handle(
+                Message::Request(BlockRef { piece: 9, ..block }),
+                Some(&mut ps)
+            ),
+            Err(SessionError::NoSuchPiece(9))
+        );
+        assert_eq!(
+            s.handle(Message::Bitfield(vec![0xff, 0xff]), Some(&mut ps)),
+            Err(SessionError::BadBitfield)
+        );
+    }
+
+    #[test]
+    fn cancelled_requests_are_not_served() {
+        let (mut s, mut ps, _, _) = pair();
+        s.handle(
+            Message::Hello {
+                info_hash: IH,
+                metadata_len: 0,
+            },
+            Some(&mut ps),
+        )
+        .unwrap();
+        s.handle(Message::Interested, Some(&mut ps)).unwrap();
+        while s.poll_transmit().is_some() {}
+        let block = BlockRef {
+            piece: 1,
+            offset: 0,
+            length: 16384,
+        };
+        s.handle(Message::Request(block), Some(&mut ps)).unwrap();
+        s.handle(Message::Cancel(block), Some(&mut ps)).unwrap();
+        s.send_block(block, vec![0; 16384]);
+        assert_eq!(s.poll_transmit(), None);
+    }
+}

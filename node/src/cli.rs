@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{create, inspect, key, verifier, verify};
+use crate::commands::{create, inspect, key, tracker, verifier, verify};
 
 /// ILP Torrent: a peer-to-peer file-sharing swarm in which creators get paid.
 ///
@@ -37,6 +37,8 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Run the receipt verifier and revenue-share ledger service.
     Verifier(verifier::VerifierArgs),
+    /// Run tracker-lite, the rendezvous point (HTTP announce, libp2p rendezvous and DHT).
+    Tracker(tracker::TrackerArgs),
 }
 
 fn init_logging(filter: Option<&str>) {
@@ -62,6 +64,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::Verify(args) => verify::run(args),
         Command::Verifier(args) => verifier::run(args),
+        Command::Tracker(args) => tracker::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,5 +3,6 @@
 pub mod create;
 pub mod inspect;
 pub mod key;
+pub mod tracker;
 pub mod verifier;
 pub mod verify;

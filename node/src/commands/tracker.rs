@@ -1,0 +1,47 @@
+//! `ilpt tracker`: run tracker-lite, the rendezvous point (HTTP announce and libp2p
+//! rendezvous + DHT). It never grants access: it only tells peers about each other.
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result};
+use clap::Args;
+
+/// Arguments of `ilpt tracker`.
+#[derive(Debug, Args)]
+pub struct TrackerArgs {
+    /// HTTP announce address (BEP 3 / BEP 23), like 127.0.0.1:6969 (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:6969")]
+    pub http: SocketAddr,
+    /// libp2p listen address for rendezvous and the DHT, like /ip4/127.0.0.1/tcp/4001.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub p2p: Option<libp2p::Multiaddr>,
+    /// Seconds a peer stays listed without announcing again.
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    pub peer_ttl: u64,
+}
+
+/// Runs the tracker until SIGINT or SIGTERM.
+pub fn run(args: &TrackerArgs) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let config = ilpt_tracker_lite::TrackerConfig {
+            http: args.http,
+            p2p: args.p2p.clone(),
+            limits: ilpt_tracker_lite::store::Limits {
+                peer_ttl: std::time::Duration::from_secs(args.peer_ttl),
+                ..Default::default()
+            },
+            rendezvous: Default::default(),
+        };
+        let running = ilpt_tracker_lite::start(config).await?;
+        println!("tracker http listening on http://{}/announce", running.http);
+        if let Some(p2p) = &running.p2p {
+            println!("tracker p2p listening on {p2p}");
+        }
+        crate::signals::shutdown().await;
+        Ok(())
+    })
+}

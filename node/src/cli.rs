@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{create, inspect, key, tracker, verifier, verify};
+use crate::commands::{create, get, inspect, key, seed, tracker, verifier, verify};
 
 /// ILP Torrent: a peer-to-peer file-sharing swarm in which creators get paid.
 ///
@@ -39,6 +39,10 @@ pub enum Command {
     Verifier(verifier::VerifierArgs),
     /// Run tracker-lite, the rendezvous point (HTTP announce, libp2p rendezvous and DHT).
     Tracker(tracker::TrackerArgs),
+    /// Seed a torrent's data to the swarm until stopped.
+    Seed(seed::SeedArgs),
+    /// Download from a magnet link or torrent file, checking every piece.
+    Get(get::GetArgs),
 }
 
 fn init_logging(filter: Option<&str>) {
@@ -46,7 +50,7 @@ fn init_logging(filter: Option<&str>) {
     let filter = filter
         .map(EnvFilter::new)
         .or_else(|| EnvFilter::try_from_default_env().ok())
-        .unwrap_or_else(|| EnvFilter::new("warn"));
+        .unwrap_or_else(|| EnvFilter::new("warn,libp2p_kad=error"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -65,6 +69,8 @@ pub fn main() -> ExitCode {
         Command::Verify(args) => verify::run(args),
         Command::Verifier(args) => verifier::run(args),
         Command::Tracker(args) => tracker::run(args),
+        Command::Seed(args) => seed::run(args),
+        Command::Get(args) => get::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

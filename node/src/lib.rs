@@ -6,7 +6,10 @@
 pub mod cli;
 pub mod commands;
 pub mod datafiles;
+pub mod engine;
 pub mod keyfile;
+pub mod net;
 pub mod progress;
 pub mod signals;
+pub mod storage;
 pub mod units;

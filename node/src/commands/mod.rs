@@ -1,8 +1,11 @@
 //! One module per `ilpt` subcommand.
 
 pub mod create;
+pub mod get;
 pub mod inspect;
 pub mod key;
+pub mod seed;
+pub mod swarm_args;
 pub mod tracker;
 pub mod verifier;
 pub mod verify;

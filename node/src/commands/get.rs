@@ -1,0 +1,98 @@
+//! `ilpt get`: join a swarm from a magnet link or a torrent file, download, check every
+//! piece, and exit when the data is complete (after seeding a while, if asked).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use ilpt_protocol::Magnet;
+
+use super::swarm_args::SwarmArgs;
+use crate::engine::{Node, Placement, Source};
+
+/// Arguments of `ilpt get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// A magnet link (quote it) or a .torrent file.
+    pub source: String,
+    /// Folder to download into: one file goes to DIR/NAME, several to DIR/NAME/…
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Keep seeding this many seconds after the download completes.
+    #[arg(long, value_name = "SECONDS")]
+    pub seed_after: Option<u64>,
+    /// Give up after this many seconds without finishing.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub swarm: SwarmArgs,
+}
+
+fn source(text: &str) -> Result<Source> {
+    if text.to_ascii_lowercase().starts_with("magnet:") {
+        return Ok(Source::Magnet(text.parse::<Magnet>()?));
+    }
+    let m = super::inspect::read_torrent(std::path::Path::new(text))?;
+    Ok(Source::Torrent(Box::new(m)))
+}
+
+/// Runs `ilpt get`.
+pub fn run(args: &GetArgs) -> Result<()> {
+    let src = source(&args.source)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let key = args.swarm.node_key()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async {
+        let node = Node::start(&key, &args.swarm.listen_addrs(), &args.swarm.bootstrap).await?;
+        for a in node.addresses() {
+            eprintln!("listening on {a}");
+        }
+        let mut handle = node.add(src, Placement::Under(args.out.clone()), args.swarm.trackers.clone(), args.swarm.peers.clone())?;
+        let started = Instant::now();
+        let bar = crate::progress::bytes_bar(0, "fetching");
+        let deadline = args.timeout.map(|s| started + Duration::from_secs(s));
+        loop {
+            let st = handle.status.borrow_and_update().clone();
+            if let Some(e) = &st.error {
+                bar.abandon();
+                bail!("{e}");
+            }
+            if st.metadata {
+                bar.set_length(st.total);
+                bar.set_position(st.have_bytes);
+                bar.set_message(format!("{} peers", st.peers));
+            }
+            if st.complete {
+                bar.finish_and_clear();
+                let secs = started.elapsed().as_secs_f64();
+                println!("complete: {} ({} bytes, {} pieces verified) in {secs:.2} s", st.name, st.total, st.piece_count);
+                for p in &st.paths {
+                    println!("wrote {}", p.display());
+                }
+                break;
+            }
+            if deadline.is_some_and(|d| Instant::now() > d) {
+                bar.abandon();
+                bail!("timed out: {} of {} pieces after {} s", st.pieces_have, st.piece_count, started.elapsed().as_secs());
+            }
+            tokio::select! {
+                changed = handle.status.changed() => if changed.is_err() { bail!("the torrent task stopped") },
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+        if let Some(s) = args.seed_after {
+            eprintln!("seeding for {s} s");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(s)) => {}
+                _ = crate::signals::shutdown() => {}
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,50 @@
+//! Options shared by the commands that join a swarm (`seed`, `get`).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use libp2p::Multiaddr;
+
+/// Network options of a swarm command.
+#[derive(Debug, Args, Clone)]
+pub struct SwarmArgs {
+    /// Address to listen on (repeatable), like /ip4/0.0.0.0/tcp/0 or /ip4/127.0.0.1/udp/0/quic-v1.
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    pub listen: Vec<Multiaddr>,
+    /// A peer to know from the start, for the DHT (repeatable): /ip4/…/tcp/…/p2p/…
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    pub bootstrap: Vec<Multiaddr>,
+    /// A peer of this torrent to connect to directly (repeatable).
+    #[arg(long = "peer", value_name = "MULTIADDR")]
+    pub peers: Vec<Multiaddr>,
+    /// An extra tracker: http://…/announce or a rendezvous multiaddr with /p2p/ (repeatable).
+    #[arg(long = "tracker", value_name = "URL_OR_MULTIADDR")]
+    pub trackers: Vec<String>,
+    /// The node's key file (its identity; see `ilpt key generate`). Default: a new key.
+    #[arg(long, value_name = "KEYFILE")]
+    pub key: Option<PathBuf>,
+}
+
+impl SwarmArgs {
+    /// The listen addresses, defaulting to TCP and QUIC on all interfaces.
+    pub fn listen_addrs(&self) -> Vec<Multiaddr> {
+        if self.listen.is_empty() {
+            ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect()
+        } else {
+            self.listen.clone()
+        }
+    }
+
+    /// The node key: from `--key`, or a fresh one.
+    pub fn node_key(&self) -> Result<SigningKey> {
+        match &self.key {
+            Some(path) => crate::keyfile::read(path),
+            None => crate::keyfile::generate(),
+        }
+    }
+}

@@ -1,0 +1,607 @@
+//! One torrent's task: it owns the picker, the storage and every peer session of the
+//! torrent, and does what the sessions ask: serve blocks (through the serve gate),
+//! store blocks, check pieces, fetch and check metadata, penalise and ban bad peers.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ilpt_protocol::picker::Picker;
+use ilpt_protocol::session::{Event, Session, SessionConfig};
+use ilpt_protocol::wire::{Message, RejectReason, METADATA_PIECE_LEN, PROTOCOL};
+use ilpt_protocol::{InfoHash, Magnet, Metainfo};
+use libp2p::{PeerId, StreamProtocol};
+use tokio::sync::{mpsc, watch};
+
+use super::conn::{self, FrameReader};
+use super::gate::{Decision, ServeGate};
+use super::{Status, TorrentInput};
+use crate::net::Net;
+use crate::storage::Storage;
+
+/// A peer is banned after this many bad pieces, if they outnumber half its good ones.
+pub const BAN_AFTER_BAD_PIECES: u32 = 2;
+/// Most sessions per torrent.
+pub const MAX_PEERS: usize = 64;
+
+/// Where the data lives.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    /// Download under this folder (`DIR/NAME`, or `DIR/NAME/…`).
+    Under(PathBuf),
+    /// Exactly these files (seeding existing data).
+    Exact(Vec<PathBuf>),
+}
+
+struct Peer {
+    peer_id: PeerId,
+    session: Session,
+    out: mpsc::Sender<Vec<u8>>,
+    opened_by_us: bool,
+}
+
+#[derive(Default)]
+struct Reputation {
+    good: u32,
+    bad: u32,
+}
+
+struct Ready {
+    metainfo: Metainfo,
+    storage: Storage,
+    picker: Picker,
+    contributors: HashMap<u32, HashSet<PeerId>>,
+}
+
+struct MetadataFetch {
+    total: u32,
+    pieces: Vec<Option<Vec<u8>>>,
+}
+
+/// The torrent task's state.
+pub struct Torrent {
+    info_hash: InfoHash,
+    magnet: Option<Magnet>,
+    net: Net,
+    placement: Placement,
+    ready: Option<Ready>,
+    fetch: Option<MetadataFetch>,
+    peers: HashMap<u64, Peer>,
+    reputation: HashMap<PeerId, Reputation>,
+    banned: HashSet<PeerId>,
+    next_slot: u64,
+    gate: Arc<dyn ServeGate>,
+    inputs_tx: mpsc::Sender<TorrentInput>,
+    status: watch::Sender<Status>,
+    downloaded: u64,
+    uploaded: u64,
+    seed: u64,
+}
+
+impl std::fmt::Debug for Torrent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Torrent")
+            .field("info_hash", &self.info_hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Torrent {
+    /// A torrent task's state; `metainfo` is known for torrent files, not for magnets.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        info_hash: InfoHash,
+        metainfo: Option<Metainfo>,
+        magnet: Option<Magnet>,
+        net: Net,
+        placement: Placement,
+        gate: Arc<dyn ServeGate>,
+        inputs_tx: mpsc::Sender<TorrentInput>,
+        status: watch::Sender<Status>,
+    ) -> anyhow::Result<Torrent> {
+        let seed =
+            u64::from_le_bytes(info_hash.0[..8].try_into().unwrap_or_default()) ^ rand_seed();
+        let mut t = Torrent {
+            info_hash,
+            magnet,
+            net,
+            placement,
+            ready: None,
+            fetch: None,
+            peers: HashMap::new(),
+            reputation: HashMap::new(),
+            banned: HashSet::new(),
+            next_slot: 1,
+            gate,
+            inputs_tx,
+            status,
+            downloaded: 0,
+            uploaded: 0,
+            seed,
+        };
+        if let Some(m) = metainfo {
+            t.become_ready(m)?;
+        }
+        t.publish_status();
+        Ok(t)
+    }
+
+    fn become_ready(&mut self, metainfo: Metainfo) -> anyhow::Result<()> {
+        let paths = match &self.placement {
+            Placement::Under(dir) => Storage::paths_under(&metainfo.info, dir),
+            Placement::Exact(paths) => paths.clone(),
+        };
+        let storage = Storage::create(&metainfo.info, paths)?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let have = storage.check_all(threads);
+        tracing::info!(info_hash = %self.info_hash, have = have.count(), of = have.len(), "data checked");
+        let picker = Picker::new(
+            storage.layout(),
+            ilpt_protocol::wire::DEFAULT_BLOCK_LEN,
+            have,
+            self.seed,
+        );
+        self.ready = Some(Ready {
+            metainfo,
+            storage,
+            picker,
+            contributors: HashMap::new(),
+        });
+        Ok(())
+    }
+
+    /// Runs the task until every input sender is gone.
+    pub async fn run(mut self, mut inputs: mpsc::Receiver<TorrentInput>) {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        loop {
+            tokio::select! {
+                input = inputs.recv() => match input {
+                    Some(input) => self.on_input(input),
+                    None => break,
+                },
+                _ = tick.tick() => self.publish_status(),
+            }
+            self.flush();
+        }
+        if let Some(r) = &self.ready {
+            let _ = r.storage.sync();
+        }
+    }
+
+    fn on_input(&mut self, input: TorrentInput) {
+        match input {
+            TorrentInput::PeerFound(peer) => self.connect(peer),
+            TorrentInput::Stream {
+                peer,
+                reader,
+                writer,
+                first,
+                opened_by_us,
+            } => self.add_stream(peer, *reader, writer, first, opened_by_us),
+            TorrentInput::Frame { slot, msg } => self.on_frame(slot, msg),
+            TorrentInput::Closed { slot, reason } => {
+                tracing::debug!(slot, %reason, "peer connection closed");
+                self.drop_peer(slot);
+            }
+        }
+    }
+
+    fn connect(&mut self, peer: PeerId) {
+        if peer == self.net.peer_id
+            || self.banned.contains(&peer)
+            || self.peers.values().any(|p| p.peer_id == peer)
+            || self.peers.len() >= MAX_PEERS
+        {
+            return;
+        }
+        let mut control = self.net.control();
+        let tx = self.inputs_tx.clone();
+        tokio::spawn(async move {
+            match control
+                .open_stream(peer, StreamProtocol::new(PROTOCOL))
+                .await
+            {
+                Ok(stream) => {
+                    let (read, writer) = futures::AsyncReadExt::split(stream);
+                    let reader = Box::new(FrameReader::new(read));
+                    let _ = tx
+                        .send(TorrentInput::Stream {
+                            peer,
+                            reader,
+                            writer,
+                            first: None,
+                            opened_by_us: true,
+                        })
+                        .await;
+                }
+                Err(e) => tracing::debug!(%peer, "cannot open a piece stream: {e:?}"),
+            }
+        });
+    }
+
+    fn metadata_len(&self) -> u32 {
+        self.ready.as_ref().map_or(0, |r| {
+            u32::try_from(r.metainfo.info_bytes().len()).unwrap_or(0)
+        })
+    }
+
+    fn add_stream(
+        &mut self,
+        peer: PeerId,
+        reader: FrameReader<futures::io::ReadHalf<libp2p::Stream>>,
+        writer: futures::io::WriteHalf<libp2p::Stream>,
+        hello: Option<Message>,
+        opened_by_us: bool,
+    ) {
+        if self.banned.contains(&peer) {
+            return;
+        }
+        // Two streams with one peer (both dialled at once): keep the one opened by the
+        // peer with the smaller id, on both sides, so both keep the same one.
+        if let Some((&slot, existing)) = self.peers.iter().find(|(_, p)| p.peer_id == peer) {
+            let opener = |by_us: bool| if by_us { self.net.peer_id } else { peer };
+            if opener(opened_by_us) >= opener(existing.opened_by_us) {
+                return;
+            }
+            self.drop_peer(slot);
+        }
+        if self.peers.len() >= MAX_PEERS {
+            return;
+        }
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        let have = self.ready.as_ref().map(|r| r.picker.have().clone());
+        let session = Session::new(
+            slot,
+            self.info_hash,
+            self.metadata_len(),
+            have.as_ref(),
+            SessionConfig::default(),
+        );
+        let out = conn::spawn(slot, reader, writer, self.inputs_tx.clone());
+        self.peers.insert(
+            slot,
+            Peer {
+                peer_id: peer,
+                session,
+                out,
+                opened_by_us,
+            },
+        );
+        if let Some(hello) = hello {
+            self.on_frame(slot, hello);
+        }
+    }
+
+    fn drop_peer(&mut self, slot: u64) {
+        if let Some(mut p) = self.peers.remove(&slot) {
+            if let Some(r) = self.ready.as_mut() {
+                p.session.close(&mut r.picker);
+            }
+        }
+    }
+
+    fn on_frame(&mut self, slot: u64, msg: Message) {
+        let Some(peer) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        let result = peer
+            .session
+            .handle(msg, self.ready.as_mut().map(|r| &mut r.picker));
+        if let Err(e) = result {
+            let peer_id = peer.peer_id;
+            tracing::info!(%peer_id, "protocol violation, disconnecting: {e}");
+            self.strike(peer_id);
+            self.drop_peer(slot);
+            return;
+        }
+        let mut events = Vec::new();
+        while let Some(e) = peer.session.poll_event() {
+            events.push(e);
+        }
+        for e in events {
+            self.on_event(slot, e);
+        }
+    }
+
+    fn on_event(&mut self, slot: u64, event: Event) {
+        match event {
+            Event::Hello { metadata_len } => {
+                if self.ready.is_none() && metadata_len > 0 {
+                    self.request_metadata(slot, metadata_len);
+                }
+            }
+            Event::Serve(block) => self.serve(slot, block),
+            Event::Block {
+                block,
+                data,
+                complete,
+                cancel,
+            } => self.on_block(slot, block, &data, complete, &cancel),
+            Event::Rejected { block, reason } => {
+                tracing::debug!(slot, ?block, ?reason, "request rejected")
+            }
+            Event::MetadataRequest(i) => {
+                let answer = match &self.ready {
+                    Some(r) => {
+                        let bytes = r.metainfo.info_bytes();
+                        let start = i as usize * METADATA_PIECE_LEN as usize;
+                        match bytes
+                            .get(start..(start + METADATA_PIECE_LEN as usize).min(bytes.len()))
+                        {
+                            Some(data) if !data.is_empty() => Message::MetadataPiece {
+                                index: i,
+                                total: u32::try_from(bytes.len()).unwrap_or(0),
+                                data: data.to_vec(),
+                            },
+                            _ => Message::MetadataReject(i),
+                        }
+                    }
+                    None => Message::MetadataReject(i),
+                };
+                if let Some(p) = self.peers.get_mut(&slot) {
+                    p.session.send(answer);
+                }
+            }
+            Event::MetadataPiece { index, total, data } => {
+                self.on_metadata_piece(slot, index, total, data)
+            }
+            Event::MetadataReject(_) => {}
+        }
+    }
+
+    fn serve(&mut self, slot: u64, block: ilpt_protocol::wire::BlockRef) {
+        let Some(peer) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        let Some(ready) = &self.ready else {
+            peer.session.reject(block, RejectReason::NotHave);
+            return;
+        };
+        // The payment gate: for a licensed torrent, nothing leaves before it is paid.
+        match self.gate.decide(&peer.peer_id, &block) {
+            Decision::Serve => {
+                match ready
+                    .storage
+                    .read_block(block.piece, block.offset, block.length)
+                {
+                    Ok(data) => {
+                        self.uploaded += data.len() as u64;
+                        peer.session.send_block(block, data);
+                    }
+                    Err(e) => {
+                        tracing::warn!("cannot read piece {}: {e}", block.piece);
+                        peer.session.reject(block, RejectReason::Unavailable);
+                    }
+                }
+            }
+            Decision::Reject(reason) => peer.session.reject(block, reason),
+        }
+    }
+
+    fn on_block(
+        &mut self,
+        slot: u64,
+        block: ilpt_protocol::wire::BlockRef,
+        data: &[u8],
+        complete: bool,
+        cancel: &[u64],
+    ) {
+        let Some(peer_id) = self.peers.get(&slot).map(|p| p.peer_id) else {
+            return;
+        };
+        let Some(ready) = self.ready.as_mut() else {
+            return;
+        };
+        if let Err(e) = ready.storage.write_block(block.piece, block.offset, data) {
+            tracing::error!("cannot write piece {}: {e}", block.piece);
+            ready.picker.piece_failed(block.piece);
+            return;
+        }
+        self.downloaded += data.len() as u64;
+        ready
+            .contributors
+            .entry(block.piece)
+            .or_default()
+            .insert(peer_id);
+        for other in cancel {
+            if let Some(p) = self.peers.get_mut(other) {
+                p.session.cancel(&block);
+            }
+        }
+        if !complete {
+            return;
+        }
+        let contributors = ready.contributors.remove(&block.piece).unwrap_or_default();
+        if ready.storage.verify_piece(block.piece) {
+            ready.picker.piece_verified(block.piece);
+            for p in &contributors {
+                self.reputation.entry(*p).or_default().good += 1;
+            }
+            let Some(ready) = self.ready.as_mut() else {
+                return;
+            };
+            for p in self.peers.values_mut() {
+                p.session.we_have(block.piece, &mut ready.picker);
+            }
+            if ready.picker.is_complete() {
+                let _ = ready.storage.sync();
+                tracing::info!(info_hash = %self.info_hash, "download complete");
+                self.publish_status();
+            }
+        } else {
+            tracing::warn!(
+                piece = block.piece,
+                "piece failed its hash check; discarded"
+            );
+            ready.picker.piece_failed(block.piece);
+            for p in contributors {
+                self.strike(p);
+            }
+        }
+        // Keep the pipes full after a piece settles.
+        if let Some(ready) = self.ready.as_mut() {
+            for p in self.peers.values_mut() {
+                p.session.fill_requests(&mut ready.picker);
+            }
+        }
+    }
+
+    fn strike(&mut self, peer: PeerId) {
+        let r = self.reputation.entry(peer).or_default();
+        r.bad += 1;
+        if r.bad >= BAN_AFTER_BAD_PIECES && r.bad * 2 > r.good {
+            tracing::warn!(%peer, bad = r.bad, good = r.good, "banning peer for bad data");
+            self.banned.insert(peer);
+            let slots: Vec<u64> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.peer_id == peer)
+                .map(|(s, _)| *s)
+                .collect();
+            for s in slots {
+                self.drop_peer(s);
+            }
+        }
+    }
+
+    fn request_metadata(&mut self, slot: u64, total: u32) {
+        let fetch = self.fetch.get_or_insert_with(|| MetadataFetch {
+            total,
+            pieces: vec![None; total.div_ceil(METADATA_PIECE_LEN) as usize],
+        });
+        if fetch.total != total {
+            return;
+        }
+        let missing: Vec<u32> = (0..fetch.pieces.len())
+            .filter(|i| fetch.pieces[*i].is_none())
+            .map(|i| i as u32)
+            .collect();
+        if let Some(p) = self.peers.get_mut(&slot) {
+            for i in missing {
+                p.session.send(Message::MetadataRequest(i));
+            }
+        }
+    }
+
+    fn on_metadata_piece(&mut self, slot: u64, index: u32, total: u32, data: Vec<u8>) {
+        if self.ready.is_some() {
+            return;
+        }
+        let Some(fetch) = self.fetch.as_mut() else {
+            return;
+        };
+        let expected =
+            (total - index.saturating_mul(METADATA_PIECE_LEN).min(total)).min(METADATA_PIECE_LEN);
+        if total != fetch.total
+            || index as usize >= fetch.pieces.len()
+            || data.len() != expected as usize
+        {
+            return;
+        }
+        fetch.pieces[index as usize] = Some(data);
+        if fetch.pieces.iter().any(Option::is_none) {
+            return;
+        }
+        let bytes: Vec<u8> = fetch.pieces.iter().flatten().flatten().copied().collect();
+        self.fetch = None;
+        let trackers = self
+            .magnet
+            .as_ref()
+            .map(|m| m.trackers.clone())
+            .unwrap_or_default();
+        let metainfo = match Metainfo::from_info_bytes(&bytes, self.info_hash, trackers) {
+            Ok(m) => m,
+            Err(e) => {
+                let peer = self.peers.get(&slot).map(|p| p.peer_id);
+                tracing::warn!("metadata from a peer is bad ({e}); asking again");
+                if let Some(p) = peer {
+                    self.strike(p);
+                }
+                return;
+            }
+        };
+        if let Some(magnet) = &self.magnet {
+            if let Err(e) = magnet.check_license(metainfo.info.license.as_ref()) {
+                self.fail(e.to_string());
+                return;
+            }
+        }
+        if let Err(e) = self.become_ready(metainfo) {
+            self.fail(format!("{e:#}"));
+            return;
+        }
+        tracing::info!(info_hash = %self.info_hash, "metadata received and checked");
+        let Some(ready) = self.ready.as_mut() else {
+            return;
+        };
+        let have = ready.picker.have().clone();
+        for p in self.peers.values_mut() {
+            p.session.metadata_known(&have, &mut ready.picker);
+        }
+        self.publish_status();
+    }
+
+    fn fail(&mut self, error: String) {
+        tracing::error!("{error}");
+        self.status.send_modify(|s| s.error = Some(error));
+        let slots: Vec<u64> = self.peers.keys().copied().collect();
+        for s in slots {
+            self.drop_peer(s);
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut slow = Vec::new();
+        for (slot, p) in &mut self.peers {
+            while let Some(msg) = p.session.poll_transmit() {
+                if p.out.try_send(msg.to_frame()).is_err() {
+                    slow.push(*slot);
+                    break;
+                }
+            }
+        }
+        for slot in slow {
+            tracing::info!(
+                slot,
+                "peer does not keep up with its own requests; disconnecting"
+            );
+            self.drop_peer(slot);
+        }
+    }
+
+    fn publish_status(&self) {
+        let peers = self.peers.len();
+        let seeds = self
+            .peers
+            .values()
+            .filter(|p| p.session.peer_is_seed())
+            .count();
+        let (downloaded, uploaded) = (self.downloaded, self.uploaded);
+        self.status.send_modify(|s| {
+            s.peers = peers;
+            s.seeds = seeds;
+            s.downloaded = downloaded;
+            s.uploaded = uploaded;
+            s.banned = self.banned.len();
+            if let Some(r) = &self.ready {
+                let layout = r.storage.layout();
+                let have = r.picker.have();
+                s.metadata = true;
+                s.name = r.metainfo.info.name.clone();
+                s.total = layout.total_length();
+                s.piece_count = layout.piece_count();
+                s.pieces_have = have.count();
+                s.have_bytes = have.iter().map(|i| layout.piece_len(i)).sum();
+                s.complete = have.is_full();
+                s.paths = r.storage.paths().to_vec();
+            }
+        });
+    }
+}
+
+fn rand_seed() -> u64 {
+    let mut b = [0u8; 8];
+    let _ = getrandom::getrandom(&mut b);
+    u64::from_le_bytes(b)
+}

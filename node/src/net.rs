@@ -103,6 +103,9 @@ impl Net {
             .with_behaviour(|key| {
                 let mut kad_config = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
                 kad_config.set_query_timeout(Duration::from_secs(10));
+                // Discovery bootstraps each round once peers are known; a periodic
+                // bootstrap with no known peers would only warn.
+                kad_config.set_periodic_bootstrap_interval(None);
                 let mut kad = kad::Behaviour::with_config(
                     peer_id,
                     kad::store::MemoryStore::new(peer_id),

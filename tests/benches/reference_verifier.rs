@@ -17,7 +17,9 @@
 //! `synchronous=FULL`, group commit), the reference on a Redis without persistence, and
 //! the reference on a Redis with `appendonly yes, appendfsync always` (durability
 //! comparable to ours). All three share one receipt seed and one upstream SPSP receiver
-//! (`tests/interop/stream_receiver.mjs`).
+//! (`tests/interop/stream_receiver.mjs`). The reference runs unmodified, with a small
+//! Node preload (`NODE_PRELOAD`): 127.0.0.1 only, and Node <= 14's `res.end()` after
+//! end, without which its SPSP proxy crashes on Node >= 15 at the second query.
 //!
 //! Per round and verifier: each of 64 clients gets a nonce registered through the
 //! verifier's own SPSP proxy, learns it from a receipt the JS receiver makes with the

@@ -9,7 +9,9 @@ use clap::Args;
 use ilpt_protocol::Magnet;
 
 use super::swarm_args::SwarmArgs;
-use crate::engine::{Node, Placement, Source};
+use std::io::IsTerminal;
+
+use crate::engine::{Node, Placement, Source, TorrentOptions};
 
 /// Arguments of `ilpt get`.
 #[derive(Debug, Args)]
@@ -53,8 +55,13 @@ pub fn run(args: &GetArgs) -> Result<()> {
         for a in node.addresses() {
             eprintln!("listening on {a}");
         }
-        let mut handle = node.add(src, Placement::Under(args.out.clone()), args.swarm.trackers.clone(), args.swarm.peers.clone())?;
+        let options = TorrentOptions { upload_limit: args.swarm.upload_limit, seed_mode: false };
+        let mut handle = node.add(src, Placement::Under(args.out.clone()), args.swarm.trackers.clone(), args.swarm.peers.clone(), options)?;
         let started = Instant::now();
+        // Without a terminal (scripts, logs), progress goes out as lines, once a second.
+        let lines = !std::io::stderr().is_terminal();
+        let mut last_line = Instant::now() - Duration::from_secs(2);
+        let mut announced_resume = false;
         let bar = crate::progress::bytes_bar(0, "fetching");
         let deadline = args.timeout.map(|s| started + Duration::from_secs(s));
         loop {
@@ -64,9 +71,19 @@ pub fn run(args: &GetArgs) -> Result<()> {
                 bail!("{e}");
             }
             if st.metadata {
+                if !announced_resume {
+                    announced_resume = true;
+                    if st.resumed_pieces > 0 {
+                        eprintln!("resuming: {} of {} pieces already verified on disk", st.resumed_pieces, st.piece_count);
+                    }
+                }
                 bar.set_length(st.total);
                 bar.set_position(st.have_bytes);
                 bar.set_message(format!("{} peers", st.peers));
+                if lines && last_line.elapsed() >= Duration::from_secs(1) {
+                    last_line = Instant::now();
+                    eprintln!("progress: {}/{} pieces, {} peers, {} bytes received", st.pieces_have, st.piece_count, st.peers, st.downloaded);
+                }
             }
             if st.complete {
                 bar.finish_and_clear();
@@ -92,6 +109,11 @@ pub fn run(args: &GetArgs) -> Result<()> {
                 _ = tokio::time::sleep(Duration::from_secs(s)) => {}
                 _ = crate::signals::shutdown() => {}
             }
+        }
+        let st = handle.status.borrow().clone();
+        println!("received {} bytes, sent {} bytes to other peers", st.downloaded, st.uploaded);
+        if st.banned > 0 {
+            println!("banned {} peers for sending bad data", st.banned);
         }
         Ok(())
     })

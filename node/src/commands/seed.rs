@@ -6,7 +6,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use super::swarm_args::SwarmArgs;
-use crate::engine::{Node, Placement, Source};
+use crate::engine::{Node, Placement, Source, TorrentOptions};
 
 /// Arguments of `ilpt seed`.
 #[derive(Debug, Args)]
@@ -16,6 +16,10 @@ pub struct SeedArgs {
     /// The data: the file, or the torrent's folder (or the folder holding either).
     #[arg(long)]
     pub data: PathBuf,
+    /// Assume the data is complete and correct: skip the start-up hash check (as
+    /// libtorrent's seed mode). Downloaders still check every piece.
+    #[arg(long)]
+    pub seed_mode: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub swarm: SwarmArgs,
@@ -43,11 +47,16 @@ pub fn run(args: &SeedArgs) -> Result<()> {
         .context("cannot start the async runtime")?;
     rt.block_on(async {
         let node = Node::start(&key, &args.swarm.listen_addrs(), &args.swarm.bootstrap).await?;
+        let options = TorrentOptions {
+            upload_limit: args.swarm.upload_limit,
+            seed_mode: args.seed_mode,
+        };
         let handle = node.add(
             Source::Torrent(Box::new(metainfo)),
             Placement::Exact(paths),
             args.swarm.trackers.clone(),
             args.swarm.peers.clone(),
+            options,
         )?;
         let st = handle.status.borrow().clone();
         for a in node.addresses() {

@@ -25,6 +25,9 @@ pub struct SwarmArgs {
     /// The node's key file (its identity; see `ilpt key generate`). Default: a new key.
     #[arg(long, value_name = "KEYFILE")]
     pub key: Option<PathBuf>,
+    /// Upload rate limit in bytes per second (default: unlimited).
+    #[arg(long, value_name = "BYTES_PER_S")]
+    pub upload_limit: Option<u64>,
 }
 
 impl SwarmArgs {

@@ -56,6 +56,7 @@ pub async fn run(
                 rendezvous(&net, addr, info_hash, &to_torrent).await;
             }
         }
+        net.bootstrap().await;
         net.provide(info_hash.0.to_vec()).await;
         for (peer, _) in net.find_providers(info_hash.0.to_vec()).await {
             if peer != net.peer_id {

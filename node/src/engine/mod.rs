@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::net::Net;
 use conn::FrameReader;
-pub use torrent::Placement;
+pub use torrent::{Placement, TorrentOptions};
 
 /// Inputs of a torrent task.
 pub enum TorrentInput {
@@ -103,6 +103,8 @@ pub struct Status {
     pub error: Option<String>,
     /// The data files.
     pub paths: Vec<PathBuf>,
+    /// Pieces found already verified on disk at start (resume).
+    pub resumed_pieces: u32,
 }
 
 /// What to download or seed.
@@ -229,6 +231,7 @@ impl Node {
         placement: Placement,
         trackers: Vec<String>,
         peers: Vec<Multiaddr>,
+        options: TorrentOptions,
     ) -> Result<TorrentHandle> {
         let (info_hash, metainfo, magnet, mut all_trackers) = match source {
             Source::Torrent(m) => (m.info_hash, Some(*m.clone()), None, m.trackers.clone()),
@@ -266,6 +269,7 @@ impl Node {
             gate,
             tx.clone(),
             status_tx,
+            options,
         )?;
         {
             let mut t = self

@@ -33,6 +33,40 @@ pub enum Placement {
     Exact(Vec<PathBuf>),
 }
 
+/// Per-torrent options.
+#[derive(Debug, Clone, Default)]
+pub struct TorrentOptions {
+    /// Upload rate limit in bytes per second (none: unlimited).
+    pub upload_limit: Option<u64>,
+    /// Assume the data on disk is complete and correct (skip the start-up check), as
+    /// libtorrent's seed mode does; pieces are still checked by every downloader.
+    pub seed_mode: bool,
+}
+
+/// A token bucket for the upload limit: at most one second of burst.
+#[derive(Debug)]
+struct Bucket {
+    rate: u64,
+    tokens: f64,
+    last: std::time::Instant,
+}
+
+impl Bucket {
+    fn take(&mut self, n: u64) -> bool {
+        let now = std::time::Instant::now();
+        let rate = self.rate as f64;
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate)
+            .min(rate.max(n as f64));
+        self.last = now;
+        if self.tokens >= n as f64 {
+            self.tokens -= n as f64;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 struct Peer {
     peer_id: PeerId,
     session: Session,
@@ -76,6 +110,10 @@ pub struct Torrent {
     downloaded: u64,
     uploaded: u64,
     seed: u64,
+    options: TorrentOptions,
+    bucket: Option<Bucket>,
+    throttled: std::collections::VecDeque<(u64, ilpt_protocol::wire::BlockRef)>,
+    resumed_pieces: u32,
 }
 
 impl std::fmt::Debug for Torrent {
@@ -98,6 +136,7 @@ impl Torrent {
         gate: Arc<dyn ServeGate>,
         inputs_tx: mpsc::Sender<TorrentInput>,
         status: watch::Sender<Status>,
+        options: TorrentOptions,
     ) -> anyhow::Result<Torrent> {
         let seed =
             u64::from_le_bytes(info_hash.0[..8].try_into().unwrap_or_default()) ^ rand_seed();
@@ -118,6 +157,14 @@ impl Torrent {
             downloaded: 0,
             uploaded: 0,
             seed,
+            bucket: options.upload_limit.map(|rate| Bucket {
+                rate,
+                tokens: rate as f64,
+                last: std::time::Instant::now(),
+            }),
+            options,
+            throttled: std::collections::VecDeque::new(),
+            resumed_pieces: 0,
         };
         if let Some(m) = metainfo {
             t.become_ready(m)?;
@@ -132,9 +179,14 @@ impl Torrent {
             Placement::Exact(paths) => paths.clone(),
         };
         let storage = Storage::create(&metainfo.info, paths)?;
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let have = storage.check_all(threads);
+        let have = if self.options.seed_mode {
+            ilpt_protocol::bitfield::Bitfield::full(metainfo.info.piece_count())
+        } else {
+            let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+            storage.check_all(threads)
+        };
         tracing::info!(info_hash = %self.info_hash, have = have.count(), of = have.len(), "data checked");
+        self.resumed_pieces = have.count();
         let picker = Picker::new(
             storage.layout(),
             ilpt_protocol::wire::DEFAULT_BLOCK_LEN,
@@ -153,6 +205,7 @@ impl Torrent {
     /// Runs the task until every input sender is gone.
     pub async fn run(mut self, mut inputs: mpsc::Receiver<TorrentInput>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+        let mut pace = tokio::time::interval(std::time::Duration::from_millis(10));
         loop {
             tokio::select! {
                 input = inputs.recv() => match input {
@@ -160,6 +213,7 @@ impl Torrent {
                     None => break,
                 },
                 _ = tick.tick() => self.publish_status(),
+                _ = pace.tick(), if !self.throttled.is_empty() => self.serve_throttled(),
             }
             self.flush();
         }
@@ -274,6 +328,7 @@ impl Torrent {
     }
 
     fn drop_peer(&mut self, slot: u64) {
+        self.throttled.retain(|(s, _)| *s != slot);
         if let Some(mut p) = self.peers.remove(&slot) {
             if let Some(r) = self.ready.as_mut() {
                 p.session.close(&mut r.picker);
@@ -351,6 +406,30 @@ impl Torrent {
     }
 
     fn serve(&mut self, slot: u64, block: ilpt_protocol::wire::BlockRef) {
+        if let Some(bucket) = self.bucket.as_mut() {
+            if !self.throttled.is_empty() || !bucket.take(u64::from(block.length)) {
+                self.throttled.push_back((slot, block));
+                return;
+            }
+        }
+        self.serve_now(slot, block);
+    }
+
+    /// Serves queued requests as the upload limit allows.
+    fn serve_throttled(&mut self) {
+        while let Some(&(slot, block)) = self.throttled.front() {
+            let Some(bucket) = self.bucket.as_mut() else {
+                break;
+            };
+            if !bucket.take(u64::from(block.length)) {
+                break;
+            }
+            self.throttled.pop_front();
+            self.serve_now(slot, block);
+        }
+    }
+
+    fn serve_now(&mut self, slot: u64, block: ilpt_protocol::wire::BlockRef) {
         let Some(peer) = self.peers.get_mut(&slot) else {
             return;
         };
@@ -584,6 +663,7 @@ impl Torrent {
             s.downloaded = downloaded;
             s.uploaded = uploaded;
             s.banned = self.banned.len();
+            s.resumed_pieces = self.resumed_pieces;
             if let Some(r) = &self.ready {
                 let layout = r.storage.layout();
                 let have = r.picker.have();

@@ -8,4 +8,5 @@
 mod cli;
 mod common;
 mod interop;
+mod swarm;
 mod verifier;

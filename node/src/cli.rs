@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{create, get, inspect, key, seed, tracker, verifier, verify};
+use crate::commands::{create, get, inspect, key, seed, serve, tracker, verifier, verify};
 
 /// ILP Torrent: a peer-to-peer file-sharing swarm in which creators get paid.
 ///
@@ -43,6 +43,8 @@ pub enum Command {
     Seed(seed::SeedArgs),
     /// Download from a magnet link or torrent file, checking every piece.
     Get(get::GetArgs),
+    /// Run the long-lived daemon: many torrents, a JSON API, resume on restart.
+    Serve(serve::ServeArgs),
 }
 
 fn init_logging(filter: Option<&str>) {
@@ -71,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Tracker(args) => tracker::run(args),
         Command::Seed(args) => seed::run(args),
         Command::Get(args) => get::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod daemon;
 pub mod datafiles;
 pub mod engine;
 pub mod keyfile;

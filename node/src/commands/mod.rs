@@ -5,6 +5,7 @@ pub mod get;
 pub mod inspect;
 pub mod key;
 pub mod seed;
+pub mod serve;
 pub mod swarm_args;
 pub mod tracker;
 pub mod verifier;

@@ -48,6 +48,8 @@ pub enum TorrentInput {
         /// The message.
         msg: Message,
     },
+    /// Stop: close every connection, flush the data, then answer.
+    Stop(tokio::sync::oneshot::Sender<()>),
     /// A stream ended.
     Closed {
         /// The session.
@@ -66,6 +68,7 @@ impl std::fmt::Debug for TorrentInput {
             } => write!(f, "Stream({peer}, opened_by_us={opened_by_us})"),
             TorrentInput::Frame { slot, msg } => write!(f, "Frame({slot}, {msg:?})"),
             TorrentInput::Closed { slot, reason } => write!(f, "Closed({slot}, {reason})"),
+            TorrentInput::Stop(_) => f.write_str("Stop"),
         }
     }
 }
@@ -127,6 +130,14 @@ pub struct TorrentHandle {
 }
 
 impl TorrentHandle {
+    /// Stops the torrent: connections close and its data is flushed to disk.
+    pub async fn stop(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.input.send(TorrentInput::Stop(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// Asks the torrent to connect to a peer.
     pub async fn add_peer(&self, peer: PeerId) {
         let _ = self.input.send(TorrentInput::PeerFound(peer)).await;
@@ -207,6 +218,13 @@ impl Node {
             }
         });
         Ok(node)
+    }
+
+    /// Forgets a stopped torrent, so it can be added again.
+    pub fn forget(&self, info_hash: &InfoHash) {
+        if let Ok(mut t) = self.torrents.lock() {
+            t.remove(info_hash);
+        }
     }
 
     /// This node's peer id.

@@ -209,6 +209,18 @@ impl Torrent {
         loop {
             tokio::select! {
                 input = inputs.recv() => match input {
+                    Some(TorrentInput::Stop(done)) => {
+                        let slots: Vec<u64> = self.peers.keys().copied().collect();
+                        for s in slots {
+                            self.drop_peer(s);
+                        }
+                        if let Some(r) = &self.ready {
+                            let _ = r.storage.sync();
+                        }
+                        self.publish_status();
+                        let _ = done.send(());
+                        return;
+                    }
                     Some(input) => self.on_input(input),
                     None => break,
                 },
@@ -237,6 +249,7 @@ impl Torrent {
                 tracing::debug!(slot, %reason, "peer connection closed");
                 self.drop_peer(slot);
             }
+            TorrentInput::Stop(_) => {}
         }
     }
 

@@ -10,7 +10,7 @@ pub(crate) use ilpt_tests::ilpt_bin;
 pub(crate) fn ilpt(args: &[&str]) -> Command {
     let mut cmd = Command::new(ilpt_bin());
     cmd.args(args)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,libp2p_kad=error")
         .env_remove("RUST_BACKTRACE");
     cmd
 }

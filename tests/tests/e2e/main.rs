@@ -7,6 +7,7 @@
 
 mod cli;
 mod common;
+mod daemon;
 mod interop;
 mod swarm;
 mod verifier;

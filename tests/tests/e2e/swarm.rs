@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::common::*;
 
 /// A child process killed when dropped.
-struct Proc(Child);
+pub(crate) struct Proc(pub(crate) Child);
 
 impl Drop for Proc {
     fn drop(&mut self) {
@@ -23,10 +23,10 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-const LOCAL: &str = "/ip4/127.0.0.1/tcp/0";
+pub(crate) const LOCAL: &str = "/ip4/127.0.0.1/tcp/0";
 
 /// Starts `ilpt tracker`; returns it with its HTTP announce URL.
-fn tracker() -> (Proc, String) {
+pub(crate) fn tracker() -> (Proc, String) {
     let mut child = ilpt(&["tracker", "--http", "127.0.0.1:0", "--p2p", LOCAL])
         .stdout(Stdio::piped())
         .spawn()
@@ -44,7 +44,7 @@ fn tracker() -> (Proc, String) {
 }
 
 /// Starts `ilpt seed`; returns it with its first listen address.
-fn seeder(torrent: &Path, data: &Path, extra: &[&str]) -> (Proc, String) {
+pub(crate) fn seeder(torrent: &Path, data: &Path, extra: &[&str]) -> (Proc, String) {
     let mut args = vec!["seed", s(torrent), "--data", s(data), "--listen", LOCAL];
     args.extend_from_slice(extra);
     let mut child = ilpt(&args).stdout(Stdio::piped()).spawn().unwrap();

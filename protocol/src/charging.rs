@@ -91,6 +91,11 @@ pub enum SpendRefusal {
 }
 
 impl Terms {
+    /// The price of piece `piece` (`None` past the end).
+    pub fn piece_price_of(&self, piece: u32) -> Option<Amount> {
+        piece_price(self.price, self.piece_count, piece)
+    }
+
     /// The seeder share of piece `piece` when a non-creator serves it.
     pub fn seeder_share(&self, piece: u32) -> Amount {
         let price = piece_price(self.price, self.piece_count, piece).unwrap_or(Amount::ZERO);

@@ -7,11 +7,14 @@
 //! payment gate: a [`Event::Serve`] is only a request to serve, and the driver answers
 //! with [`Session::send_block`] or [`Session::reject`].
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use crate::bitfield::Bitfield;
+use crate::charging::Terms;
 use crate::info_hash::InfoHash;
+use crate::keys::PublicKey;
 use crate::picker::{PeerSlot, Picker, Received};
+use crate::voucher::SignedVoucher;
 use crate::wire::{BlockRef, Message, RejectReason};
 
 /// Limits of one session.
@@ -32,9 +35,39 @@ impl Default for SessionConfig {
     }
 }
 
+/// The payment rules of a licensed torrent, for one connection.
+///
+/// Requesting: before the first request for a piece, the session asks the driver for a
+/// voucher ([`Event::VoucherNeeded`]) and holds the requests until it comes
+/// ([`Session::send_voucher`]). Serving: a request for a piece is served only after the
+/// peer's voucher for it was accepted by the verifier ([`Event::SpendVoucher`], then
+/// [`Session::voucher_accepted`]); before, it is parked (voucher being checked) or
+/// rejected as payment required. A refused payment chokes the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Paid {
+    /// The license terms (price, pieces, split, creator).
+    pub terms: Terms,
+    /// Our key: the payee of vouchers we accept, the payer of those we send.
+    pub me: PublicKey,
+    /// The peer's key: the payer of vouchers it sends, the payee of ours.
+    pub peer: PublicKey,
+}
+
 /// Work for the driver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// We are about to request blocks of this paid piece from the peer: sign a voucher
+    /// and call [`Session::send_voucher`] (or [`Session::send_unpaid`]).
+    VoucherNeeded(u32),
+    /// The peer paid for a piece with this voucher (form, signature, payee and amount
+    /// already checked): spend it at the verifier, then call
+    /// [`Session::voucher_accepted`] or [`Session::voucher_refused`].
+    SpendVoucher {
+        /// The piece.
+        piece: u32,
+        /// The voucher.
+        voucher: SignedVoucher,
+    },
     /// The peer's hello: its metadata length (0 if it has none).
     Hello {
         /// Length of the peer's info dictionary.
@@ -93,6 +126,9 @@ pub enum SessionError {
     /// A block whose length does not match what we asked for.
     #[error("block of the wrong length")]
     BadBlock,
+    /// A voucher that is malformed, forged, or not for this piece, payee or price.
+    #[error("bad voucher: {0}")]
+    BadVoucher(String),
 }
 
 /// One peer connection for one torrent.
@@ -117,6 +153,16 @@ pub struct Session {
     /// Bitfield and haves that arrived before we knew the piece count (magnet joins).
     early_bitfield: Option<Vec<u8>>,
     early_haves: Vec<u32>,
+    paid: Option<Paid>,
+    /// Requesting: pieces we sent (or skipped) a voucher for, and requests held until then.
+    vouchered: HashSet<u32>,
+    voucher_asked: HashSet<u32>,
+    held: Vec<BlockRef>,
+    /// Serving: pieces whose voucher the verifier accepted, or is checking; parked requests.
+    accepted: HashSet<u32>,
+    checking: HashSet<u32>,
+    parked: Vec<BlockRef>,
+    choked_for_payment: bool,
 }
 
 /// The most `Have`s kept while the metadata is still unknown.
@@ -150,6 +196,14 @@ impl Session {
             added_to_picker: false,
             early_bitfield: None,
             early_haves: Vec::new(),
+            paid: None,
+            vouchered: HashSet::new(),
+            voucher_asked: HashSet::new(),
+            held: Vec::new(),
+            accepted: HashSet::new(),
+            checking: HashSet::new(),
+            parked: Vec::new(),
+            choked_for_payment: false,
         };
         s.outbox.push_back(Message::Hello {
             info_hash,
@@ -160,6 +214,11 @@ impl Session {
                 .push_back(Message::Bitfield(have.as_wire().to_vec()));
         }
         s
+    }
+
+    /// Applies a license's payment rules to this connection.
+    pub fn set_paid(&mut self, paid: Paid) {
+        self.paid = Some(paid);
     }
 
     /// The peer slot this session was created with.
@@ -230,6 +289,7 @@ impl Session {
             Message::Hello { .. } => return Err(SessionError::NoHello),
             Message::Choke => {
                 self.peer_choking = true;
+                self.held.clear();
                 // BEP 3: a choke discards all pending requests.
                 if let Some(picker) = picker {
                     for b in self.outstanding.drain(..) {
@@ -326,6 +386,13 @@ impl Session {
                 }
             }
             Message::Reject { block, reason } => {
+                if matches!(
+                    reason,
+                    RejectReason::PaymentRequired { .. } | RejectReason::Unavailable
+                ) {
+                    // The voucher did not pay: a new one goes with the next request.
+                    self.vouchered.remove(&block.piece);
+                }
                 if let Some(pos) = self.outstanding.iter().position(|b| *b == block) {
                     self.outstanding.swap_remove(pos);
                     if let Some(picker) = picker {
@@ -339,8 +406,114 @@ impl Session {
                 .events
                 .push_back(Event::MetadataPiece { index, total, data }),
             Message::MetadataReject(i) => self.events.push_back(Event::MetadataReject(i)),
+            Message::Voucher { piece, voucher } => self.on_voucher(piece, &voucher)?,
         }
         Ok(())
+    }
+
+    fn on_voucher(&mut self, piece: u32, bytes: &[u8]) -> Result<(), SessionError> {
+        let Some(paid) = &self.paid else {
+            return Ok(());
+        };
+        let bad = |why: &str| SessionError::BadVoucher(why.to_owned());
+        let signed =
+            SignedVoucher::decode(bytes).map_err(|e| SessionError::BadVoucher(e.to_string()))?;
+        let v = &signed.voucher;
+        if v.piece != piece || v.info_hash != self.info_hash {
+            return Err(bad("not for this piece of this torrent"));
+        }
+        if v.payee != paid.me || v.payer != paid.peer {
+            return Err(bad("not from this peer to us"));
+        }
+        if Some(v.amount) != paid.terms.piece_price_of(piece) {
+            return Err(bad("amount is not the piece's price"));
+        }
+        signed
+            .verify()
+            .map_err(|e| SessionError::BadVoucher(e.to_string()))?;
+        if self.choked_for_payment && self.am_choking {
+            // A new payment: let the peer ask again.
+            self.choked_for_payment = false;
+            self.am_choking = false;
+            self.outbox.push_back(Message::Unchoke);
+        }
+        if !self.accepted.contains(&piece) && self.checking.insert(piece) {
+            self.events.push_back(Event::SpendVoucher {
+                piece,
+                voucher: signed,
+            });
+        }
+        Ok(())
+    }
+
+    /// The verifier accepted the peer's voucher for `piece`: serve its parked requests.
+    pub fn voucher_accepted(&mut self, piece: u32) {
+        self.checking.remove(&piece);
+        self.accepted.insert(piece);
+        let (ready, rest): (Vec<BlockRef>, Vec<BlockRef>) =
+            self.parked.drain(..).partition(|b| b.piece == piece);
+        self.parked = rest;
+        for block in ready {
+            self.to_serve.push_back(block);
+            self.events.push_back(Event::Serve(block));
+        }
+    }
+
+    /// The verifier refused the voucher (or could not be reached): reject the parked
+    /// requests; a refused payment also chokes the peer until it pays again.
+    pub fn voucher_refused(&mut self, piece: u32, reason: RejectReason) {
+        self.checking.remove(&piece);
+        let (refused, rest): (Vec<BlockRef>, Vec<BlockRef>) =
+            self.parked.drain(..).partition(|b| b.piece == piece);
+        self.parked = rest;
+        for block in refused {
+            self.outbox.push_back(Message::Reject { block, reason });
+        }
+        if matches!(reason, RejectReason::PaymentRequired { .. }) {
+            self.choke_for_payment();
+        }
+    }
+
+    fn choke_for_payment(&mut self) {
+        if !self.am_choking {
+            self.am_choking = true;
+            self.choked_for_payment = true;
+            self.outbox.push_back(Message::Choke);
+        }
+    }
+
+    /// Lets a peer choked for not paying ask again (the driver calls this now and then).
+    pub fn retry_after_payment_choke(&mut self) {
+        if self.choked_for_payment && self.peer_interested {
+            self.choked_for_payment = false;
+            self.am_choking = false;
+            self.outbox.push_back(Message::Unchoke);
+        }
+    }
+
+    /// Sends our voucher for `piece`, then the requests held for it.
+    pub fn send_voucher(&mut self, piece: u32, voucher: Vec<u8>) {
+        self.voucher_asked.remove(&piece);
+        self.vouchered.insert(piece);
+        self.outbox.push_back(Message::Voucher { piece, voucher });
+        self.release_held(piece);
+    }
+
+    /// Sends the requests held for `piece` without paying (a client that refuses to pay;
+    /// honest peers will not serve them).
+    pub fn send_unpaid(&mut self, piece: u32) {
+        self.voucher_asked.remove(&piece);
+        self.vouchered.insert(piece);
+        self.release_held(piece);
+    }
+
+    fn release_held(&mut self, piece: u32) {
+        let (ready, rest): (Vec<BlockRef>, Vec<BlockRef>) =
+            self.held.drain(..).partition(|b| b.piece == piece);
+        self.held = rest;
+        for block in ready {
+            self.outbox.push_back(Message::Request(block));
+        }
     }
 
     fn on_request(&mut self, block: BlockRef, picker: Option<&Picker>) -> Result<(), SessionError> {
@@ -359,13 +532,29 @@ impl Session {
         } else {
             None
         };
-        match reason {
-            Some(reason) => self.outbox.push_back(Message::Reject { block, reason }),
-            None => {
-                self.to_serve.push_back(block);
-                self.events.push_back(Event::Serve(block));
+        if let Some(reason) = reason {
+            self.outbox.push_back(Message::Reject { block, reason });
+            return Ok(());
+        }
+        if let Some(paid) = &self.paid {
+            if !self.accepted.contains(&block.piece) {
+                if self.checking.contains(&block.piece)
+                    && self.parked.len() < self.config.max_queued
+                {
+                    self.parked.push(block);
+                } else {
+                    let amount = paid.terms.piece_price_of(block.piece).map_or(0, |a| a.0);
+                    self.outbox.push_back(Message::Reject {
+                        block,
+                        reason: RejectReason::PaymentRequired { amount },
+                    });
+                    self.choke_for_payment();
+                }
+                return Ok(());
             }
         }
+        self.to_serve.push_back(block);
+        self.events.push_back(Event::Serve(block));
         Ok(())
     }
 
@@ -435,6 +624,13 @@ impl Session {
         }
         for block in picker.pick(self.peer, &self.peer_has, room) {
             self.outstanding.push(block);
+            if self.paid.is_some() && !self.vouchered.contains(&block.piece) {
+                self.held.push(block);
+                if self.voucher_asked.insert(block.piece) {
+                    self.events.push_back(Event::VoucherNeeded(block.piece));
+                }
+                continue;
+            }
             self.outbox.push_back(Message::Request(block));
         }
     }
@@ -450,6 +646,8 @@ impl Session {
         }
         self.outstanding.clear();
         self.to_serve.clear();
+        self.held.clear();
+        self.parked.clear();
     }
 
     /// The next message to send.
@@ -592,6 +790,95 @@ mod tests {
             s.handle(Message::Bitfield(vec![0xff, 0xff]), Some(&mut ps)),
             Err(SessionError::BadBitfield)
         );
+    }
+
+    fn paid_pair(payer_pays: bool) -> (usize, usize) {
+        use crate::amount::{Amount, Bps};
+        use ed25519_dalek::SigningKey;
+        let (mut s, mut ps, mut l, mut pl) = pair();
+        let seeder_key = SigningKey::from_bytes(&[1; 32]);
+        let leecher_key = SigningKey::from_bytes(&[2; 32]);
+        let terms = Terms {
+            price: Amount(400),
+            piece_count: 4,
+            creator_share: Bps::new(8000).unwrap(),
+            creator: seeder_key.verifying_key().into(),
+        };
+        s.set_paid(Paid {
+            terms: terms.clone(),
+            me: seeder_key.verifying_key().into(),
+            peer: leecher_key.verifying_key().into(),
+        });
+        l.set_paid(Paid {
+            terms,
+            me: leecher_key.verifying_key().into(),
+            peer: seeder_key.verifying_key().into(),
+        });
+        let (mut blocks, mut refusals) = (0, 0);
+        for _ in 0..50 {
+            let mut moved = false;
+            while let Some(m) = s.poll_transmit() {
+                l.handle(m, Some(&mut pl)).unwrap();
+                moved = true;
+            }
+            while let Some(m) = l.poll_transmit() {
+                s.handle(m, Some(&mut ps)).unwrap();
+                moved = true;
+            }
+            while let Some(e) = s.poll_event() {
+                moved = true;
+                match e {
+                    Event::Serve(b) => s.send_block(b, vec![0; b.length as usize]),
+                    // The verifier: accepts every well-formed voucher (balance is ample).
+                    Event::SpendVoucher { piece, .. } => s.voucher_accepted(piece),
+                    _ => {}
+                }
+            }
+            while let Some(e) = l.poll_event() {
+                moved = true;
+                match e {
+                    Event::VoucherNeeded(piece) if payer_pays => {
+                        let v = crate::voucher::Voucher {
+                            info_hash: IH,
+                            payer: leecher_key.verifying_key().into(),
+                            payee: seeder_key.verifying_key().into(),
+                            piece,
+                            amount: Amount(100),
+                            seq: u64::from(piece),
+                        };
+                        l.send_voucher(piece, v.sign(&leecher_key).to_bytes().to_vec());
+                    }
+                    Event::VoucherNeeded(piece) => l.send_unpaid(piece),
+                    Event::Block {
+                        block, complete, ..
+                    } => {
+                        blocks += 1;
+                        if complete {
+                            pl.piece_verified(block.piece);
+                            l.we_have(block.piece, &mut pl);
+                        }
+                    }
+                    Event::Rejected { .. } => refusals += 1,
+                    _ => {}
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        (blocks, refusals)
+    }
+
+    #[test]
+    fn paying_leecher_gets_every_block_after_its_vouchers() {
+        assert_eq!(paid_pair(true), (8, 0));
+    }
+
+    #[test]
+    fn free_rider_gets_no_block_of_a_paid_torrent() {
+        let (blocks, refusals) = paid_pair(false);
+        assert_eq!(blocks, 0);
+        assert!(refusals > 0);
     }
 
     #[test]

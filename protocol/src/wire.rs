@@ -111,6 +111,14 @@ pub enum Message {
     },
     /// The sender cannot send that metadata piece.
     MetadataReject(u32),
+    /// A signed spend voucher paying for `piece` (sent before requesting its blocks
+    /// from a peer, for a licensed torrent).
+    Voucher {
+        /// The piece paid for.
+        piece: u32,
+        /// The encoded signed voucher ([`crate::voucher::SIGNED_VOUCHER_LEN`] bytes).
+        voucher: Vec<u8>,
+    },
 }
 
 /// Why bytes are not a valid frame.
@@ -139,6 +147,7 @@ mod tag {
     pub(super) const BLOCK: u8 = 8;
     pub(super) const CANCEL: u8 = 9;
     pub(super) const REJECT: u8 = 10;
+    pub(super) const VOUCHER: u8 = 11;
     pub(super) const METADATA_REQUEST: u8 = 20;
     pub(super) const METADATA_PIECE: u8 = 21;
     pub(super) const METADATA_REJECT: u8 = 22;
@@ -225,6 +234,11 @@ impl Message {
             Message::MetadataReject(i) => {
                 out.push(tag::METADATA_REJECT);
                 put_u32(out, *i);
+            }
+            Message::Voucher { piece, voucher } => {
+                out.push(tag::VOUCHER);
+                put_u32(out, *piece);
+                out.extend_from_slice(voucher);
             }
         }
         let len = u32::try_from(out.len() - start - 4).unwrap_or(u32::MAX);
@@ -387,6 +401,17 @@ pub fn decode_frame(buf: &[u8]) -> Result<Option<(Message, usize)>, WireError> {
                 data: b.0.to_vec(),
             }
         }
+        tag::VOUCHER => {
+            let mut b = Body(body, "voucher");
+            let piece = b.u32()?;
+            if b.0.len() != crate::voucher::SIGNED_VOUCHER_LEN {
+                return Err(WireError::Malformed("voucher"));
+            }
+            Message::Voucher {
+                piece,
+                voucher: b.0.to_vec(),
+            }
+        }
         other => return Err(WireError::UnknownType(other)),
     };
     Ok(Some((msg, 4 + len)))
@@ -437,6 +462,10 @@ mod tests {
                 data: vec![b'd', b'e'],
             },
             Message::MetadataReject(1),
+            Message::Voucher {
+                piece: 4,
+                voucher: vec![7; crate::voucher::SIGNED_VOUCHER_LEN],
+            },
         ]
     }
 

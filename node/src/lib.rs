@@ -10,6 +10,7 @@ pub mod datafiles;
 pub mod engine;
 pub mod keyfile;
 pub mod net;
+pub mod payment;
 pub mod progress;
 pub mod signals;
 pub mod storage;

@@ -122,6 +122,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/licenses/{info_hash}/spend",
             post(spend_voucher).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
+        .route(
+            "/licenses/{info_hash}/credit",
+            post(credit_license).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route("/licenses/{info_hash}/payers/{payer}", get(get_payer))
         .route("/earnings/{party}", get(get_earnings))
         .route(
             "/parties/{party}/pointer",
@@ -314,6 +319,46 @@ async fn spend_voucher(
         .await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     Ok((status, Json(answer.body)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct CreditRequest {
+    payer: PublicKey,
+    receipt: String,
+}
+
+/// `POST /licenses/{info_hash}/credit`: credits a receipt to a payer's balance on a
+/// license; the receipt's nonce must have been issued for the license's pointer.
+async fn credit_license(
+    State(s): State<Arc<AppState>>,
+    Path(info_hash): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, LedgerError> {
+    let info_hash = parse_info_hash(&info_hash)?;
+    let req: CreditRequest = json_body(&body)?;
+    let (seed, now) = (s.seed.clone(), now());
+    let balance = s
+        .writer
+        .run(move |c| {
+            let pointer = ledger::license_pointer(c, info_hash)?;
+            let id = ledger::license_balance_id(info_hash, &req.payer);
+            ledger::credit_receipt(c, &seed, &id, &req.receipt, Some(&pointer), now)
+        })
+        .await?;
+    Ok(Json(json!({"balance": balance.to_string()})))
+}
+
+async fn get_payer(
+    State(s): State<Arc<AppState>>,
+    Path((info_hash, payer)): Path<(String, String)>,
+) -> Result<Json<Value>, LedgerError> {
+    let info_hash = parse_info_hash(&info_hash)?;
+    let payer = parse_party(&payer)?;
+    Ok(Json(
+        s.writer
+            .run(move |c| ledger::payer_state(c, info_hash, &payer))
+            .await?,
+    ))
 }
 
 async fn get_earnings(

@@ -533,6 +533,15 @@ fn find_license(conn: &Connection, info_hash: InfoHash) -> Result<Option<License
     .transpose()
 }
 
+/// The revenue-share pointer of a registered license.
+pub fn license_pointer(conn: &Connection, info_hash: InfoHash) -> Result<String> {
+    let license = find_license(conn, info_hash)?
+        .ok_or_else(|| LedgerError::NotFound(format!("no license registered for {info_hash}")))?;
+    find_revshare(conn, &license.revshare)?
+        .map(|a| a.pointer)
+        .ok_or_else(|| LedgerError::Conflict("license has no revenue-share account".into()))
+}
+
 /// The balance id of a payer on a license.
 pub fn license_balance_id(info_hash: InfoHash, payer: &PublicKey) -> String {
     format!("{}-{}", info_hash.to_hex(), payer.to_hex())
@@ -692,6 +701,25 @@ pub fn spend_voucher(
         params![&v.payer.to_bytes()[..], seq, &voucher_bytes[..], stored],
     )?;
     Ok(answer)
+}
+
+/// `GET /licenses/{info_hash}/payers/{payer}`: the payer's balance on the license and
+/// what its vouchers have been charged so far (so a restarted download pays only the rest).
+pub fn payer_state(conn: &Connection, info_hash: InfoHash, payer: &PublicKey) -> Result<Value> {
+    let license = find_license(conn, info_hash)?
+        .ok_or_else(|| LedgerError::NotFound(format!("no license registered for {info_hash}")))?;
+    let id = license_balance_id(info_hash, payer);
+    let balance = balance_of(conn, &id)?.unwrap_or(0);
+    let charged: i64 = conn
+        .prepare_cached(
+            "SELECT COALESCE(SUM(amount), 0) FROM debits WHERE balance = ?1 AND kind = 'voucher'",
+        )?
+        .query_row(params![id], |r| r.get(0))?;
+    Ok(json!({
+        "balance": balance.to_string(),
+        "charged": from_i64(charged).to_string(),
+        "price": license.terms.price.0.to_string(),
+    }))
 }
 
 /// The most receipts one spend request may carry.

@@ -24,6 +24,13 @@ pub struct GetArgs {
     /// Keep seeding this many seconds after the download completes.
     #[arg(long, value_name = "SECONDS")]
     pub seed_after: Option<u64>,
+    /// The most you agree to pay for a paid torrent, in the license's asset units. On a
+    /// terminal, ilpt asks instead; otherwise a paid torrent without it is refused.
+    #[arg(long, value_name = "AMOUNT")]
+    pub max_price: Option<u64>,
+    /// Request pieces without paying (to study free-riders: honest peers send nothing).
+    #[arg(long, hide = true)]
+    pub free_ride: bool,
     /// Give up after this many seconds without finishing.
     #[arg(long, value_name = "SECONDS")]
     pub timeout: Option<u64>,
@@ -40,9 +47,48 @@ fn source(text: &str) -> Result<Source> {
     Ok(Source::Torrent(Box::new(m)))
 }
 
+/// The price the user agrees to: `--max-price`, or a yes on a terminal.
+fn agreed_price(args: &GetArgs, src: &Source) -> Result<Option<u64>> {
+    if args.max_price.is_some() || args.free_ride {
+        return Ok(args.max_price);
+    }
+    let (price, asset, pointer) = match src {
+        Source::Torrent(m) => match &m.info.license {
+            Some(l) => (
+                Some(l.price),
+                Some(l.asset.clone()),
+                Some(l.pointer.clone()),
+            ),
+            None => return Ok(None),
+        },
+        Source::Magnet(m) => (
+            m.hints.price,
+            m.hints.asset.clone(),
+            m.hints.pointer.clone(),
+        ),
+    };
+    let Some(price) = price else { return Ok(None) };
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let shown = asset.map_or(format!("{} units", price.0), |a| a.format(price));
+    eprint!(
+        "This torrent costs {shown}, paid to {}. Pay? [y/N] ",
+        pointer.unwrap_or_default()
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim().eq_ignore_ascii_case("y") || answer.trim().eq_ignore_ascii_case("yes") {
+        Ok(Some(price.0))
+    } else {
+        bail!("not paying; nothing downloaded");
+    }
+}
+
 /// Runs `ilpt get`.
 pub fn run(args: &GetArgs) -> Result<()> {
     let src = source(&args.source)?;
+    let max_price = agreed_price(args, &src)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let key = args.swarm.node_key()?;
@@ -55,7 +101,7 @@ pub fn run(args: &GetArgs) -> Result<()> {
         for a in node.addresses() {
             eprintln!("listening on {a}");
         }
-        let options = TorrentOptions { upload_limit: args.swarm.upload_limit, seed_mode: false };
+        let options = TorrentOptions { max_price, free_ride: args.free_ride, upload_limit: args.swarm.upload_limit, seed_mode: false };
         let mut handle = node.add(src, Placement::Under(args.out.clone()), args.swarm.trackers.clone(), args.swarm.peers.clone(), options)?;
         let started = Instant::now();
         // Without a terminal (scripts, logs), progress goes out as lines, once a second.

@@ -48,6 +48,8 @@ pub fn run(args: &SeedArgs) -> Result<()> {
     rt.block_on(async {
         let node = Node::start(&key, &args.swarm.listen_addrs(), &args.swarm.bootstrap).await?;
         let options = TorrentOptions {
+            max_price: None,
+            free_ride: false,
             upload_limit: args.swarm.upload_limit,
             seed_mode: args.seed_mode,
         };

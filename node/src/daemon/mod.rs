@@ -113,6 +113,8 @@ impl Daemon {
 
     fn run(&self, source: Source, out: &Path) -> Result<TorrentHandle> {
         let options = TorrentOptions {
+            max_price: None,
+            free_ride: false,
             upload_limit: self.config.upload_limit,
             seed_mode: false,
         };

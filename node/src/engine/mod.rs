@@ -4,7 +4,6 @@
 
 pub mod conn;
 pub mod discovery;
-pub mod gate;
 pub mod torrent;
 
 use std::collections::HashMap;
@@ -48,6 +47,17 @@ pub enum TorrentInput {
         /// The message.
         msg: Message,
     },
+    /// The payment for a licensed download completed (or failed).
+    Funded(Result<(), String>),
+    /// The verifier's answer to a voucher a peer sent.
+    Spent {
+        /// The session.
+        slot: u64,
+        /// The piece.
+        piece: u32,
+        /// The answer.
+        result: crate::payment::SpendResult,
+    },
     /// Stop: close every connection, flush the data, then answer.
     Stop(tokio::sync::oneshot::Sender<()>),
     /// A stream ended.
@@ -69,6 +79,12 @@ impl std::fmt::Debug for TorrentInput {
             TorrentInput::Frame { slot, msg } => write!(f, "Frame({slot}, {msg:?})"),
             TorrentInput::Closed { slot, reason } => write!(f, "Closed({slot}, {reason})"),
             TorrentInput::Stop(_) => f.write_str("Stop"),
+            TorrentInput::Funded(r) => write!(f, "Funded({r:?})"),
+            TorrentInput::Spent {
+                slot,
+                piece,
+                result,
+            } => write!(f, "Spent({slot}, {piece}, {result:?})"),
         }
     }
 }
@@ -108,6 +124,10 @@ pub struct Status {
     pub paths: Vec<PathBuf>,
     /// Pieces found already verified on disk at start (resume).
     pub resumed_pieces: u32,
+    /// Pieces served to each peer (by peer id).
+    pub served_pieces: std::collections::BTreeMap<String, u32>,
+    /// This node's peer id.
+    pub peer_id: String,
 }
 
 /// What to download or seed.
@@ -151,6 +171,7 @@ const TORRENT_QUEUE: usize = 4096;
 #[derive(Clone)]
 pub struct Node {
     net: Net,
+    key: SigningKey,
     torrents: Arc<Mutex<HashMap<InfoHash, mpsc::Sender<TorrentInput>>>>,
 }
 
@@ -174,6 +195,7 @@ impl Node {
         let net = Net::start(keypair, listen, bootstrap).await?;
         let node = Node {
             net,
+            key: key.clone(),
             torrents: Arc::default(),
         };
         let mut incoming = node
@@ -264,15 +286,7 @@ impl Node {
         if let Some(m) = &magnet {
             peers.extend(m.peers.iter().filter_map(|p| p.parse().ok()));
         }
-        // Until paid serving exists (issue 5), a licensed torrent serves nothing: no
-        // unpaid piece of a licensed torrent ever leaves this node.
-        let licensed = metainfo.as_ref().is_some_and(|m| m.info.license.is_some())
-            || magnet.as_ref().is_some_and(|m| !m.hints.is_empty());
-        let gate: Arc<dyn gate::ServeGate> = if licensed {
-            Arc::new(gate::Closed)
-        } else {
-            Arc::new(gate::Free)
-        };
+
         let (tx, rx) = mpsc::channel(TORRENT_QUEUE);
         let (status_tx, status_rx) = watch::channel(Status {
             info_hash: info_hash.to_hex(),
@@ -284,10 +298,10 @@ impl Node {
             magnet,
             self.net.clone(),
             placement,
-            gate,
             tx.clone(),
             status_tx,
             options,
+            self.key.clone(),
         )?;
         {
             let mut t = self

@@ -1,22 +1,25 @@
 //! One torrent's task: it owns the picker, the storage and every peer session of the
-//! torrent, and does what the sessions ask: serve blocks (through the serve gate),
+//! torrent, and does what the sessions ask: serve blocks (paid ones after the verifier said yes),
 //! store blocks, check pieces, fetch and check metadata, penalise and ban bad peers.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use ed25519_dalek::SigningKey;
+use ilpt_protocol::charging::Terms;
 use ilpt_protocol::picker::Picker;
-use ilpt_protocol::session::{Event, Session, SessionConfig};
+use ilpt_protocol::session::{Event, Paid, Session, SessionConfig};
 use ilpt_protocol::wire::{Message, RejectReason, METADATA_PIECE_LEN, PROTOCOL};
 use ilpt_protocol::{InfoHash, Magnet, Metainfo};
+use ilpt_protocol::{PublicKey, Voucher};
 use libp2p::{PeerId, StreamProtocol};
 use tokio::sync::{mpsc, watch};
 
 use super::conn::{self, FrameReader};
-use super::gate::{Decision, ServeGate};
 use super::{Status, TorrentInput};
 use crate::net::Net;
+use crate::payment::{DevRail, PaymentRail, SpendResult, VerifierClient};
 use crate::storage::Storage;
 
 /// A peer is banned after this many bad pieces, if they outnumber half its good ones.
@@ -36,6 +39,11 @@ pub enum Placement {
 /// Per-torrent options.
 #[derive(Debug, Clone, Default)]
 pub struct TorrentOptions {
+    /// The most this node will pay for a licensed torrent (in the license's asset
+    /// units); a licensed download without it is refused.
+    pub max_price: Option<u64>,
+    /// Request pieces without paying (to study free-riders; honest peers refuse them).
+    pub free_ride: bool,
     /// Upload rate limit in bytes per second (none: unlimited).
     pub upload_limit: Option<u64>,
     /// Assume the data on disk is complete and correct (skip the start-up check), as
@@ -80,6 +88,18 @@ struct Reputation {
     bad: u32,
 }
 
+/// Payment state of a licensed torrent.
+struct PayState {
+    terms: Terms,
+    pointer: String,
+    verifier: VerifierClient,
+    rail: Arc<dyn PaymentRail>,
+    /// The payer's balance covers the price (or this node does not download).
+    funded: bool,
+    waiting: Vec<(u64, u32)>,
+    seq: u64,
+}
+
 struct Ready {
     metainfo: Metainfo,
     storage: Storage,
@@ -104,7 +124,6 @@ pub struct Torrent {
     reputation: HashMap<PeerId, Reputation>,
     banned: HashSet<PeerId>,
     next_slot: u64,
-    gate: Arc<dyn ServeGate>,
     inputs_tx: mpsc::Sender<TorrentInput>,
     status: watch::Sender<Status>,
     downloaded: u64,
@@ -114,6 +133,11 @@ pub struct Torrent {
     bucket: Option<Bucket>,
     throttled: std::collections::VecDeque<(u64, ilpt_protocol::wire::BlockRef)>,
     resumed_pieces: u32,
+    key: SigningKey,
+    me: PublicKey,
+    pay: Option<PayState>,
+    served: HashMap<PeerId, u32>,
+    ticks: u64,
 }
 
 impl std::fmt::Debug for Torrent {
@@ -133,10 +157,10 @@ impl Torrent {
         magnet: Option<Magnet>,
         net: Net,
         placement: Placement,
-        gate: Arc<dyn ServeGate>,
         inputs_tx: mpsc::Sender<TorrentInput>,
         status: watch::Sender<Status>,
         options: TorrentOptions,
+        key: SigningKey,
     ) -> anyhow::Result<Torrent> {
         let seed =
             u64::from_le_bytes(info_hash.0[..8].try_into().unwrap_or_default()) ^ rand_seed();
@@ -151,7 +175,6 @@ impl Torrent {
             reputation: HashMap::new(),
             banned: HashSet::new(),
             next_slot: 1,
-            gate,
             inputs_tx,
             status,
             downloaded: 0,
@@ -165,6 +188,11 @@ impl Torrent {
             options,
             throttled: std::collections::VecDeque::new(),
             resumed_pieces: 0,
+            me: key.verifying_key().into(),
+            key,
+            pay: None,
+            served: HashMap::new(),
+            ticks: 0,
         };
         if let Some(m) = metainfo {
             t.become_ready(m)?;
@@ -187,6 +215,77 @@ impl Torrent {
         };
         tracing::info!(info_hash = %self.info_hash, have = have.count(), of = have.len(), "data checked");
         self.resumed_pieces = have.count();
+        if let Some(license) = &metainfo.info.license {
+            if license.signature_status() != ilpt_protocol::LicenseSignature::Valid {
+                anyhow::bail!(
+                    "the torrent's license is not signed by its creator key; refusing it"
+                );
+            }
+            let complete = have.is_full();
+            let price = license.price.0;
+            if !complete && !self.options.free_ride {
+                match self.options.max_price {
+                    None => anyhow::bail!(
+                        "this torrent costs {} (pay to {}); pass --max-price {} to pay for it",
+                        license.asset.format(license.price),
+                        license.pointer,
+                        price
+                    ),
+                    Some(max) if max < price => anyhow::bail!(
+                        "this torrent costs {} ({price} units), more than --max-price {max}",
+                        license.asset.format(license.price)
+                    ),
+                    Some(_) => {}
+                }
+            }
+            let verifier = VerifierClient::new(&license.verifier);
+            let pay = PayState {
+                terms: Terms {
+                    price: license.price,
+                    piece_count: metainfo.info.piece_count(),
+                    creator_share: license.creator_share,
+                    creator: license.creator,
+                },
+                pointer: license.pointer.clone(),
+                rail: Arc::new(DevRail::new(&license.verifier)),
+                verifier: verifier.clone(),
+                funded: complete || self.options.free_ride,
+                waiting: Vec::new(),
+                seq: now_millis() << 20,
+            };
+            // Register the license with its verifier (idempotent), then, if we download,
+            // top up our balance to the price: a restart pays only what is missing.
+            let (ih, info, me, rail, pointer, tx) = (
+                self.info_hash,
+                metainfo.info_bytes().to_vec(),
+                self.me,
+                pay.rail.clone(),
+                pay.pointer.clone(),
+                self.inputs_tx.clone(),
+            );
+            let must_pay = !pay.funded;
+            tokio::spawn(async move {
+                let result = fund(
+                    &verifier,
+                    rail.as_ref(),
+                    ih,
+                    info,
+                    &me,
+                    &pointer,
+                    price,
+                    must_pay,
+                )
+                .await;
+                if must_pay {
+                    let _ = tx
+                        .send(TorrentInput::Funded(result.map_err(|e| format!("{e:#}"))))
+                        .await;
+                } else if let Err(e) = result {
+                    tracing::warn!("cannot register the license with its verifier: {e:#}");
+                }
+            });
+            self.pay = Some(pay);
+        }
         let picker = Picker::new(
             storage.layout(),
             ilpt_protocol::wire::DEFAULT_BLOCK_LEN,
@@ -224,7 +323,15 @@ impl Torrent {
                     Some(input) => self.on_input(input),
                     None => break,
                 },
-                _ = tick.tick() => self.publish_status(),
+                _ = tick.tick() => {
+                    self.ticks += 1;
+                    if self.ticks % 4 == 0 {
+                        for p in self.peers.values_mut() {
+                            p.session.retry_after_payment_choke();
+                        }
+                    }
+                    self.publish_status();
+                }
                 _ = pace.tick(), if !self.throttled.is_empty() => self.serve_throttled(),
             }
             self.flush();
@@ -250,6 +357,39 @@ impl Torrent {
                 self.drop_peer(slot);
             }
             TorrentInput::Stop(_) => {}
+            TorrentInput::Funded(result) => self.on_funded(result),
+            TorrentInput::Spent {
+                slot,
+                piece,
+                result,
+            } => {
+                let Some(p) = self.peers.get_mut(&slot) else {
+                    return;
+                };
+                tracing::debug!(slot, piece, ?result, "voucher spent");
+                match result {
+                    SpendResult::Accepted => p.session.voucher_accepted(piece),
+                    SpendResult::PaymentRequired(missing) => p
+                        .session
+                        .voucher_refused(piece, RejectReason::PaymentRequired { amount: missing }),
+                    SpendResult::Refused(why) => {
+                        tracing::info!(peer = %p.peer_id, "voucher refused by the verifier: {why}");
+                        p.session
+                            .voucher_refused(piece, RejectReason::PaymentRequired { amount: 0 });
+                    }
+                    SpendResult::Unavailable(why) => {
+                        tracing::warn!("verifier unavailable, not serving: {why}");
+                        p.session.voucher_refused(piece, RejectReason::Unavailable);
+                    }
+                }
+                let mut events = Vec::new();
+                while let Some(e) = p.session.poll_event() {
+                    events.push(e);
+                }
+                for e in events {
+                    self.on_event(slot, e);
+                }
+            }
         }
     }
 
@@ -318,13 +458,23 @@ impl Torrent {
         let slot = self.next_slot;
         self.next_slot += 1;
         let have = self.ready.as_ref().map(|r| r.picker.have().clone());
-        let session = Session::new(
+        let mut session = Session::new(
             slot,
             self.info_hash,
             self.metadata_len(),
             have.as_ref(),
             SessionConfig::default(),
         );
+        if let Some(pay) = &self.pay {
+            let Some(peer_key) = crate::payment::peer_key(&peer) else {
+                return;
+            };
+            session.set_paid(Paid {
+                terms: pay.terms.clone(),
+                me: self.me,
+                peer: peer_key,
+            });
+        }
         let out = conn::spawn(slot, reader, writer, self.inputs_tx.clone());
         self.peers.insert(
             slot,
@@ -415,6 +565,68 @@ impl Torrent {
                 self.on_metadata_piece(slot, index, total, data)
             }
             Event::MetadataReject(_) => {}
+            Event::VoucherNeeded(piece) => self.voucher_needed(slot, piece),
+            Event::SpendVoucher { piece, voucher } => {
+                let Some(pay) = &self.pay else { return };
+                let (verifier, ih, tx) =
+                    (pay.verifier.clone(), self.info_hash, self.inputs_tx.clone());
+                tokio::spawn(async move {
+                    let result = verifier.spend(ih, voucher.to_base64()).await;
+                    let _ = tx
+                        .send(TorrentInput::Spent {
+                            slot,
+                            piece,
+                            result,
+                        })
+                        .await;
+                });
+            }
+        }
+    }
+
+    fn voucher_needed(&mut self, slot: u64, piece: u32) {
+        let Some(pay) = self.pay.as_mut() else { return };
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        if self.options.free_ride {
+            p.session.send_unpaid(piece);
+            return;
+        }
+        if !pay.funded {
+            pay.waiting.push((slot, piece));
+            return;
+        }
+        let Some(payee) = crate::payment::peer_key(&p.peer_id) else {
+            return;
+        };
+        let Some(amount) = pay.terms.piece_price_of(piece) else {
+            return;
+        };
+        pay.seq += 1;
+        let voucher = Voucher {
+            info_hash: self.info_hash,
+            payer: self.me,
+            payee,
+            piece,
+            amount,
+            seq: pay.seq,
+        }
+        .sign(&self.key);
+        p.session.send_voucher(piece, voucher.to_bytes().to_vec());
+    }
+
+    fn on_funded(&mut self, result: Result<(), String>) {
+        match result {
+            Ok(()) => {
+                let Some(pay) = self.pay.as_mut() else { return };
+                pay.funded = true;
+                tracing::info!(info_hash = %self.info_hash, "paid; downloading");
+                for (slot, piece) in std::mem::take(&mut pay.waiting) {
+                    self.voucher_needed(slot, piece);
+                }
+            }
+            Err(e) => self.fail(format!("payment failed: {e}")),
         }
     }
 
@@ -442,6 +654,9 @@ impl Torrent {
         }
     }
 
+    /// Sends a block the session cleared for serving. For a licensed torrent the
+    /// session releases a request only after the verifier accepted the peer's voucher
+    /// for its piece, so nothing unpaid reaches this point.
     fn serve_now(&mut self, slot: u64, block: ilpt_protocol::wire::BlockRef) {
         let Some(peer) = self.peers.get_mut(&slot) else {
             return;
@@ -450,24 +665,21 @@ impl Torrent {
             peer.session.reject(block, RejectReason::NotHave);
             return;
         };
-        // The payment gate: for a licensed torrent, nothing leaves before it is paid.
-        match self.gate.decide(&peer.peer_id, &block) {
-            Decision::Serve => {
-                match ready
-                    .storage
-                    .read_block(block.piece, block.offset, block.length)
-                {
-                    Ok(data) => {
-                        self.uploaded += data.len() as u64;
-                        peer.session.send_block(block, data);
-                    }
-                    Err(e) => {
-                        tracing::warn!("cannot read piece {}: {e}", block.piece);
-                        peer.session.reject(block, RejectReason::Unavailable);
-                    }
+        match ready
+            .storage
+            .read_block(block.piece, block.offset, block.length)
+        {
+            Ok(data) => {
+                self.uploaded += data.len() as u64;
+                if block.offset == 0 {
+                    *self.served.entry(peer.peer_id).or_default() += 1;
                 }
+                peer.session.send_block(block, data);
             }
-            Decision::Reject(reason) => peer.session.reject(block, reason),
+            Err(e) => {
+                tracing::warn!("cannot read piece {}: {e}", block.piece);
+                peer.session.reject(block, RejectReason::Unavailable);
+            }
         }
     }
 
@@ -629,6 +841,13 @@ impl Torrent {
         };
         let have = ready.picker.have().clone();
         for p in self.peers.values_mut() {
+            if let (Some(pay), Some(peer_key)) = (&self.pay, crate::payment::peer_key(&p.peer_id)) {
+                p.session.set_paid(Paid {
+                    terms: pay.terms.clone(),
+                    me: self.me,
+                    peer: peer_key,
+                });
+            }
             p.session.metadata_known(&have, &mut ready.picker);
         }
         self.publish_status();
@@ -677,6 +896,12 @@ impl Torrent {
             s.uploaded = uploaded;
             s.banned = self.banned.len();
             s.resumed_pieces = self.resumed_pieces;
+            s.served_pieces = self
+                .served
+                .iter()
+                .map(|(p, n)| (p.to_string(), *n))
+                .collect();
+            s.peer_id = self.net.peer_id.to_string();
             if let Some(r) = &self.ready {
                 let layout = r.storage.layout();
                 let have = r.picker.have();
@@ -691,6 +916,39 @@ impl Torrent {
             }
         });
     }
+}
+
+/// Registers the license and, if `must_pay`, tops the payer's balance up to the price.
+#[allow(clippy::too_many_arguments)]
+async fn fund(
+    verifier: &VerifierClient,
+    rail: &dyn PaymentRail,
+    ih: InfoHash,
+    info: Vec<u8>,
+    me: &PublicKey,
+    pointer: &str,
+    price: u64,
+    must_pay: bool,
+) -> anyhow::Result<()> {
+    verifier.register(ih, info).await?;
+    if !must_pay {
+        return Ok(());
+    }
+    let (balance, charged) = verifier.payer_state(ih, me).await?;
+    let missing = price.saturating_sub(balance.saturating_add(charged));
+    if missing > 0 {
+        tracing::info!(amount = missing, %pointer, "paying");
+        for receipt in rail.pay(pointer, ilpt_protocol::Amount(missing)).await? {
+            verifier.credit(ih, me, &receipt).await?;
+        }
+    }
+    Ok(())
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn rand_seed() -> u64 {

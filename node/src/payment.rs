@@ -1,0 +1,215 @@
+//! Paying and checking payment: the payment rail a downloader pays through, and the
+//! client of the license's verifier that every serving peer asks before a piece leaves.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use futures::future::BoxFuture;
+use ilpt_protocol::{Amount, InfoHash, PublicKey};
+use libp2p::PeerId;
+use serde_json::{json, Value};
+
+/// How long a serving peer waits for the verifier before refusing (fail closed).
+pub const VERIFIER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A way to pay a payment pointer and get STREAM receipts for it.
+pub trait PaymentRail: Send + Sync + std::fmt::Debug {
+    /// Pays `amount` to `pointer`; returns the receipts (base64) to credit.
+    fn pay<'a>(&'a self, pointer: &'a str, amount: Amount) -> BoxFuture<'a, Result<Vec<String>>>;
+}
+
+/// The verifier's development rail (`ilpt verifier --dev-rail`), for loopback swarms:
+/// it issues genuine RFC 0039 receipts without moving real money.
+#[derive(Debug, Clone)]
+pub struct DevRail {
+    verifier: String,
+    http: reqwest::Client,
+}
+
+impl DevRail {
+    /// The rail of the verifier at `verifier` (its base URL).
+    pub fn new(verifier: &str) -> DevRail {
+        DevRail {
+            verifier: verifier.trim_end_matches('/').to_owned(),
+            http: client(),
+        }
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(VERIFIER_TIMEOUT)
+        .build()
+        .unwrap_or_default()
+}
+
+impl PaymentRail for DevRail {
+    fn pay<'a>(&'a self, pointer: &'a str, amount: Amount) -> BoxFuture<'a, Result<Vec<String>>> {
+        Box::pin(async move {
+            let r = self
+                .http
+                .post(format!("{}/dev/pay", self.verifier))
+                .json(&json!({"pointer": pointer, "amount": amount.0}))
+                .send()
+                .await
+                .context("the payment rail did not answer")?;
+            let status = r.status();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            if !status.is_success() {
+                bail!("payment refused ({status}): {body}");
+            }
+            let receipt = body["receipt"]
+                .as_str()
+                .context("payment answer has no receipt")?;
+            Ok(vec![receipt.to_owned()])
+        })
+    }
+}
+
+/// What the verifier said about a voucher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpendResult {
+    /// Charged (or already paid): serve the piece.
+    Accepted,
+    /// The payer's balance is short by this much.
+    PaymentRequired(u64),
+    /// The voucher is invalid, forged or reused.
+    Refused(String),
+    /// The verifier could not be asked (down, slow, failing): do not serve.
+    Unavailable(String),
+}
+
+/// A client of one license's verifier.
+#[derive(Debug, Clone)]
+pub struct VerifierClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl VerifierClient {
+    /// A client of the verifier at `base`.
+    pub fn new(base: &str) -> VerifierClient {
+        VerifierClient {
+            base: base.trim_end_matches('/').to_owned(),
+            http: client(),
+        }
+    }
+
+    /// Registers a torrent's license (idempotent; the info dictionary proves itself).
+    pub async fn register(&self, ih: InfoHash, info_bytes: Vec<u8>) -> Result<()> {
+        let r = self
+            .http
+            .put(format!("{}/licenses/{ih}", self.base))
+            .body(info_bytes)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!(
+                "the verifier refused the license ({}): {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
+    /// Credits a receipt to `payer`'s balance on the license.
+    pub async fn credit(&self, ih: InfoHash, payer: &PublicKey, receipt: &str) -> Result<u64> {
+        let r = self
+            .http
+            .post(format!("{}/licenses/{ih}/credit", self.base))
+            .json(&json!({"payer": payer, "receipt": receipt}))
+            .send()
+            .await?;
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("the verifier did not credit the receipt ({status}): {body}");
+        }
+        let v: Value = serde_json::from_str(&body)?;
+        Ok(v["balance"]
+            .as_str()
+            .and_then(|b| b.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// The payer's balance and what it has been charged on the license.
+    pub async fn payer_state(&self, ih: InfoHash, payer: &PublicKey) -> Result<(u64, u64)> {
+        let r = self
+            .http
+            .get(format!("{}/licenses/{ih}/payers/{payer}", self.base))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("the verifier does not know this license ({})", r.status());
+        }
+        let v: Value = r.json().await?;
+        let n = |k: &str| v[k].as_str().and_then(|x| x.parse().ok()).unwrap_or(0u64);
+        Ok((n("balance"), n("charged")))
+    }
+
+    /// Spends a voucher: may this piece be served?
+    pub async fn spend(&self, ih: InfoHash, voucher_b64: String) -> SpendResult {
+        let sent = self
+            .http
+            .post(format!("{}/licenses/{ih}/spend", self.base))
+            .json(&json!({"voucher": voucher_b64}))
+            .send()
+            .await;
+        let r = match sent {
+            Ok(r) => r,
+            Err(e) => return SpendResult::Unavailable(e.to_string()),
+        };
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap_or_default();
+        match status {
+            200 => SpendResult::Accepted,
+            402 => {
+                let missing = serde_json::from_str::<Value>(&body)
+                    .ok()
+                    .and_then(|v| v["missing"].as_str().and_then(|m| m.parse().ok()))
+                    .unwrap_or(0);
+                SpendResult::PaymentRequired(missing)
+            }
+            400..=499 => SpendResult::Refused(body),
+            _ => SpendResult::Unavailable(format!("verifier answered {status}")),
+        }
+    }
+
+    /// A party's earnings.
+    pub async fn earnings(&self, party: &PublicKey) -> Result<Value> {
+        let r = self
+            .http
+            .get(format!("{}/earnings/{party}", self.base))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("the verifier answered {}", r.status());
+        }
+        Ok(r.json().await?)
+    }
+}
+
+/// The ed25519 key inside a libp2p peer id (our peers' ids always embed one).
+pub fn peer_key(peer: &PeerId) -> Option<PublicKey> {
+    let mh: &libp2p::multihash::Multihash<64> = peer.as_ref();
+    if mh.code() != 0 {
+        return None;
+    }
+    let key = libp2p::identity::PublicKey::try_decode_protobuf(mh.digest()).ok()?;
+    let ed = key.try_into_ed25519().ok()?;
+    PublicKey::from_bytes(&ed.to_bytes()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ids_embed_the_node_key() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let kp = libp2p::identity::Keypair::ed25519_from_bytes(key.to_bytes()).unwrap();
+        let peer = kp.public().to_peer_id();
+        assert_eq!(peer_key(&peer), Some(PublicKey::from(key.verifying_key())));
+    }
+}

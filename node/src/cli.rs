@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::commands::{create, get, inspect, key, seed, serve, tracker, verifier, verify};
+use crate::commands::{
+    create, demo, earnings, get, inspect, key, seed, serve, tracker, verifier, verify,
+};
 
 /// ILP Torrent: a peer-to-peer file-sharing swarm in which creators get paid.
 ///
@@ -45,6 +47,10 @@ pub enum Command {
     Get(get::GetArgs),
     /// Run the long-lived daemon: many torrents, a JSON API, resume on restart.
     Serve(serve::ServeArgs),
+    /// Show a node's earnings per torrent, from a verifier.
+    Earnings(earnings::EarningsArgs),
+    /// Run a local paid swarm in one command and report who paid, served and earned.
+    Demo(demo::DemoArgs),
 }
 
 fn init_logging(filter: Option<&str>) {
@@ -74,6 +80,8 @@ pub fn main() -> ExitCode {
         Command::Seed(args) => seed::run(args),
         Command::Get(args) => get::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Earnings(args) => earnings::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -65,8 +65,8 @@ pub enum Event {
     SpendVoucher {
         /// The piece.
         piece: u32,
-        /// The voucher.
-        voucher: SignedVoucher,
+        /// The voucher (boxed: it is large and rare next to the other events).
+        voucher: Box<SignedVoucher>,
     },
     /// The peer's hello: its metadata length (0 if it has none).
     Hello {
@@ -440,7 +440,7 @@ impl Session {
         if !self.accepted.contains(&piece) && self.checking.insert(piece) {
             self.events.push_back(Event::SpendVoucher {
                 piece,
-                voucher: signed,
+                voucher: Box::new(signed),
             });
         }
         Ok(())

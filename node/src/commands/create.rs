@@ -156,27 +156,61 @@ pub fn run(args: &CreateArgs) -> Result<()> {
             args.out.display()
         );
     }
-    let license = args.license.build()?;
-    let listed = list_files(&args.path)?;
-    let is_dir = std::fs::metadata(&args.path)?.is_dir();
+    let spec = TorrentSpec {
+        piece_length: args.piece_length,
+        name: args.name.clone(),
+        trackers: args.trackers.clone(),
+        comment: args.comment.clone(),
+        private: args.private,
+        license: args.license.build()?,
+        threads: args.threads,
+    };
+    let torrent = build(&args.path, spec)?;
+    write_file(&args.out, &torrent.bytes)?;
+    println!("{}", torrent.metainfo.magnet());
+    Ok(())
+}
+
+/// What a new torrent should hold, besides its data.
+#[derive(Debug, Clone, Default)]
+pub struct TorrentSpec {
+    /// Bytes per piece (default: chosen by size).
+    pub piece_length: Option<u64>,
+    /// Name (default: the file or folder name).
+    pub name: Option<String>,
+    /// Tracker URLs.
+    pub trackers: Vec<String>,
+    /// Comment.
+    pub comment: Option<String>,
+    /// BEP 27 private flag.
+    pub private: bool,
+    /// A signed license, for a paid torrent.
+    pub license: Option<License>,
+    /// Hashing threads (default: all cores).
+    pub threads: Option<usize>,
+}
+
+/// Hashes `path` (a file or folder) into a torrent.
+pub fn build(path: &Path, spec: TorrentSpec) -> Result<ilpt_protocol::metainfo::TorrentFile> {
+    let listed = list_files(path)?;
+    let is_dir = std::fs::metadata(path)?.is_dir();
     let total: u64 = listed.iter().map(|f| f.2).sum();
     if total == 0 {
         bail!(
             "{} holds no data (0 bytes); a torrent needs at least one byte",
-            args.path.display()
+            path.display()
         );
     }
-    let piece_length = match args.piece_length {
+    let piece_length = match spec.piece_length {
         Some(len) if len < MIN_PIECE_LENGTH || !len.is_power_of_two() => {
             bail!("--piece-length must be a power of two of at least {MIN_PIECE_LENGTH}, not {len}")
         }
         Some(len) => len,
         None => auto_piece_length(total),
     };
-    let name = match &args.name {
-        Some(n) => n.clone(),
-        None => args
-            .path
+    let name = match spec.name {
+        Some(n) => n,
+        None => path
             .canonicalize()
             .ok()
             .and_then(|p| p.file_name().and_then(|n| n.to_str()).map(str::to_owned))
@@ -192,7 +226,7 @@ pub fn run(args: &CreateArgs) -> Result<()> {
         .collect();
     let paths: Vec<PathBuf> = listed.iter().map(|f| f.1.clone()).collect();
     let layout = PieceLayout::new(piece_length, total).map_err(anyhow::Error::msg)?;
-    let pieces = hash_with_progress(&entries, &paths, layout, args.threads)?;
+    let pieces = hash_with_progress(&entries, &paths, layout, spec.threads)?;
     let info = Info {
         name,
         piece_length,
@@ -202,23 +236,20 @@ pub fn run(args: &CreateArgs) -> Result<()> {
         } else {
             Layout::SingleFile { length: total }
         },
-        private: args.private,
-        license,
+        private: spec.private,
+        license: spec.license,
     };
-    let torrent = NewTorrent {
+    Ok(NewTorrent {
         info,
-        trackers: args.trackers.clone(),
-        comment: args.comment.clone(),
+        trackers: spec.trackers,
+        comment: spec.comment,
         created_by: Some(format!("ilpt {}", env!("CARGO_PKG_VERSION"))),
         creation_date: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .ok()
             .and_then(|d| i64::try_from(d.as_secs()).ok()),
     }
-    .encode()?;
-    write_file(&args.out, &torrent.bytes)?;
-    println!("{}", torrent.metainfo.magnet());
-    Ok(())
+    .encode()?)
 }
 
 fn hash_with_progress(

@@ -1,6 +1,8 @@
 //! One module per `ilpt` subcommand.
 
 pub mod create;
+pub mod demo;
+pub mod earnings;
 pub mod get;
 pub mod inspect;
 pub mod key;

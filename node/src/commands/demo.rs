@@ -1,0 +1,423 @@
+//! `ilpt demo`: a local paid swarm in one command, on 127.0.0.1 only.
+//!
+//! An embedded verifier (development rail, temporary database) and tracker-lite; a
+//! creator publishes a generated file with a license (80% creator share) and seeds it
+//! slowly; three downloaders join from the magnet, pay, download from everyone and
+//! serve each other; a free-rider joins too and refuses to pay. Everything reported
+//! comes from the verifier's ledger and the nodes' own counters.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use ilpt_protocol::{Amount, Asset, Bps, License, Magnet, PublicKey};
+use serde_json::{json, Value};
+
+use super::create::{build, TorrentSpec};
+use crate::engine::{Node, Placement, Source, TorrentHandle, TorrentOptions};
+
+/// Arguments of `ilpt demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Print one JSON object instead of a report.
+    #[arg(long)]
+    pub json: bool,
+    /// Size of the generated file, MiB.
+    #[arg(long, default_value_t = 8)]
+    pub size_mib: u64,
+    /// The creator's upload limit, MiB/s (slow, so the downloaders serve each other).
+    #[arg(long, default_value_t = 4)]
+    pub creator_upload_mibps: u64,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 55)]
+    pub timeout: u64,
+}
+
+/// The price of the demo file: 10.00 USD.
+const PRICE: u64 = 1000;
+/// The creator's share: 80%.
+const CREATOR_SHARE_BPS: u64 = 8000;
+const NAMES: [&str; 3] = ["alice", "bob", "carol"];
+
+fn local() -> Vec<libp2p::Multiaddr> {
+    ["/ip4/127.0.0.1/tcp/0"]
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect()
+}
+
+/// Writes `len` bytes of deterministic pseudo-random data (xorshift).
+fn generate(path: &Path, len: u64) -> Result<()> {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let mut left = len;
+    while left > 0 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let n = left.min(8) as usize;
+        f.write_all(&x.to_le_bytes()[..n])?;
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+fn sha1_file(path: &Path) -> Result<String> {
+    use sha1::Digest;
+    use std::io::Read;
+    let mut h = sha1::Sha1::new();
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(data_encoding::HEXLOWER.encode(&h.finalize()))
+}
+
+struct Party {
+    name: String,
+    key: PublicKey,
+    node: Node,
+    handle: TorrentHandle,
+}
+
+/// Runs the demo.
+pub fn run(args: &DemoArgs) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("ilpt-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(demo(args, &dir));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = result?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", human(&report));
+    }
+    Ok(())
+}
+
+async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
+    let say = |msg: &str| {
+        if !args.json {
+            eprintln!("{msg}");
+        }
+    };
+    // The verifier (development rail) and the tracker, on loopback.
+    let verifier = ilpt_verifier::start(&ilpt_verifier::VerifierConfig {
+        db: dir.join("verifier.db"),
+        listen: "127.0.0.1:0".parse()?,
+        dev_rail: true,
+        ..Default::default()
+    })
+    .await?;
+    let vurl = format!("http://{}", verifier.addr);
+    let tracker = ilpt_tracker_lite::start(ilpt_tracker_lite::TrackerConfig {
+        http: "127.0.0.1:0".parse()?,
+        p2p: None,
+        limits: Default::default(),
+        rendezvous: Default::default(),
+    })
+    .await?;
+    let turl = format!("http://{}/announce", tracker.http);
+    say(&format!(
+        "verifier on {vurl} (development rail), tracker on {turl}"
+    ));
+
+    // The creator: an account, a file, a signed license.
+    let creator_key = crate::keyfile::generate()?;
+    let creator_pub = PublicKey::from(creator_key.verifying_key());
+    let http = reqwest::Client::new();
+    let account: Value = http
+        .post(format!("{vurl}/revshare"))
+        .json(&json!({"payout_pointer": "$creator.example/payouts", "creator_share_bps": CREATOR_SHARE_BPS,
+                      "asset_code": "USD", "asset_scale": 2, "creator_key": creator_pub}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let pointer = account["pointer"]
+        .as_str()
+        .context("no pointer from the verifier")?
+        .to_owned();
+    let src = dir.join("creator");
+    std::fs::create_dir_all(&src)?;
+    let file = src.join("ilpt-demo-film.bin");
+    generate(&file, args.size_mib << 20)?;
+    let original = sha1_file(&file)?;
+    let license = License::new(
+        pointer.clone(),
+        vurl.clone(),
+        Amount(PRICE),
+        Asset::new("USD", 2)?,
+        Bps::new(CREATOR_SHARE_BPS)?,
+        creator_pub,
+    )?
+    .sign(&creator_key);
+    let torrent = build(
+        &file,
+        TorrentSpec {
+            piece_length: Some(256 * 1024),
+            trackers: vec![turl.clone()],
+            license: Some(license),
+            ..Default::default()
+        },
+    )?;
+    let magnet: Magnet = torrent.metainfo.magnet();
+    say(&format!(
+        "creator published {} ({} MiB, price 10.00 USD, 80% to the creator)\n  {magnet}",
+        torrent.metainfo.info.name, args.size_mib
+    ));
+
+    let creator_node = Node::start(&creator_key, &local(), &[]).await?;
+    let creator = creator_node.add(
+        Source::Torrent(Box::new(torrent.metainfo.clone())),
+        Placement::Exact(vec![file.clone()]),
+        vec![],
+        vec![],
+        TorrentOptions {
+            upload_limit: Some(args.creator_upload_mibps << 20),
+            ..Default::default()
+        },
+    )?;
+
+    // Three paying downloaders and a free-rider join from the magnet at once.
+    let started = Instant::now();
+    let mut parties = Vec::new();
+    for name in NAMES {
+        parties.push(
+            join(
+                name,
+                &magnet,
+                dir,
+                TorrentOptions {
+                    max_price: Some(PRICE),
+                    ..Default::default()
+                },
+            )
+            .await?,
+        );
+    }
+    let free_rider = join(
+        "mallory (free-rider)",
+        &magnet,
+        dir,
+        TorrentOptions {
+            free_ride: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    say("alice, bob and carol pay and download; mallory refuses to pay");
+
+    let deadline = started + Duration::from_secs(args.timeout);
+    let mut finished: BTreeMap<String, f64> = BTreeMap::new();
+    while finished.len() < parties.len() {
+        for p in &parties {
+            let st = p.handle.status.borrow().clone();
+            if let Some(e) = st.error {
+                bail!("{}: {e}", p.name);
+            }
+            if st.complete && !finished.contains_key(&p.name) {
+                finished.insert(p.name.clone(), started.elapsed().as_secs_f64());
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("the demo swarm did not finish within {} s", args.timeout);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Give the free-rider a little longer to try its luck, and counters a tick to settle.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Who served whom: each node counts the pieces it served, per peer.
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    names.insert(creator_node.peer_id().to_string(), "creator".into());
+    for p in parties.iter().chain(std::iter::once(&free_rider)) {
+        names.insert(p.node.peer_id().to_string(), p.name.clone());
+    }
+    let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
+    let mut pieces_served: BTreeMap<String, BTreeMap<String, u32>> = BTreeMap::new();
+    let creator_status = creator.status.borrow().clone();
+    pieces_served.insert(
+        "creator".into(),
+        creator_status
+            .served_pieces
+            .iter()
+            .map(|(k, v)| (name_of(k), *v))
+            .collect(),
+    );
+    for p in &parties {
+        let st = p.handle.status.borrow().clone();
+        pieces_served.insert(
+            p.name.clone(),
+            st.served_pieces
+                .iter()
+                .map(|(k, v)| (name_of(k), *v))
+                .collect(),
+        );
+    }
+
+    // The money, from the verifier's ledger.
+    let audit: Value = http
+        .get(format!("{vurl}/audit"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let earned = |v: &Value| {
+        v["earned"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let creator_earned = earned(
+        &http
+            .get(format!("{vurl}/earnings/{creator_pub}"))
+            .send()
+            .await?
+            .json()
+            .await?,
+    );
+    let mut seeder_earned = BTreeMap::new();
+    for p in &parties {
+        let e: Value = http
+            .get(format!("{vurl}/earnings/{}", p.key))
+            .send()
+            .await?
+            .json()
+            .await?;
+        seeder_earned.insert(p.name.clone(), earned(&e));
+    }
+    let total_paid = audit["voucher_charges"].as_u64().unwrap_or(0);
+    let mut downloads = Vec::new();
+    for p in &parties {
+        let st = p.handle.status.borrow().clone();
+        let path = st.paths.first().cloned().unwrap_or_default();
+        let sum = sha1_file(&path)?;
+        downloads.push(
+            json!({"peer": p.name, "seconds": finished.get(&p.name).copied().unwrap_or(0.0),
+                              "sha1": sum, "verified": sum == original, "bytes": st.have_bytes}),
+        );
+    }
+    let fr = free_rider.handle.status.borrow().clone();
+    for p in parties.iter().chain(std::iter::once(&free_rider)) {
+        p.handle.stop().await;
+    }
+    creator.stop().await;
+    let _ = verifier.stop().await;
+    let split_exact = creator_earned + seeder_earned.values().sum::<u64>() == total_paid;
+    Ok(json!({
+        "file": {"name": torrent.metainfo.info.name, "bytes": torrent.metainfo.info.total_length(), "sha1": original,
+                 "price": PRICE, "asset": "USD:2", "creator_share_bps": CREATOR_SHARE_BPS},
+        "downloads": downloads,
+        "free_rider_bytes": fr.downloaded,
+        "total_paid": total_paid,
+        "creator_earned": creator_earned,
+        "seeder_earned": seeder_earned,
+        "split_sums_exactly": split_exact,
+        "ledger_invariants_hold": audit["holds"],
+        "pieces_served": pieces_served,
+    }))
+}
+
+async fn join(name: &str, magnet: &Magnet, dir: &Path, options: TorrentOptions) -> Result<Party> {
+    let key: SigningKey = crate::keyfile::generate()?;
+    let node = Node::start(&key, &local(), &[]).await?;
+    let out: PathBuf = dir.join(name.split(' ').next().unwrap_or(name));
+    let handle = node.add(
+        Source::Magnet(magnet.clone()),
+        Placement::Under(out),
+        vec![],
+        vec![],
+        options,
+    )?;
+    Ok(Party {
+        name: name.to_owned(),
+        key: key.verifying_key().into(),
+        node,
+        handle,
+    })
+}
+
+fn human(r: &Value) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let usd = |v: &Value| {
+        let n = v.as_u64().unwrap_or(0);
+        format!("{}.{:02} USD", n / 100, n % 100)
+    };
+    let _ = writeln!(o, "\nILP Torrent demo: a paid swarm on 127.0.0.1");
+    let _ = writeln!(
+        o,
+        "file: {} ({} bytes), sha1 {}",
+        r["file"]["name"].as_str().unwrap_or(""),
+        r["file"]["bytes"],
+        r["file"]["sha1"].as_str().unwrap_or("")
+    );
+    let _ = writeln!(o, "\ndownloads:");
+    for d in r["downloads"].as_array().into_iter().flatten() {
+        let ok = if d["verified"] == true {
+            "checksum verified"
+        } else {
+            "CHECKSUM MISMATCH"
+        };
+        let _ = writeln!(
+            o,
+            "  {:<8} {:>6.2} s  {ok}",
+            d["peer"].as_str().unwrap_or(""),
+            d["seconds"].as_f64().unwrap_or(0.0)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  mallory (free-rider) received {} bytes",
+        r["free_rider_bytes"]
+    );
+    let _ = writeln!(o, "\npieces served (server -> client: pieces):");
+    for (server, clients) in r["pieces_served"].as_object().into_iter().flatten() {
+        let list: Vec<String> = clients
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(c, n)| format!("{c} {n}"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  {server:<8} -> {}",
+            if list.is_empty() {
+                "nobody".into()
+            } else {
+                list.join(", ")
+            }
+        );
+    }
+    let _ = writeln!(o, "\nrevenue (from the verifier's ledger):");
+    let _ = writeln!(o, "  paid in total   {}", usd(&r["total_paid"]));
+    let _ = writeln!(o, "  creator earned  {}", usd(&r["creator_earned"]));
+    for (peer, amount) in r["seeder_earned"].as_object().into_iter().flatten() {
+        let _ = writeln!(o, "  {peer:<8} earned  {}", usd(amount));
+    }
+    let exact = if r["split_sums_exactly"] == true {
+        "yes"
+    } else {
+        "NO"
+    };
+    let _ = writeln!(
+        o,
+        "  creator + seeders = total paid, to the cent: {exact}; ledger invariants hold: {}",
+        r["ledger_invariants_hold"]
+    );
+    o
+}

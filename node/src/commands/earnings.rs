@@ -1,0 +1,57 @@
+//! `ilpt earnings`: what a node (or any party) has earned per torrent, from a verifier.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use ilpt_protocol::PublicKey;
+
+/// Arguments of `ilpt earnings`.
+#[derive(Debug, Args)]
+pub struct EarningsArgs {
+    /// The verifier's base URL (the license's `verifier`).
+    #[arg(long)]
+    pub verifier: String,
+    /// The node's key file (whose earnings to show).
+    #[arg(long, value_name = "KEYFILE", conflicts_with = "party")]
+    pub key: Option<PathBuf>,
+    /// A party's public key (64 hex characters) instead of a key file.
+    #[arg(long, value_name = "HEX")]
+    pub party: Option<PublicKey>,
+    /// Print the verifier's JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `ilpt earnings`.
+pub fn run(args: &EarningsArgs) -> Result<()> {
+    let party = match (&args.key, &args.party) {
+        (Some(k), None) => PublicKey::from(crate::keyfile::read(k)?.verifying_key()),
+        (None, Some(p)) => *p,
+        _ => bail!("give --key KEYFILE or --party HEX"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let v = rt
+        .block_on(crate::payment::VerifierClient::new(&args.verifier).earnings(&party))
+        .context("asking the verifier")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "party {party}: earned {} (paid out {})",
+        v["earned"].as_str().unwrap_or("0"),
+        v["paid_out"].as_str().unwrap_or("0")
+    );
+    for t in v["torrents"].as_array().into_iter().flatten() {
+        println!(
+            "  {}  earned {:>10}  paid out {:>10}",
+            t["info_hash"].as_str().unwrap_or(""),
+            t["earned"].as_str().unwrap_or("0"),
+            t["paid_out"].as_str().unwrap_or("0")
+        );
+    }
+    Ok(())
+}

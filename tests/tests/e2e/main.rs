@@ -9,5 +9,6 @@ mod cli;
 mod common;
 mod daemon;
 mod interop;
+mod paid;
 mod swarm;
 mod verifier;

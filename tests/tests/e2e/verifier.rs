@@ -17,9 +17,9 @@ use serde_json::{json, Value};
 use super::common::*;
 
 /// A running `ilpt verifier --dev-rail` child process.
-struct Verifier {
-    child: Child,
-    url: String,
+pub(crate) struct Verifier {
+    pub(crate) child: Child,
+    pub(crate) url: String,
 }
 
 impl Verifier {
@@ -462,14 +462,11 @@ impl Drop for JsReceiver {
     }
 }
 
-fn start_verifier(db: &Path, extra: &[&str]) -> Verifier {
-    let mut args = vec![
-        "verifier",
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        db.to_str().unwrap(),
-    ];
+pub(crate) fn start_verifier(db: &Path, extra: &[&str]) -> Verifier {
+    let mut args = vec!["verifier", "--db", db.to_str().unwrap()];
+    if !extra.contains(&"--listen") {
+        args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+    }
     args.extend_from_slice(extra);
     let mut child = ilpt(&args)
         .stdout(Stdio::piped())

@@ -157,6 +157,9 @@ pub fn run(args: &GetArgs) -> Result<()> {
             }
         }
         let st = handle.status.borrow().clone();
+        if let Some(ms) = st.first_piece_ms {
+            println!("first verified piece after {ms} ms");
+        }
         println!("received {} bytes, sent {} bytes to other peers", st.downloaded, st.uploaded);
         if st.banned > 0 {
             println!("banned {} peers for sending bad data", st.banned);

@@ -128,6 +128,8 @@ pub struct Status {
     pub served_pieces: std::collections::BTreeMap<String, u32>,
     /// This node's peer id.
     pub peer_id: String,
+    /// Milliseconds from the torrent's start to its first verified piece (a download).
+    pub first_piece_ms: Option<u64>,
 }
 
 /// What to download or seed.

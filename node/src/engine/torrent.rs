@@ -138,6 +138,8 @@ pub struct Torrent {
     pay: Option<PayState>,
     served: HashMap<PeerId, u32>,
     ticks: u64,
+    started: std::time::Instant,
+    first_piece_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for Torrent {
@@ -193,6 +195,8 @@ impl Torrent {
             pay: None,
             served: HashMap::new(),
             ticks: 0,
+            started: std::time::Instant::now(),
+            first_piece_ms: None,
         };
         if let Some(m) = metainfo {
             t.become_ready(m)?;
@@ -719,6 +723,11 @@ impl Torrent {
         let contributors = ready.contributors.remove(&block.piece).unwrap_or_default();
         if ready.storage.verify_piece(block.piece) {
             ready.picker.piece_verified(block.piece);
+            if self.first_piece_ms.is_none() {
+                self.first_piece_ms =
+                    Some(u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX));
+                self.publish_first_piece();
+            }
             for p in &contributors {
                 self.reputation.entry(*p).or_default().good += 1;
             }
@@ -749,6 +758,11 @@ impl Torrent {
                 p.session.fill_requests(&mut ready.picker);
             }
         }
+    }
+
+    fn publish_first_piece(&self) {
+        let ms = self.first_piece_ms;
+        self.status.send_modify(|s| s.first_piece_ms = ms);
     }
 
     fn strike(&mut self, peer: PeerId) {

@@ -1,0 +1,225 @@
+//! Benchmark: the same loopback transfer with and without a license, alternating in one
+//! run (goal: paid throughput ≥ 0.95 × free), and the time from a magnet to its first
+//! verified paid piece (goal < 250 ms). Release `ilpt` processes on 127.0.0.1:
+//! a verifier with the development rail, a tracker, one seeder per torrent, and a fresh
+//! leecher (new identity, so a new payer) each round.
+//!
+//! ```text
+//! cargo bench -p ilpt-tests --bench paid_vs_free                       # 1 GiB, 3 rounds
+//! ILPT_BENCH_MIB=256 ILPT_BENCH_ROUNDS=5 cargo bench -p ilpt-tests --bench paid_vs_free
+//! ```
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use ilpt_tests::{ilpt_bin, median, pseudo_random};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Kill(Child);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `ilpt ARGS` and returns it with its first stdout line.
+fn start(args: &[&str]) -> (Kill, String) {
+    let mut child = Command::new(ilpt_bin())
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    std::thread::spawn(move || for _ in out.lines() {});
+    (Kill(child), line.trim().to_owned())
+}
+
+fn ilpt(args: &[&str]) -> String {
+    let out = Command::new(ilpt_bin()).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "ilpt {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Downloads `magnet` into a fresh folder; returns (seconds, first piece ms).
+fn download(dir: &Path, magnet: &str, round: usize, paid: bool) -> (f64, Option<u64>) {
+    let out = dir.join(format!("dl-{round}-{paid}"));
+    let mut args = vec![
+        "get",
+        magnet,
+        "--out",
+        s(&out),
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--timeout",
+        "600",
+    ];
+    if paid {
+        args.extend_from_slice(&["--max-price", "100000"]);
+    }
+    let t0 = Instant::now();
+    let o = Command::new(ilpt_bin())
+        .args(&args)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let first = stdout.lines().find_map(|l| {
+        l.strip_prefix("first verified piece after ")?
+            .strip_suffix(" ms")?
+            .parse()
+            .ok()
+    });
+    let _ = std::fs::remove_dir_all(out);
+    (secs, first)
+}
+
+fn main() {
+    let mib = env_or("ILPT_BENCH_MIB", 1024);
+    let rounds = env_or("ILPT_BENCH_ROUNDS", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let (_verifier, line) = start(&[
+        "verifier",
+        "--dev-rail",
+        "--listen",
+        "127.0.0.1:0",
+        "--db",
+        s(&dir.path().join("v.db")),
+    ]);
+    let vurl = line
+        .strip_prefix("verifier listening on ")
+        .unwrap()
+        .to_owned();
+    let (_tracker, line) = start(&["tracker", "--http", "127.0.0.1:0"]);
+    let turl = line
+        .strip_prefix("tracker http listening on ")
+        .unwrap()
+        .to_owned();
+    let key = dir.path().join("creator.key");
+    let creator = ilpt(&["key", "generate", "--out", s(&key)])
+        .trim()
+        .to_owned();
+    let account: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{vurl}/revshare"))
+        .json(&serde_json::json!({"payout_pointer": "$c.example/p", "creator_share_bps": 8000, "asset_code": "USD", "asset_scale": 2, "creator_key": creator}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let pointer = account["pointer"].as_str().unwrap().to_owned();
+    let data = dir.path().join("data.bin");
+    std::fs::write(&data, pseudo_random(mib << 20, 5)).unwrap();
+    let free_t = dir.path().join("free.torrent");
+    let paid_t = dir.path().join("paid.torrent");
+    let free = ilpt(&[
+        "create",
+        s(&data),
+        "--out",
+        s(&free_t),
+        "--piece-length",
+        "1048576",
+        "--tracker",
+        &turl,
+    ])
+    .trim()
+    .to_owned();
+    let paid = ilpt(&[
+        "create",
+        s(&data),
+        "--out",
+        s(&paid_t),
+        "--piece-length",
+        "1048576",
+        "--tracker",
+        &turl,
+        "--price",
+        "100000",
+        "--asset",
+        "USD:2",
+        "--pointer",
+        &pointer,
+        "--verifier",
+        &vurl,
+        "--creator-share",
+        "8000",
+        "--key",
+        s(&key),
+    ])
+    .trim()
+    .to_owned();
+    let _seed_free = start(&[
+        "seed",
+        s(&free_t),
+        "--data",
+        s(&data),
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ]);
+    let _seed_paid = start(&[
+        "seed",
+        s(&paid_t),
+        "--data",
+        s(&data),
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--key",
+        s(&key),
+    ]);
+    let (mut free_s, mut paid_s, mut first) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let (f, _) = download(dir.path(), &free, round, false);
+        let (p, fp) = download(dir.path(), &paid, round, true);
+        eprintln!("round {round}: free {f:.2} s, paid {p:.2} s, first paid piece {fp:?} ms");
+        free_s.push(f);
+        paid_s.push(p);
+        if let Some(ms) = fp {
+            first.push(ms as f64);
+        }
+    }
+    let (f, p) = (median(&free_s), median(&paid_s));
+    let mb = mib as f64;
+    println!(
+        "{mib} MiB, 1 MiB pieces, {rounds} rounds, one seeder -> one leecher, loopback, release"
+    );
+    println!(
+        "free: median {f:.2} s ({:.0} MiB/s); paid: median {p:.2} s ({:.0} MiB/s)",
+        mb / f,
+        mb / p
+    );
+    println!(
+        "paid throughput / free throughput: {:.3} (goal >= 0.95)",
+        f / p
+    );
+    println!(
+        "magnet -> first verified paid piece: median {:.0} ms (goal < 250 ms)",
+        median(&first)
+    );
+}

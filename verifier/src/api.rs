@@ -428,6 +428,25 @@ async fn audit(State(s): State<Arc<AppState>>) -> Result<Json<Value>, LedgerErro
     Ok(Json(v))
 }
 
+/// A fresh random receipt nonce.
+pub fn random_nonce() -> Result<[u8; 16], LedgerError> {
+    let mut nonce = [0u8; 16];
+    getrandom::getrandom(&mut nonce)
+        .map_err(|e| LedgerError::Unavailable(format!("no randomness: {e}")))?;
+    Ok(nonce)
+}
+
+/// The 404 answer to an SPSP route queried without `Accept: application/spsp4+json`.
+pub fn not_spsp(headers: &HeaderMap) -> Option<Response> {
+    (!accepts_spsp(headers)).then(|| {
+        (
+            StatusCode::NOT_FOUND,
+            "expected Accept: application/spsp4+json",
+        )
+            .into_response()
+    })
+}
+
 /// True if the request accepts SPSP v4 JSON.
 pub fn accepts_spsp(headers: &HeaderMap) -> bool {
     headers

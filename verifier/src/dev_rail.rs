@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,7 +16,7 @@ use base64::Engine as _;
 use ilpt_protocol::receipt::Receipt;
 use serde_json::json;
 
-use crate::api::{accepts_spsp, now, AppState, MAX_JSON_BODY};
+use crate::api::{not_spsp, now, random_nonce, AppState, MAX_JSON_BODY};
 use crate::ledger::{self, LedgerError};
 
 /// The routes of the development rail.
@@ -27,27 +27,16 @@ pub fn routes() -> Router<Arc<AppState>> {
     )
 }
 
-fn new_nonce() -> Result<[u8; 16], LedgerError> {
-    let mut nonce = [0u8; 16];
-    getrandom::getrandom(&mut nonce)
-        .map_err(|e| LedgerError::BadRequest(format!("no randomness: {e}")))?;
-    Ok(nonce)
-}
-
 /// SPSP v4 for a revenue-share pointer: issues a receipt nonce for it.
 async fn spsp(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, LedgerError> {
-    if !accepts_spsp(&headers) {
-        return Ok((
-            StatusCode::NOT_FOUND,
-            "expected Accept: application/spsp4+json",
-        )
-            .into_response());
+    if let Some(refusal) = not_spsp(&headers) {
+        return Ok(refusal);
     }
-    let nonce = new_nonce()?;
+    let nonce = random_nonce()?;
     let ttl = s.receipt_ttl;
     let now = now();
     let pointer = s
@@ -92,7 +81,7 @@ async fn pay(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response, Le
             "amount must be between 1 and 2^63 - 1".into(),
         ));
     }
-    let nonce = new_nonce()?;
+    let nonce = random_nonce()?;
     let (ttl, now) = (s.receipt_ttl, now());
     let pointer = req.pointer.clone();
     s.writer

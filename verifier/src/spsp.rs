@@ -24,7 +24,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 
-use crate::api::{accepts_spsp, now, AppState};
+use crate::api::{accepts_spsp, not_spsp, now, random_nonce, AppState};
 use crate::ledger::{self, LedgerError};
 
 /// The largest SPSP answer accepted from a receiver.
@@ -79,12 +79,8 @@ pub async fn proxy_account(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, LedgerError> {
-    if !accepts_spsp(&headers) {
-        return Ok((
-            StatusCode::NOT_FOUND,
-            "expected Accept: application/spsp4+json",
-        )
-            .into_response());
+    if let Some(refusal) = not_spsp(&headers) {
+        return Ok(refusal);
     }
     let Some(collection) = s.collection_pointer.clone() else {
         return Ok((
@@ -105,9 +101,7 @@ pub async fn proxy_account(
 }
 
 async fn proxy(s: &AppState, record_for: String, upstream: &str) -> Result<Response, LedgerError> {
-    let mut nonce = [0u8; 16];
-    getrandom::getrandom(&mut nonce)
-        .map_err(|e| LedgerError::Unavailable(format!("no randomness: {e}")))?;
+    let nonce = random_nonce()?;
     let secret = s.seed.secret(&nonce);
     let b64 = base64::engine::general_purpose::STANDARD;
     let bad_gateway = |why: String| Ok((StatusCode::BAD_GATEWAY, why).into_response());

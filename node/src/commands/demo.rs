@@ -94,9 +94,7 @@ struct Party {
 pub fn run(args: &DemoArgs) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("ilpt-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = super::support::runtime()?;
     let result = rt.block_on(demo(args, &dir));
     let _ = std::fs::remove_dir_all(&dir);
     let report = result?;

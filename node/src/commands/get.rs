@@ -92,10 +92,7 @@ pub fn run(args: &GetArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let key = args.swarm.node_key()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::support::runtime()?;
     rt.block_on(async {
         let node = Node::start(&key, &args.swarm.listen_addrs(), &args.swarm.bootstrap).await?;
         for a in node.addresses() {

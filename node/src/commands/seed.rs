@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 
 use super::swarm_args::SwarmArgs;
@@ -41,10 +41,7 @@ pub fn run(args: &SeedArgs) -> Result<()> {
         }
     }
     let key = args.swarm.node_key()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::support::runtime()?;
     rt.block_on(async {
         let node = Node::start(&key, &args.swarm.listen_addrs(), &args.swarm.bootstrap).await?;
         let options = TorrentOptions {

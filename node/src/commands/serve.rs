@@ -46,14 +46,7 @@ pub struct ServeArgs {
 
 impl ServeArgs {
     fn config(&self) -> Result<ServeConfig> {
-        let mut c: ServeConfig = match &self.config {
-            Some(p) => toml::from_str(
-                &std::fs::read_to_string(p)
-                    .with_context(|| format!("cannot read {}", p.display()))?,
-            )
-            .with_context(|| format!("{} is not a valid serve config", p.display()))?,
-            None => ServeConfig::default(),
-        };
+        let mut c: ServeConfig = super::support::load_config(self.config.as_deref(), "serve")?;
         if let Some(d) = &self.state_dir {
             c.state_dir = d.clone();
         }
@@ -80,10 +73,7 @@ pub fn run(args: &ServeArgs) -> Result<()> {
         print!("{}", toml::to_string_pretty(&config)?);
         return Ok(());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::support::runtime()?;
     rt.block_on(async {
         let daemon = Daemon::start(config).await?;
         let listener = tokio::net::TcpListener::bind(daemon.api_addr())

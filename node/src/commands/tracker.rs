@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 
 /// Arguments of `ilpt tracker`.
@@ -22,10 +22,7 @@ pub struct TrackerArgs {
 
 /// Runs the tracker until SIGINT or SIGTERM.
 pub fn run(args: &TrackerArgs) -> Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::support::runtime()?;
     rt.block_on(async {
         let config = ilpt_tracker_lite::TrackerConfig {
             http: args.http,

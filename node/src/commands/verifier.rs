@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Args;
 use ilpt_verifier::VerifierConfig;
 
@@ -62,15 +62,8 @@ pub struct VerifierArgs {
 
 impl VerifierArgs {
     fn config(&self) -> Result<VerifierConfig> {
-        let mut c = match &self.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                toml::from_str(&text)
-                    .with_context(|| format!("{} is not a valid verifier config", path.display()))?
-            }
-            None => VerifierConfig::default(),
-        };
+        let mut c: VerifierConfig =
+            super::support::load_config(self.config.as_deref(), "verifier")?;
         if let Some(db) = &self.db {
             c.db = db.clone();
         }
@@ -102,10 +95,7 @@ pub fn run(args: &VerifierArgs) -> Result<()> {
         print!("{}", toml::to_string_pretty(&config)?);
         return Ok(());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let rt = super::support::runtime()?;
     rt.block_on(async {
         let running = ilpt_verifier::start(&config).await?;
         println!("verifier listening on http://{}", running.addr);

@@ -39,6 +39,14 @@ pub async fn run(
     for addr in peers {
         found_by_dial(&net, addr, &to_torrent);
     }
+    // The DHT runs on its own loop: a lookup can take its full timeout when the swarm
+    // is small, and must not hold up tracker and rendezvous rounds.
+    tokio::spawn(dht_loop(
+        net.clone(),
+        info_hash,
+        status.clone(),
+        to_torrent.clone(),
+    ));
     let mut first = true;
     while !to_torrent.is_closed() {
         let st = status.borrow().clone();
@@ -56,6 +64,33 @@ pub async fn run(
                 rendezvous(&net, addr, info_hash, &to_torrent).await;
             }
         }
+        first = false;
+        if !pause(&st, &to_torrent).await {
+            return;
+        }
+    }
+}
+
+/// Waits for the next round; false when the torrent is gone.
+async fn pause(st: &Status, to_torrent: &mpsc::Sender<TorrentInput>) -> bool {
+    let wait = if st.complete {
+        INTERVAL_SEEDING
+    } else {
+        INTERVAL_DOWNLOADING
+    };
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = to_torrent.closed() => false,
+    }
+}
+
+async fn dht_loop(
+    net: Net,
+    info_hash: InfoHash,
+    status: watch::Receiver<Status>,
+    to_torrent: mpsc::Sender<TorrentInput>,
+) {
+    while !to_torrent.is_closed() {
         net.bootstrap().await;
         net.provide(info_hash.0.to_vec()).await;
         for (peer, _) in net.find_providers(info_hash.0.to_vec()).await {
@@ -63,15 +98,9 @@ pub async fn run(
                 found_by_peer(&net, peer, Vec::new(), &to_torrent);
             }
         }
-        first = false;
-        let wait = if st.complete {
-            INTERVAL_SEEDING
-        } else {
-            INTERVAL_DOWNLOADING
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = to_torrent.closed() => return,
+        let st = status.borrow().clone();
+        if !pause(&st, &to_torrent).await {
+            return;
         }
     }
 }

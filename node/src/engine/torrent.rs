@@ -878,19 +878,27 @@ impl Torrent {
 
     fn flush(&mut self) {
         let mut slow = Vec::new();
+        let mut gone = Vec::new();
         for (slot, p) in &mut self.peers {
             while let Some(msg) = p.session.poll_transmit() {
-                if p.out.try_send(msg.to_frame()).is_err() {
-                    slow.push(*slot);
-                    break;
+                match p.out.try_send(msg.to_frame()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        slow.push(*slot);
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        gone.push(*slot);
+                        break;
+                    }
                 }
             }
         }
         for slot in slow {
-            tracing::info!(
-                slot,
-                "peer does not keep up with its own requests; disconnecting"
-            );
+            tracing::info!(slot, "peer does not read what it asked for; disconnecting");
+            self.drop_peer(slot);
+        }
+        for slot in gone {
             self.drop_peer(slot);
         }
     }

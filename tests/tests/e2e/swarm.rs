@@ -43,6 +43,30 @@ pub(crate) fn tracker() -> (Proc, String) {
     (Proc(child), url)
 }
 
+/// Starts `ilpt tracker`; returns it with its HTTP URL and its libp2p rendezvous address.
+fn tracker_with_rendezvous() -> (Proc, String, String) {
+    let mut child = ilpt(&["tracker", "--http", "127.0.0.1:0", "--p2p", LOCAL])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut http, mut p2p) = (String::new(), String::new());
+    out.read_line(&mut http).unwrap();
+    out.read_line(&mut p2p).unwrap();
+    let http = http
+        .trim()
+        .strip_prefix("tracker http listening on ")
+        .unwrap()
+        .to_owned();
+    let p2p = p2p
+        .trim()
+        .strip_prefix("tracker p2p listening on ")
+        .unwrap()
+        .to_owned();
+    std::thread::spawn(move || for _ in out.lines() {});
+    (Proc(child), http, p2p)
+}
+
 /// Starts `ilpt seed`; returns it with its first listen address.
 pub(crate) fn seeder(torrent: &Path, data: &Path, extra: &[&str]) -> (Proc, String) {
     let mut args = vec!["seed", s(torrent), "--data", s(data), "--listen", LOCAL];
@@ -245,5 +269,19 @@ fn peer_serving_corrupt_data_is_banned_and_the_download_completes_from_others() 
     assert!(
         out.contains("banned 1 peers"),
         "the corrupt peer was not banned:\n{out}"
+    );
+}
+
+#[test]
+fn peers_meet_through_the_libp2p_rendezvous_point_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_tracker, _http, rendezvous) = tracker_with_rendezvous();
+    // The magnet's only tracker is the rendezvous multiaddr: no HTTP announce at all.
+    let (data, torrent, magnet) = publish(dir.path(), 600_000, &rendezvous);
+    assert!(magnet.contains("tr=%2Fip4%2F127.0.0.1"), "{magnet}");
+    let (_seed, _) = seeder(&torrent, &data, &[]);
+    finish(get(&magnet, &dir.path().join("dl"), &[]));
+    assert!(
+        std::fs::read(dir.path().join("dl/film.bin")).unwrap() == std::fs::read(&data).unwrap()
     );
 }

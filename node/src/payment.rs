@@ -176,6 +176,34 @@ impl VerifierClient {
         }
     }
 
+    /// Sets where `key`'s earnings are paid out (the request is signed by the key).
+    pub async fn set_payout_pointer(
+        &self,
+        key: &ed25519_dalek::SigningKey,
+        pointer: &str,
+    ) -> Result<()> {
+        use ed25519_dalek::Signer;
+        let party = PublicKey::from(key.verifying_key());
+        let mut message = b"ilpt-payout-pointer-v1\0".to_vec();
+        message.extend_from_slice(&party.to_bytes());
+        message.extend_from_slice(pointer.as_bytes());
+        let signature = data_encoding::HEXLOWER.encode(&key.sign(&message).to_bytes());
+        let r = self
+            .http
+            .put(format!("{}/parties/{party}/pointer", self.base))
+            .json(&json!({"pointer": pointer, "signature": signature}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!(
+                "the verifier refused the payout pointer ({}): {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
     /// A party's earnings.
     pub async fn earnings(&self, party: &PublicKey) -> Result<Value> {
         let r = self

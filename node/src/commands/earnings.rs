@@ -21,6 +21,9 @@ pub struct EarningsArgs {
     /// Print the verifier's JSON.
     #[arg(long)]
     pub json: bool,
+    /// Set where this node's earnings are paid out (a payment pointer), signed with --key.
+    #[arg(long, value_name = "PAYMENT_POINTER", requires = "key")]
+    pub set_payout_pointer: Option<String>,
 }
 
 /// Runs `ilpt earnings`.

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use ilpt_protocol::{Amount, Asset, Bps, InfoHash, License, PublicKey, Voucher};
 use reqwest::blocking::Client;
@@ -590,4 +591,68 @@ fn spsp_proxy_refuses_plain_http_receivers_unless_allowed() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 501);
+}
+
+#[test]
+fn forged_and_replayed_receipts_and_forged_or_reused_vouchers_are_refused_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Verifier::start(&dir.path().join("v.db"));
+    let c = client();
+    let creator = key(1);
+    let pointer = revshare(&c, &v, &creator);
+    let ih = register(&c, &v, &creator, &pointer, 4, 400);
+    let (payer, seeder) = (key(9), key(2));
+    let credit = |receipt: &str| {
+        post_json(
+            &c,
+            &format!("{}/licenses/{ih}/credit", v.url),
+            &json!({"payer": pk(&payer), "receipt": receipt}),
+        )
+    };
+    // A forged receipt (signed with the wrong secret) credits nothing.
+    let forged = "AQAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAfTBIvoCUt67Zy1ZGCP3EOmVFtZzhc85fah8yPnoyL9RMA==";
+    assert_eq!(credit(forged).0, 400);
+    // One receipt shown three times (say, to three seeders) credits once.
+    let r = pay(&c, &v, &pointer, 100);
+    let answers: Vec<u16> = (0..3).map(|_| credit(&r).0).collect();
+    assert_eq!(answers, [200, 400, 400]);
+    // A seeder cannot spend the payer's balance with a voucher it signed itself.
+    let by_seeder = Voucher {
+        info_hash: ih,
+        payer: pk(&payer),
+        payee: pk(&seeder),
+        piece: 0,
+        amount: Amount(100),
+        seq: 1,
+    }
+    .sign(&seeder)
+    .to_base64();
+    let spend = format!("{}/licenses/{ih}/spend", v.url);
+    assert_eq!(post_json(&c, &spend, &json!({"voucher": by_seeder})).0, 403);
+    // The payer's own voucher works once; the same seq for another piece is refused.
+    let good = voucher(ih, &payer, &seeder, 0, 100, 1);
+    assert_eq!(post_json(&c, &spend, &json!({"voucher": good})).0, 200);
+    let reused = voucher(ih, &payer, &seeder, 1, 100, 1);
+    assert_eq!(post_json(&c, &spend, &json!({"voucher": reused})).0, 409);
+    // Tampered bytes do not verify.
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(voucher(ih, &payer, &seeder, 2, 100, 2))
+        .unwrap();
+    bytes[110] ^= 1;
+    let tampered = base64::engine::general_purpose::STANDARD.encode(bytes);
+    assert_eq!(post_json(&c, &spend, &json!({"voucher": tampered})).0, 403);
+    let audit: Value = c
+        .get(format!("{}/audit", v.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        (
+            audit["credited"].as_u64(),
+            audit["voucher_charges"].as_u64()
+        ),
+        (Some(100), Some(100)),
+        "{audit}"
+    );
 }

@@ -285,3 +285,50 @@ fn peers_meet_through_the_libp2p_rendezvous_point_alone() {
         std::fs::read(dir.path().join("dl/film.bin")).unwrap() == std::fs::read(&data).unwrap()
     );
 }
+
+#[test]
+fn peers_exchange_pieces_over_quic() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("film.bin");
+    write_data(&data, 700_000, 12);
+    let torrent = dir.path().join("film.torrent");
+    ilpt_ok(&[
+        "create",
+        s(&data),
+        "--out",
+        s(&torrent),
+        "--piece-length",
+        "16384",
+    ]);
+    let quic = "/ip4/127.0.0.1/udp/0/quic-v1";
+    let mut child = ilpt(&["seed", s(&torrent), "--data", s(&data), "--listen", quic])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let _seed = Proc(child);
+    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(addr.contains("/quic-v1/"), "{addr}");
+    let leech = ilpt(&[
+        "get",
+        s(&torrent),
+        "--out",
+        s(&dir.path().join("dl")),
+        "--listen",
+        quic,
+        "--peer",
+        &addr,
+        "--timeout",
+        "60",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    finish(leech);
+    assert!(
+        std::fs::read(dir.path().join("dl/film.bin")).unwrap() == std::fs::read(&data).unwrap()
+    );
+}

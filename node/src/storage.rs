@@ -24,6 +24,7 @@ pub struct Storage {
     layout: PieceLayout,
     hashes: Vec<[u8; 20]>,
     paths: Vec<PathBuf>,
+    fresh: bool,
 }
 
 fn join(root: &Path, f: &FileEntry) -> PathBuf {
@@ -47,6 +48,8 @@ impl Storage {
     pub fn create(info: &Info, paths: Vec<PathBuf>) -> Result<Storage> {
         let entries = info.files();
         let mut files = Vec::with_capacity(entries.len());
+        // Nothing on disk yet: no piece can be there, so there is nothing to check.
+        let mut fresh = true;
         for (entry, path) in entries.iter().zip(&paths) {
             if entry.pad {
                 files.push(None);
@@ -64,6 +67,9 @@ impl Storage {
                 .open(path)
                 .with_context(|| format!("cannot open {}", path.display()))?;
             let len = file.metadata()?.len();
+            if len > 0 {
+                fresh = false;
+            }
             if len != entry.length {
                 file.set_len(entry.length)
                     .with_context(|| format!("cannot size {}", path.display()))?;
@@ -77,6 +83,7 @@ impl Storage {
             layout: info.piece_layout(),
             hashes: info.pieces.clone(),
             paths,
+            fresh,
         })
     }
 
@@ -171,6 +178,9 @@ impl Storage {
     /// Hashes every piece on disk (both cores) and returns those that match: what a
     /// restarted download keeps.
     pub fn check_all(&self, threads: usize) -> Bitfield {
+        if self.fresh {
+            return Bitfield::new(self.layout.piece_count());
+        }
         let have = std::sync::Mutex::new(Bitfield::new(self.layout.piece_count()));
         hash_each_piece(self.layout, self, threads, &|index, result| {
             if let Ok(h) = result {

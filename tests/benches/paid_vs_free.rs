@@ -7,6 +7,7 @@
 //! ```text
 //! cargo bench -p ilpt-tests --bench paid_vs_free                       # 1 GiB, 3 rounds
 //! ILPT_BENCH_MIB=256 ILPT_BENCH_ROUNDS=5 cargo bench -p ilpt-tests --bench paid_vs_free
+//! ILPT_BENCH_VERIFIER_DIR=/dev/shm cargo bench -p ilpt-tests --bench paid_vs_free   # verifier DB elsewhere
 //! ```
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]

@@ -22,11 +22,19 @@
 //!
 //! Timed, per round and contender: a fresh leecher process from its start to its exit
 //! with the complete file, every piece checked against its SHA-1 by the leecher itself
-//! (`ilpt get` prints `complete:` and exits 0; `aria2c --seed-time=0` exits 0). The file is
+//! (`ilpt get` prints `complete:` and exits 0; `aria2c --seed-time=0` and
+//! `rqbit download --exit-on-finish` exit 0). The file is
 //! then compared byte for byte with the original (untimed) and deleted. CPU time is
 //! user+sys of the leecher (from this process's reaped-children times) plus the
 //! seeder's during the leg (from /proc/<pid>/stat). Reported: medians of wall time,
-//! MiB/s, CPU seconds per GiB moved (seeder + leecher), and the ratios ilpt / aria2c.
+//! MiB/s, CPU seconds per GiB moved (seeder + leecher), and the ratios ilpt / aria2c
+//! (and ilpt / rqbit).
+//!
+//! Flags: aria2c without DHT, LPD, PEX, user configuration or zero-filling preallocation
+//! (`--file-allocation=falloc`), the seeder with `--bt-seed-unverified=true
+//! --seed-ratio=0.0`; rqbit (found on PATH or in ~/.cargo/bin; `ILPT_BENCH_NO_RQBIT=1`
+//! leaves it out) without DHT, LSD or UPnP, listening and announcing one port on
+//! 127.0.0.1, the seeder as `rqbit download --overwrite` on the existing data.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
@@ -345,10 +353,9 @@ impl Bench {
             }
             Kind::Rqbit => {
                 let rqbit = self.rqbit.as_ref().unwrap();
-                let port = free_port();
                 let child = Command::new(rqbit)
-                    .args(rqbit_common(port, &self.dir.join("rqbit-seed-session")))
-                    .args(["download", "--disable-trackers=false"])
+                    .args(rqbit_common(free_port()))
+                    .args(["download", "--disable-http-api", "--overwrite"])
                     .arg("-o")
                     .arg(seed_dir)
                     .arg(&torrent)
@@ -403,8 +410,8 @@ impl Bench {
             }
             Kind::Rqbit => {
                 cmd = Command::new(self.rqbit.as_ref().unwrap());
-                cmd.args(rqbit_common(free_port(), &out_dir.join(".session")))
-                    .args(["download", "--exit-on-finish", "-o"])
+                cmd.args(rqbit_common(free_port()))
+                    .args(["download", "--disable-http-api", "--exit-on-finish", "-o"])
                     .arg(&out_dir)
                     .arg(&c.torrent)
                     .env("RUST_LOG", "warn");
@@ -445,21 +452,24 @@ impl Bench {
     }
 }
 
-/// rqbit options: its own session folder, one listen port, no DHT, no UPnP, no HTTP API.
-fn rqbit_common(port: u16, session: &Path) -> Vec<String> {
-    vec![
-        "--disable-dht".into(),
-        "--disable-dht-persistence".into(),
-        "--disable-upnp-port-forward".into(),
-        "--http-api-listen-addr".into(),
-        format!("127.0.0.1:{}", free_port()),
-        "--listen-port".into(),
-        port.to_string(),
-        "--announce-port".into(),
-        port.to_string(),
-        "--persistence-location".into(),
-        session.display().to_string(),
+/// rqbit's global options: one listen (and announced) port on 127.0.0.1, no DHT, no
+/// local service discovery, no UPnP.
+fn rqbit_common(port: u16) -> Vec<String> {
+    let port = port.to_string();
+    [
+        "--disable-dht",
+        "--disable-dht-persistence",
+        "--disable-upnp-port-forward",
+        "--disable-lsd",
+        "--listen-ip",
+        "127.0.0.1",
+        "--listen-port",
+        &port,
+        "--announce-port",
+        &port,
     ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn find_rqbit() -> Option<PathBuf> {

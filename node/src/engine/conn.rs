@@ -11,7 +11,7 @@ use super::TorrentInput;
 
 /// Frames queued for one peer; more than the session limits can produce is a bug or a
 /// peer that does not read, and closes the connection.
-pub const WRITE_QUEUE: usize = 512;
+pub const WRITE_QUEUE: usize = 1024;
 
 /// Reads frames from a stream, keeping unread bytes between calls.
 #[derive(Debug)]

@@ -11,18 +11,12 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+use ilpt_tests::env_or;
 use std::process::Command;
 use std::time::Instant;
 
 use ilpt_tests::{ilpt_bin, median, pseudo_random};
 use sha1::Digest;
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn time(cmd: &mut Command) -> f64 {
     let start = Instant::now();

@@ -12,30 +12,16 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+use ilpt_tests::{env_or, Proc};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use ilpt_tests::{ilpt_bin, median, pseudo_random};
 
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-struct Kill(Child);
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `ilpt ARGS` and returns it with its first stdout line.
-fn start(args: &[&str]) -> (Kill, String) {
+fn start(args: &[&str]) -> (Proc, String) {
     let mut child = Command::new(ilpt_bin())
         .args(args)
         .env("RUST_LOG", "error")
@@ -46,7 +32,7 @@ fn start(args: &[&str]) -> (Kill, String) {
     let mut line = String::new();
     out.read_line(&mut line).unwrap();
     std::thread::spawn(move || for _ in out.lines() {});
-    (Kill(child), line.trim().to_owned())
+    (Proc(child), line.trim().to_owned())
 }
 
 fn ilpt(args: &[&str]) -> String {

@@ -13,6 +13,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+use ilpt_tests::env_or;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -20,13 +21,6 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::SigningKey;
 use ilpt_protocol::{Amount, Asset, Bps, License, PublicKey, Voucher};
 use serde_json::{json, Value};
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn pk(k: &SigningKey) -> PublicKey {
     k.verifying_key().into()

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use ilpt_tests::free_port;
+
 use super::common::*;
 use super::swarm::{seeder, tracker, Proc};
 use super::verifier::start_verifier;
@@ -29,14 +31,6 @@ struct Market {
     magnet: String,
     creator_key: std::path::PathBuf,
     creator: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn market(len: usize, piece_length: &str, verifier_port: u16) -> Market {

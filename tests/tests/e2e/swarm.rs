@@ -9,15 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::common::*;
 
-/// A child process killed when dropped.
-pub(crate) struct Proc(pub(crate) Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+pub(crate) use ilpt_tests::Proc;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

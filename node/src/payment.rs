@@ -204,6 +204,47 @@ impl VerifierClient {
         Ok(())
     }
 
+    /// Spends several vouchers in one call (and one commit at the verifier); one answer
+    /// per voucher, in order. A failed call answers `Unavailable` for all of them.
+    pub async fn spend_batch(&self, ih: InfoHash, vouchers: Vec<String>) -> Vec<SpendResult> {
+        let n = vouchers.len();
+        let unavailable = |why: String| vec![SpendResult::Unavailable(why); n];
+        let sent = self
+            .http
+            .post(format!("{}/licenses/{ih}/spend-batch", self.base))
+            .json(&json!({"vouchers": vouchers}))
+            .send()
+            .await;
+        let r = match sent {
+            Ok(r) if r.status().is_success() => r,
+            Ok(r) => return unavailable(format!("verifier answered {}", r.status())),
+            Err(e) => return unavailable(e.to_string()),
+        };
+        let Ok(v) = r.json::<Value>().await else {
+            return unavailable("unreadable batch answer".into());
+        };
+        let answers = v["answers"].as_array().cloned().unwrap_or_default();
+        if answers.len() != n {
+            return unavailable("batch answer has the wrong length".into());
+        }
+        answers
+            .iter()
+            .map(|a| match a["status"].as_u64() {
+                Some(200) => SpendResult::Accepted,
+                Some(402) => SpendResult::PaymentRequired(
+                    a["body"]["missing"]
+                        .as_str()
+                        .and_then(|m| m.parse().ok())
+                        .unwrap_or(0),
+                ),
+                Some(400..=499) => {
+                    SpendResult::Refused(a["body"]["error"].as_str().unwrap_or_default().to_owned())
+                }
+                _ => SpendResult::Unavailable(format!("verifier answered {}", a["status"])),
+            })
+            .collect()
+    }
+
     /// A party's earnings.
     pub async fn earnings(&self, party: &PublicKey) -> Result<Value> {
         let r = self

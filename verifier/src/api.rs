@@ -123,6 +123,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(spend_voucher).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
         .route(
+            "/licenses/{info_hash}/spend-batch",
+            post(spend_batch).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route(
             "/licenses/{info_hash}/credit",
             post(credit_license).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
@@ -359,6 +363,76 @@ async fn get_payer(
             .run(move |c| ledger::payer_state(c, info_hash, &payer))
             .await?,
     ))
+}
+
+/// The most vouchers one batch may carry.
+pub const MAX_BATCH_VOUCHERS: usize = 64;
+
+#[derive(serde::Deserialize)]
+struct BatchRequest {
+    vouchers: Vec<String>,
+}
+
+/// `POST /licenses/{info_hash}/spend-batch`: several vouchers in one call and one
+/// commit (a serving peer's prepaid window). Each voucher gets its own answer, exactly
+/// as `/spend` would give it; one refused voucher changes nothing for the others.
+async fn spend_batch(
+    State(s): State<Arc<AppState>>,
+    Path(info_hash): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, LedgerError> {
+    let info_hash = parse_info_hash(&info_hash)?;
+    let req: BatchRequest = json_body(&body)?;
+    if req.vouchers.len() > MAX_BATCH_VOUCHERS {
+        return Err(bad(format!(
+            "at most {MAX_BATCH_VOUCHERS} vouchers per batch"
+        )));
+    }
+    // Signatures are checked here, in parallel with other requests, not in the writer.
+    let checked: Vec<Result<ledger::VerifiedVoucher, LedgerError>> = req
+        .vouchers
+        .iter()
+        .map(|v| ledger::VerifiedVoucher::check(v))
+        .collect();
+    let (seed, now) = (s.seed.clone(), now());
+    let answers = s
+        .writer
+        .run(move |c| {
+            let mut out = Vec::with_capacity(checked.len());
+            for v in checked {
+                let answer = match v {
+                    Ok(v) => ledger::in_savepoint(c, |c| {
+                        ledger::spend_voucher(c, &seed, info_hash, &v, &[], now)
+                    })?,
+                    Err(e) => Err(e),
+                };
+                out.push(answer_json(answer));
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(Json(json!({"answers": answers})))
+}
+
+/// One batch answer: the status and body `/spend` would have given.
+fn answer_json(answer: Result<ledger::SpendAnswer, LedgerError>) -> Value {
+    match answer {
+        Ok(a) => json!({"status": a.status, "body": a.body}),
+        Err(LedgerError::PaymentRequired { missing, balance }) => {
+            json!({"status": 402, "body": {"error": "insufficient balance", "missing": missing.to_string(), "balance": balance.to_string()}})
+        }
+        Err(e) => {
+            let status = match &e {
+                LedgerError::BadRequest(_) => 400,
+                LedgerError::Forbidden(_) => 403,
+                LedgerError::NotFound(_) => 404,
+                LedgerError::Conflict(_) => 409,
+                LedgerError::Unprocessable(_) => 422,
+                _ => 503,
+            };
+            json!({"status": status, "body": {"error": e.to_string()}})
+        }
+    }
 }
 
 async fn get_earnings(

@@ -99,6 +99,23 @@ fn stored_key(bytes: &[u8]) -> std::result::Result<PublicKey, ilpt_protocol::key
     Ok(key)
 }
 
+/// Runs `op` in its own savepoint: kept if it succeeds (or comes up short: 402 changes
+/// nothing), rolled back if it fails. The outer `Result` is a storage failure of the
+/// savepoint itself; the inner one is the operation's answer.
+pub fn in_savepoint<T>(
+    conn: &Connection,
+    op: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<Result<T>> {
+    conn.execute_batch("SAVEPOINT one")?;
+    let result = op(conn);
+    if result.is_ok() || matches!(result, Err(LedgerError::PaymentRequired { .. })) {
+        conn.execute_batch("RELEASE one")?;
+    } else {
+        conn.execute_batch("ROLLBACK TO one; RELEASE one")?;
+    }
+    Ok(result)
+}
+
 /// Runs one statement through the connection's prepared-statement cache.
 fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute(params)

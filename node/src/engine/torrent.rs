@@ -26,6 +26,8 @@ use crate::storage::Storage;
 pub const BAN_AFTER_BAD_PIECES: u32 = 2;
 /// Most sessions per torrent.
 pub const MAX_PEERS: usize = 64;
+/// Inputs handled in one round before answering (spending vouchers, sending frames).
+const MAX_INPUTS_PER_ROUND: usize = 64;
 
 /// Where the data lives.
 #[derive(Debug, Clone)]
@@ -137,6 +139,7 @@ pub struct Torrent {
     me: PublicKey,
     pay: Option<PayState>,
     served: HashMap<PeerId, u32>,
+    pending_spends: Vec<(u64, u32, String)>,
     ticks: u64,
     started: std::time::Instant,
     first_piece_ms: Option<u64>,
@@ -194,6 +197,7 @@ impl Torrent {
             key,
             pay: None,
             served: HashMap::new(),
+            pending_spends: Vec::new(),
             ticks: 0,
             started: std::time::Instant::now(),
             first_piece_ms: None,
@@ -305,26 +309,30 @@ impl Torrent {
         Ok(())
     }
 
-    /// Runs the task until every input sender is gone.
+    /// Runs the task until every input sender is gone, or until told to stop.
     pub async fn run(mut self, mut inputs: mpsc::Receiver<TorrentInput>) {
         let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
         let mut pace = tokio::time::interval(std::time::Duration::from_millis(10));
-        loop {
+        let mut stop = None;
+        while stop.is_none() {
             tokio::select! {
                 input = inputs.recv() => match input {
-                    Some(TorrentInput::Stop(done)) => {
-                        let slots: Vec<u64> = self.peers.keys().copied().collect();
-                        for s in slots {
-                            self.drop_peer(s);
+                    Some(TorrentInput::Stop(done)) => stop = Some(done),
+                    Some(input) => {
+                        self.on_input(input);
+                        // Take what else is already queued before answering: vouchers
+                        // received together are spent in one verifier call.
+                        for _ in 0..MAX_INPUTS_PER_ROUND {
+                            match inputs.try_recv() {
+                                Ok(TorrentInput::Stop(done)) => {
+                                    stop = Some(done);
+                                    break;
+                                }
+                                Ok(more) => self.on_input(more),
+                                Err(_) => break,
+                            }
                         }
-                        if let Some(r) = &self.ready {
-                            let _ = r.storage.sync();
-                        }
-                        self.publish_status();
-                        let _ = done.send(());
-                        return;
                     }
-                    Some(input) => self.on_input(input),
                     None => break,
                 },
                 _ = tick.tick() => {
@@ -338,10 +346,19 @@ impl Torrent {
                 }
                 _ = pace.tick(), if !self.throttled.is_empty() => self.serve_throttled(),
             }
+            self.spend_pending();
             self.flush();
+        }
+        let slots: Vec<u64> = self.peers.keys().copied().collect();
+        for s in slots {
+            self.drop_peer(s);
         }
         if let Some(r) = &self.ready {
             let _ = r.storage.sync();
+        }
+        self.publish_status();
+        if let Some(done) = stop {
+            let _ = done.send(());
         }
     }
 
@@ -570,22 +587,38 @@ impl Torrent {
             }
             Event::MetadataReject(_) => {}
             Event::VoucherNeeded(piece) => self.voucher_needed(slot, piece),
+            // Spent together with the others of this round (see `spend_pending`).
             Event::SpendVoucher { piece, voucher } => {
-                let Some(pay) = &self.pay else { return };
-                let (verifier, ih, tx) =
-                    (pay.verifier.clone(), self.info_hash, self.inputs_tx.clone());
-                tokio::spawn(async move {
-                    let result = verifier.spend(ih, voucher.to_base64()).await;
-                    let _ = tx
-                        .send(TorrentInput::Spent {
-                            slot,
-                            piece,
-                            result,
-                        })
-                        .await;
-                });
+                self.pending_spends.push((slot, piece, voucher.to_base64()))
             }
         }
+    }
+
+    /// Sends the vouchers received since the last round to the verifier in one batch
+    /// (one call, one commit): the prepaid window the license's verifier allows.
+    fn spend_pending(&mut self) {
+        if self.pending_spends.is_empty() {
+            return;
+        }
+        let Some(pay) = &self.pay else {
+            self.pending_spends.clear();
+            return;
+        };
+        let batch: Vec<(u64, u32, String)> = self.pending_spends.drain(..).collect();
+        let (verifier, ih, tx) = (pay.verifier.clone(), self.info_hash, self.inputs_tx.clone());
+        tokio::spawn(async move {
+            let vouchers = batch.iter().map(|(_, _, v)| v.clone()).collect();
+            let results = verifier.spend_batch(ih, vouchers).await;
+            for ((slot, piece, _), result) in batch.into_iter().zip(results) {
+                let _ = tx
+                    .send(TorrentInput::Spent {
+                        slot,
+                        piece,
+                        result,
+                    })
+                    .await;
+            }
+        });
     }
 
     fn voucher_needed(&mut self, slot: u64, piece: u32) {

@@ -656,3 +656,62 @@ fn forged_and_replayed_receipts_and_forged_or_reused_vouchers_are_refused_over_h
         "{audit}"
     );
 }
+
+#[test]
+fn a_batch_of_vouchers_gets_one_answer_each_and_one_refusal_spoils_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Verifier::start(&dir.path().join("v.db"));
+    let c = client();
+    let creator = key(1);
+    let pointer = revshare(&c, &v, &creator);
+    let ih = register(&c, &v, &creator, &pointer, 4, 400);
+    let (payer, seeder) = (key(9), key(2));
+    let r = pay(&c, &v, &pointer, 250);
+    assert_eq!(
+        post_json(
+            &c,
+            &format!("{}/licenses/{ih}/credit", v.url),
+            &json!({"payer": pk(&payer), "receipt": r})
+        )
+        .0,
+        200
+    );
+    let forged = Voucher {
+        info_hash: ih,
+        payer: pk(&payer),
+        payee: pk(&seeder),
+        piece: 3,
+        amount: Amount(100),
+        seq: 9,
+    }
+    .sign(&seeder)
+    .to_base64();
+    let batch = json!({"vouchers": [
+        voucher(ih, &payer, &seeder, 0, 100, 1),
+        voucher(ih, &payer, &seeder, 1, 100, 2),
+        voucher(ih, &payer, &seeder, 2, 100, 3),   // 50 left: short by 50
+        voucher(ih, &payer, &seeder, 2, 100, 2),   // reused seq
+        forged,
+    ]});
+    let (status, reply) = post_json(&c, &format!("{}/licenses/{ih}/spend-batch", v.url), &batch);
+    assert_eq!(status, 200, "{reply}");
+    let statuses: Vec<u64> = reply["answers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 200, 402, 409, 403]);
+    assert_eq!(reply["answers"][2]["body"]["missing"], "50");
+    let audit: Value = c
+        .get(format!("{}/audit", v.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        (audit["holds"].as_bool(), audit["voucher_charges"].as_u64()),
+        (Some(true), Some(200)),
+        "{audit}"
+    );
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    create, demo, earnings, get, inspect, key, seed, serve, tracker, verifier, verify,
+    create, demo, earnings, get, inspect, key, seed, serve, simulate, tracker, verifier, verify,
 };
 
 /// ILP Torrent: a peer-to-peer file-sharing swarm in which creators get paid.
@@ -51,6 +51,8 @@ pub enum Command {
     Earnings(earnings::EarningsArgs),
     /// Run a local paid swarm in one command and report who paid, served and earned.
     Demo(demo::DemoArgs),
+    /// Simulate a swarm from a scenario file; write summary, CSV and SVG plots.
+    Simulate(simulate::SimulateArgs),
 }
 
 fn init_logging(filter: Option<&str>) {
@@ -82,6 +84,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Earnings(args) => earnings::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Simulate(args) => simulate::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

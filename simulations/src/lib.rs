@@ -1,3 +1,42 @@
-//! The ILP Torrent swarm simulator: discrete-event, virtual time, driving the same
-//! `ilpt-protocol` decisions as the node. Not implemented yet: this crate is filled by
-//! issue 6.
+//! The ILP Torrent swarm simulator: discrete-event, in virtual time, deterministic for
+//! a given seed, driving the same `ilpt-protocol` decisions as the node.
+//!
+//! - Piece choice is the protocol's [`Picker`](ilpt_protocol::picker::Picker) (rarest
+//!   first, endgame), one per downloader, with one block per piece: pieces are the unit
+//!   of exchange.
+//! - Every spend is decided by the protocol's
+//!   [`Terms::decide`](ilpt_protocol::charging::Terms::decide), so revenue totals are
+//!   sums of real decisions, not a formula (see [`ledger`] for what is modelled).
+//! - The network is flow-level: each peer's upload and download capacity is shared
+//!   between its transfers ([`flows`]).
+//!
+//! Use: [`scenario::load`] a TOML file, [`simulate`] it, and [`output::write`] the
+//! results (summary, CSV, SVG plots) to a folder.
+
+pub mod behaviour;
+pub mod config;
+mod engine;
+mod event;
+mod flows;
+mod keys;
+mod ledger;
+pub mod output;
+mod peer;
+pub mod progress;
+mod queue;
+mod random;
+pub mod report;
+pub mod scenario;
+pub mod stats;
+pub mod theory;
+mod tracker;
+
+pub use config::Config;
+pub use ledger::MoneyTotals;
+pub use progress::{Progress, Silent};
+pub use report::{Report, Summary};
+
+/// Runs the scenario `config` to its end and reports what happened.
+pub fn simulate(config: &Config, progress: &mut dyn Progress) -> Report {
+    engine::Engine::new(config.clone()).run(progress)
+}

@@ -8,6 +8,7 @@ pub mod inspect;
 pub mod key;
 pub mod seed;
 pub mod serve;
+pub mod simulate;
 pub mod support;
 pub mod swarm_args;
 pub mod tracker;

@@ -1,0 +1,206 @@
+//! The discrete-event engine: one [`Engine`] owns the swarm (peers, transfers, the
+//! simulated verifier and tracker) and advances virtual time event by event.
+//!
+//! The engine decides nothing the protocol decides: which piece to ask for is
+//! [`ilpt_protocol::picker::Picker::pick`], and whether a spend pays, moves or is
+//! refused is [`ilpt_protocol::charging::Terms::decide`] (through [`crate::ledger`]).
+//! The engine supplies what a node's I/O would: who is connected, when bytes arrive,
+//! when peers come and go.
+//!
+//! The handlers live in sibling files, one concept each: [`arrivals`], [`overlay`]
+//! (connections and announces), [`transfers`] (starting and finishing piece
+//! transfers), [`gate`] (the serving peer's payment check), [`rates`] (bandwidth
+//! sharing), [`lifecycle`] (completion, seeding, leaving), [`faults`] (outages) and
+//! [`report`] (the summary at the end).
+
+mod arrivals;
+mod faults;
+mod gate;
+mod lifecycle;
+mod overlay;
+mod rates;
+mod report;
+mod transfers;
+
+use crate::behaviour::Assigner;
+use crate::config::Config;
+use crate::event::Event;
+use crate::flows::FlowTable;
+use crate::ledger::{IdentityId, Ledger};
+use crate::peer::{Peer, PeerId};
+use crate::progress::Progress;
+use crate::queue::EventQueue;
+use crate::random::{Purpose, Stream};
+use crate::report::Report;
+use crate::stats::Stats;
+use crate::tracker::Tracker;
+
+pub(crate) use faults::Deferred;
+
+/// Handle progress this often (events).
+const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// The simulation state.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    cfg: Config,
+    now: f64,
+    queue: EventQueue,
+    peers: Vec<Peer>,
+    flows: FlowTable,
+    ledger: Ledger,
+    /// Owner peer of each identity.
+    owners: Vec<PeerId>,
+    tracker: Tracker,
+    verifier_up: bool,
+    deferred: Vec<Deferred>,
+    assigner: Assigner,
+    arrival_stream: Stream,
+    lifetime_stream: Stream,
+    picker_stream: Stream,
+    /// No more arrivals will come.
+    arrivals_done: bool,
+    /// Decay arrivals: `exp(−t / decay_s)` at the last arrival.
+    decay_level: f64,
+    /// Uploaders whose active upload count changed during this event.
+    dirty: Vec<PeerId>,
+    /// Downloaders whose rates to recompute after this event.
+    refill: Vec<PeerId>,
+    /// Scratch list of (cap, flow) pairs.
+    scratch: Vec<(f64, crate::event::FlowId)>,
+    stats: Stats,
+}
+
+impl Engine {
+    /// A swarm with only the creator in it.
+    pub(crate) fn new(cfg: Config) -> Engine {
+        let seed = cfg.run.seed;
+        let ledger = Ledger::new(
+            cfg.license.price,
+            cfg.layout.piece_count(),
+            cfg.license.creator_share,
+        );
+        let mut e = Engine {
+            now: 0.0,
+            queue: EventQueue::default(),
+            peers: Vec::new(),
+            flows: FlowTable::default(),
+            ledger,
+            owners: Vec::new(),
+            tracker: Tracker::new(Stream::new(seed, Purpose::Tracker)),
+            verifier_up: true,
+            deferred: Vec::new(),
+            assigner: Assigner::new(&cfg.mix, Stream::new(seed, Purpose::Behaviours)),
+            arrival_stream: Stream::new(seed, Purpose::Arrivals),
+            lifetime_stream: Stream::new(seed, Purpose::Lifetimes),
+            picker_stream: Stream::new(seed, Purpose::Pickers),
+            arrivals_done: false,
+            decay_level: 1.0,
+            dirty: Vec::new(),
+            refill: Vec::new(),
+            scratch: Vec::new(),
+            stats: Stats::new(cfg.run.warmup_s),
+            cfg,
+        };
+        e.add_creator();
+        e
+    }
+
+    /// Runs to the end (duration, or idle) and reports.
+    pub(crate) fn run(mut self, progress: &mut dyn Progress) -> Report {
+        let end = self.cfg.run.duration_s;
+        self.schedule_first_arrival();
+        self.schedule_faults();
+        self.queue.push(0.0, Event::Sample);
+        let mut stopped_at = end;
+        while let Some(at) = self.queue.peek_time() {
+            if at > end {
+                break;
+            }
+            let Some((at, event)) = self.queue.pop() else {
+                break;
+            };
+            self.now = at;
+            self.stats.events += 1;
+            self.handle(event);
+            self.flush_rates();
+            if self.stats.events % PROGRESS_EVERY == 0 {
+                progress.update(self.now, end);
+            }
+            if self.cfg.run.stop_when_idle && self.arrivals_done && self.stats.leechers == 0 {
+                stopped_at = self.now;
+                break;
+            }
+        }
+        self.now = stopped_at;
+        self.sample();
+        progress.finish();
+        self.report()
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Arrival => self.on_arrival(),
+            Event::FlowDone { flow, version } => {
+                if self.flows.current(flow, version) {
+                    self.complete_flow(flow);
+                } else {
+                    self.stats.stale_events += 1;
+                }
+            }
+            Event::SpendDone { flow, version } => {
+                if self.flows.current(flow, version) {
+                    self.activate_flow(flow);
+                } else {
+                    self.stats.stale_events += 1;
+                }
+            }
+            Event::SeedTimer(p) => self.on_seed_timer(p),
+            Event::Abort(p) => self.on_abort(p),
+            Event::Patience { peer, pieces } => self.on_patience(peer, pieces),
+            Event::Announce(p) => self.announce(p),
+            Event::VerifierDown => self.verifier_down(),
+            Event::VerifierUp => self.verifier_up(),
+            Event::TrackerDown => self.tracker.up = false,
+            Event::TrackerUp => self.tracker_up(),
+            Event::Sample => {
+                self.sample();
+                let next = self.now + self.cfg.run.sample_interval_s;
+                self.queue.push(next, Event::Sample);
+            }
+        }
+    }
+
+    /// Opens a new identity owned by `peer`.
+    fn open_identity(&mut self, peer: PeerId) -> IdentityId {
+        let id = self.ledger.open();
+        self.owners.push(peer);
+        id
+    }
+
+    fn sample(&mut self) {
+        let money = self.ledger.totals();
+        let creator = self.ledger.earned(0);
+        self.stats.series.push(crate::stats::Sample {
+            t_s: self.now,
+            leechers: self.stats.leechers,
+            seeds: self.stats.seeds,
+            completed: self.stats.downloads.len() as u64,
+            transfers: self.flows.live() as u64,
+            total_paid: money.charged,
+            creator_revenue: creator,
+            seeder_revenue: i128::from(money.charged) - creator,
+            unpaid_bytes: self.stats.unpaid_bytes,
+        });
+    }
+
+    /// `u`'s number of active uploads changed: the caps of its uploads change.
+    fn touch_uploader(&mut self, u: PeerId) {
+        self.dirty.push(u);
+    }
+
+    /// `d`'s set of active downloads changed: refill its download capacity.
+    fn touch_downloader(&mut self, d: PeerId) {
+        self.refill.push(d);
+    }
+}

@@ -1,0 +1,263 @@
+//! Piece transfers: which neighbour a free slot serves next, asking the protocol's
+//! picker what to send, starting a transfer once the serving peer's payment check
+//! passes, and finishing or cancelling it.
+//!
+//! Slots are filled from both ends: a serving peer with a free upload slot offers it to
+//! its neighbours in turn (as BitTorrent's unchoke rotates), and a downloader with a
+//! free request slot asks its neighbours in turn. Either way the piece is the picker's
+//! choice, from the pieces the serving peer has.
+
+use ilpt_protocol::picker::{PeerSlot, Received};
+
+use super::gate::Gate;
+use super::Engine;
+use crate::behaviour::Behaviour;
+use crate::event::{Event, FlowId};
+use crate::flows::{delivered_since, Flow, Payment};
+use crate::peer::{two_mut, PeerId};
+
+impl Engine {
+    /// Whether `u` may start an upload now.
+    fn can_upload(&self, u: PeerId) -> bool {
+        let p = &self.peers[u as usize];
+        p.present() && !p.leaving && p.uploads.len() < p.upload_slots && self.may_serve(u)
+    }
+
+    /// Whether `d` may start a download now.
+    fn can_download(&self, d: PeerId) -> bool {
+        let p = &self.peers[d as usize];
+        p.leeching() && p.downloads.len() < self.cfg.peers.max_requests
+    }
+
+    /// Offers `u`'s free upload slots to its neighbours, in turn.
+    pub(super) fn fill_uploads(&mut self, u: PeerId) {
+        if !self.can_upload(u) {
+            return;
+        }
+        let n = self.peers[u as usize].neighbours.len();
+        let start = self.peers[u as usize].cursor_up;
+        for k in 0..n {
+            let i = (start + k) % n;
+            let nb = self.peers[u as usize].neighbours[i];
+            if !self.can_download(nb.peer) {
+                continue;
+            }
+            let theirs = self.peers[nb.peer as usize].neighbours[nb.back as usize];
+            if theirs.useful == 0 || theirs.refused {
+                continue;
+            }
+            if self.try_start(u, nb.peer, i, nb.back as usize) && !self.can_upload(u) {
+                self.peers[u as usize].cursor_up = i + 1;
+                return;
+            }
+        }
+    }
+
+    /// Fills `d`'s free request slots from its neighbours, in turn. A colluder asks its
+    /// own group first.
+    pub(super) fn fill_downloads(&mut self, d: PeerId) {
+        if !self.can_download(d) {
+            return;
+        }
+        if self.peers[d as usize].behaviour == Behaviour::Colluder {
+            self.fill_downloads_from(d, true);
+        }
+        self.fill_downloads_from(d, false);
+    }
+
+    fn fill_downloads_from(&mut self, d: PeerId, only_group: bool) {
+        let n = self.peers[d as usize].neighbours.len();
+        let start = self.peers[d as usize].cursor_down;
+        for k in 0..n {
+            if !self.can_download(d) {
+                self.peers[d as usize].cursor_down = start + k;
+                return;
+            }
+            let i = (start + k) % n;
+            let nb = self.peers[d as usize].neighbours[i];
+            if nb.useful == 0 || nb.refused || !self.can_upload(nb.peer) {
+                continue;
+            }
+            if only_group && self.peers[nb.peer as usize].behaviour != Behaviour::Colluder {
+                continue;
+            }
+            self.try_start(nb.peer, d, nb.back as usize, i);
+        }
+    }
+
+    /// Asks `d`'s picker for a piece `u` has; if `u`'s payment check passes, starts the
+    /// transfer. `ui` is `d`'s entry in `u`'s list, `di` is `u`'s entry in `d`'s.
+    fn try_start(&mut self, u: PeerId, d: PeerId, ui: usize, di: usize) -> bool {
+        let (pu, pd) = two_mut(&mut self.peers, u, d);
+        let Some(picker) = pd.picker.as_mut() else {
+            return false;
+        };
+        self.stats.picks += 1;
+        let Some(block) = picker.pick(PeerSlot::from(u), &pu.have, 1).pop() else {
+            self.stats.empty_picks += 1;
+            return false;
+        };
+        match self.gate(u, d, ui, block.piece) {
+            Gate::Refuse { lasting } => {
+                let pd = &mut self.peers[d as usize];
+                if let Some(picker) = pd.picker.as_mut() {
+                    picker.release(PeerSlot::from(u), &block);
+                }
+                if lasting {
+                    pd.neighbours[di].refused = true;
+                }
+                false
+            }
+            Gate::Serve {
+                payment,
+                wait,
+                ticket,
+            } => {
+                let active = wait <= 0.0;
+                let id = self.flows.insert(Flow {
+                    up: u,
+                    down: d,
+                    block,
+                    left: f64::from(block.length),
+                    rate: 0.0,
+                    since: self.now,
+                    version: 0,
+                    active,
+                    payment,
+                    live: true,
+                    ticket,
+                });
+                self.peers[u as usize].uploads.push(id);
+                self.peers[d as usize].downloads.push(id);
+                if active {
+                    self.activate_flow(id);
+                } else {
+                    let version = self.flows.get(id).version;
+                    self.queue
+                        .push(self.now + wait, Event::SpendDone { flow: id, version });
+                }
+                true
+            }
+        }
+    }
+
+    /// The transfer's bytes start to flow.
+    pub(super) fn activate_flow(&mut self, id: FlowId) {
+        let f = self.flows.get_mut(id);
+        f.active = true;
+        f.since = self.now;
+        let (u, d) = (f.up, f.down);
+        self.peers[u as usize].active_up += 1;
+        self.peers[d as usize].active_down += 1;
+        self.touch_uploader(u);
+        self.touch_downloader(d);
+    }
+
+    /// Takes flow `id` off both peers' lists.
+    fn detach(&mut self, id: FlowId) -> Flow {
+        let f = self.flows.remove(id);
+        for (p, up) in [(f.up, true), (f.down, false)] {
+            let peer = &mut self.peers[p as usize];
+            let list = if up {
+                &mut peer.uploads
+            } else {
+                &mut peer.downloads
+            };
+            if let Some(pos) = list.iter().position(|x| *x == id) {
+                list.swap_remove(pos);
+            }
+            if f.active {
+                if up {
+                    peer.active_up -= 1;
+                } else {
+                    peer.active_down -= 1;
+                }
+            }
+        }
+        self.touch_uploader(f.up);
+        self.touch_downloader(f.down);
+        f
+    }
+
+    /// Stops a transfer before its end; the downloader's picker forgets the request.
+    pub(super) fn cancel_flow(&mut self, id: FlowId) {
+        let f = self.detach(id);
+        if f.active {
+            let delivered = f64::from(f.block.length) - (f.left - delivered_since(&f, self.now));
+            self.stats.wasted_bytes += delivered.max(0.0);
+        }
+        if let Some(picker) = self.peers[f.down as usize].picker.as_mut() {
+            picker.release(PeerSlot::from(f.up), &f.block);
+        }
+    }
+
+    /// The last byte of flow `id` arrived.
+    pub(super) fn complete_flow(&mut self, id: FlowId) {
+        let f = self.detach(id);
+        let (u, d) = (f.up, f.down);
+        let len = u64::from(f.block.length);
+        self.stats.bytes_served += len;
+        if self.now >= self.cfg.run.warmup_s {
+            let by = match self.peers[u as usize].phase {
+                _ if u == 0 => 0,
+                crate::peer::Phase::Seeding => 1,
+                _ => 2,
+            };
+            self.stats.served_in_window[by] += len;
+        }
+        match f.payment {
+            Payment::Paid => {}
+            Payment::Unpaid => self.stats.unpaid_bytes += len,
+            Payment::Deferred => self.delivered_on_credit(f.ticket),
+        }
+        let received = self.peers[d as usize]
+            .picker
+            .as_mut()
+            .map(|p| p.block_received(PeerSlot::from(u), &f.block));
+        match received {
+            Some(Received::Accepted { complete, cancel }) => {
+                for other in cancel {
+                    self.cancel_duplicate(d, other, f.block.piece);
+                }
+                if complete {
+                    self.piece_verified(d, f.block.piece, len);
+                }
+            }
+            Some(Received::Unexpected) | None => self.stats.wasted_bytes += len as f64,
+        }
+        self.upload_ended(u);
+        self.fill_uploads(u);
+        self.fill_downloads(d);
+    }
+
+    /// Endgame: another peer was sending the same piece; stop it.
+    fn cancel_duplicate(&mut self, d: PeerId, from: PeerSlot, piece: u32) {
+        let found = self.peers[d as usize].downloads.iter().copied().find(|f| {
+            let f = self.flows.get(*f);
+            PeerSlot::from(f.up) == from && f.block.piece == piece
+        });
+        if let Some(id) = found {
+            let up = self.flows.get(id).up;
+            self.cancel_flow(id);
+            self.upload_ended(up);
+            self.fill_uploads(up);
+        }
+    }
+
+    /// `d`'s picker verified `piece`: record it, tell the neighbours, offer it.
+    fn piece_verified(&mut self, d: PeerId, piece: u32, len: u64) {
+        let peer = &mut self.peers[d as usize];
+        if let Some(picker) = peer.picker.as_mut() {
+            picker.piece_verified(piece);
+        }
+        peer.have.set(piece);
+        peer.bytes_in += len;
+        peer.pieces_in += 1;
+        self.announce_have(d, piece);
+        if self.peers[d as usize].have.is_full() {
+            self.on_complete(d);
+        } else {
+            self.fill_uploads(d);
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The verifier, as the simulator runs it: balances funded by receipts, vouchers spent
+//! through the protocol's charging rules, and every party's earnings.
+//!
+//! The decision of each spend is [`Terms::decide`], the function the real verifier
+//! uses; this module only carries its outcome out (debit, split, move), exactly as the
+//! verifier's ledger does. Two things are modelled rather than computed:
+//!
+//! - **Signatures.** Signing and checking a real voucher per piece costs ~50 µs, too
+//!   much for 10⁸ pieces, so a voucher carries a `forged` flag instead of a signature;
+//!   a forged voucher is refused before [`Terms::decide`], as the verifier refuses a
+//!   signature that does not verify. Keys are real (see [`crate::keys`]), so the rules
+//!   compare real payers and payees.
+//! - **Receipts.** A receipt is an amount under a receipt id; crediting it adds only
+//!   what it adds to the most already credited under that id, as the verifier credits
+//!   an RFC 0039 receipt monotonically per (nonce, stream). A receipt shown to several
+//!   seeders therefore counts once.
+
+use ilpt_protocol::amount::Amount;
+use ilpt_protocol::charging::{PaidPiece, SpendDecision, SpendRefusal, Terms};
+use ilpt_protocol::info_hash::InfoHash;
+use ilpt_protocol::voucher::Voucher;
+
+use crate::keys::Keyring;
+
+/// Index of a payer/payee identity (identity 0 is the creator).
+pub(crate) type IdentityId = u32;
+
+/// Index of a receipt.
+pub(crate) type ReceiptId = u32;
+
+const UNPAID: u32 = u32::MAX;
+
+/// What a successful spend did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spent {
+    /// First purchase of the piece: the payer was debited.
+    Charged,
+    /// Already paid to another payee: the seeder share moved to this one.
+    Moved,
+    /// Already paid to this payee.
+    AlreadyPaid,
+}
+
+/// Why a spend was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum SpendError {
+    /// The voucher's signature does not verify.
+    Forged,
+    /// The balance does not cover the piece.
+    Insufficient,
+    /// The charging rules refuse the voucher.
+    Rules(SpendRefusal),
+}
+
+#[derive(Debug, Default)]
+struct Account {
+    balance: u64,
+    /// Payee identity of each paid piece (`UNPAID` if not paid), once the payer spends.
+    paid: Option<Box<[u32]>>,
+    seq: u64,
+    earned: i128,
+    /// Charged in total, and for how many pieces.
+    charged: u64,
+    pieces: u32,
+}
+
+/// Money totals of a run, in asset units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MoneyTotals {
+    /// Paid into the revenue-share pointer (receipts issued).
+    pub funded: u64,
+    /// Credited to balances (receipts accepted by the verifier).
+    pub credited: u64,
+    /// Charged for pieces (Σ `Charge.amount`): the verified payments.
+    pub charged: u64,
+    /// Seeder shares moved between payees.
+    pub moved: u64,
+    /// Spends refused: forged vouchers.
+    pub refused_forged: u64,
+    /// Spends refused: balance too low.
+    pub refused_balance: u64,
+}
+
+/// The simulated verifier.
+#[derive(Debug)]
+pub(crate) struct Ledger {
+    terms: Terms,
+    info_hash: InfoHash,
+    keys: Keyring,
+    accounts: Vec<Account>,
+    receipts: Vec<(u64, u64)>,
+    totals: MoneyTotals,
+}
+
+impl Ledger {
+    /// A ledger for a license of `price` over `piece_count` pieces; identity 0 is the
+    /// creator.
+    pub(crate) fn new(price: Amount, piece_count: u32, share: ilpt_protocol::Bps) -> Ledger {
+        let mut keys = Keyring::default();
+        let creator = keys.key(0);
+        Ledger {
+            terms: Terms {
+                price,
+                piece_count,
+                creator_share: share,
+                creator,
+            },
+            info_hash: InfoHash([0x5a; 20]),
+            keys,
+            accounts: vec![Account::default()],
+            receipts: Vec::new(),
+            totals: MoneyTotals::default(),
+        }
+    }
+
+    /// A new identity.
+    pub(crate) fn open(&mut self) -> IdentityId {
+        self.accounts.push(Account::default());
+        (self.accounts.len() - 1) as IdentityId
+    }
+
+    /// The identity will spend no more: forget its per-piece record (the balance and
+    /// earnings stay).
+    pub(crate) fn close(&mut self, id: IdentityId) {
+        if let Some(a) = self.accounts.get_mut(id as usize) {
+            a.paid = None;
+        }
+    }
+
+    /// The payer pays `amount` into the revenue-share pointer and gets a receipt.
+    pub(crate) fn pay(&mut self, amount: u64) -> ReceiptId {
+        self.totals.funded += amount;
+        self.receipts.push((amount, 0));
+        (self.receipts.len() - 1) as ReceiptId
+    }
+
+    /// A serving peer presents `receipt` for `payer`: credits what it adds.
+    pub(crate) fn credit(&mut self, payer: IdentityId, receipt: ReceiptId) {
+        let Some((total, seen)) = self.receipts.get_mut(receipt as usize) else {
+            return;
+        };
+        let increase = total.saturating_sub(*seen);
+        *seen = (*seen).max(*total);
+        if let Some(a) = self.accounts.get_mut(payer as usize) {
+            a.balance += increase;
+            self.totals.credited += increase;
+        }
+    }
+
+    /// Whether `payer` has paid for `piece` (to anyone).
+    pub(crate) fn has_paid(&self, payer: IdentityId, piece: u32) -> bool {
+        self.accounts
+            .get(payer as usize)
+            .and_then(|a| a.paid.as_ref())
+            .and_then(|p| p.get(piece as usize))
+            .is_some_and(|p| *p != UNPAID)
+    }
+
+    /// Spends `payer`'s voucher for `piece`, naming `payee`.
+    pub(crate) fn spend(
+        &mut self,
+        payer: IdentityId,
+        payee: IdentityId,
+        piece: u32,
+        forged: bool,
+    ) -> Result<Spent, SpendError> {
+        if forged {
+            self.totals.refused_forged += 1;
+            return Err(SpendError::Forged);
+        }
+        let n = self.terms.piece_count as usize;
+        let price = self.terms.piece_price_of(piece).unwrap_or(Amount::ZERO);
+        let (payer_key, payee_key) = (self.keys.key(payer), self.keys.key(payee));
+        let account = self
+            .accounts
+            .get_mut(payer as usize)
+            .ok_or(SpendError::Insufficient)?;
+        account.seq += 1;
+        let voucher = Voucher {
+            info_hash: self.info_hash,
+            payer: payer_key,
+            payee: payee_key,
+            piece,
+            amount: price,
+            seq: account.seq,
+        };
+        let earlier = account
+            .paid
+            .as_ref()
+            .and_then(|p| p.get(piece as usize).copied())
+            .filter(|p| *p != UNPAID);
+        let already = match earlier {
+            Some(id) => Some(PaidPiece {
+                payee: self.keys.key(id),
+            }),
+            None => None,
+        };
+        let decision = self
+            .terms
+            .decide(&voucher, already)
+            .map_err(SpendError::Rules)?;
+        let account = &mut self.accounts[payer as usize];
+        let outcome = match decision {
+            SpendDecision::Charge {
+                amount,
+                creator,
+                seeder,
+            } => {
+                if account.balance < amount.0 {
+                    self.totals.refused_balance += 1;
+                    return Err(SpendError::Insufficient);
+                }
+                account.balance -= amount.0;
+                account.charged += amount.0;
+                account.pieces += 1;
+                self.totals.charged += amount.0;
+                self.accounts[0].earned += i128::from(creator.0);
+                self.accounts[payee as usize].earned += i128::from(seeder.0);
+                Spent::Charged
+            }
+            SpendDecision::Move { from, amount } => {
+                // `Move` comes only for a piece already paid, so `earlier` is its payee.
+                if let Some(from_id) = earlier {
+                    debug_assert_eq!(from, self.keys.key(from_id));
+                    self.totals.moved += amount.0;
+                    self.accounts[from_id as usize].earned -= i128::from(amount.0);
+                    self.accounts[payee as usize].earned += i128::from(amount.0);
+                }
+                Spent::Moved
+            }
+            SpendDecision::AlreadyPaid => Spent::AlreadyPaid,
+        };
+        let paid = self.accounts[payer as usize]
+            .paid
+            .get_or_insert_with(|| vec![UNPAID; n].into_boxed_slice());
+        if let Some(slot) = paid.get_mut(piece as usize) {
+            *slot = payee;
+        }
+        Ok(outcome)
+    }
+
+    /// What identity `id` has earned (net of moves).
+    pub(crate) fn earned(&self, id: IdentityId) -> i128 {
+        self.accounts.get(id as usize).map_or(0, |a| a.earned)
+    }
+
+    /// What identity `id` was charged, and for how many pieces.
+    pub(crate) fn charged(&self, id: IdentityId) -> (u64, u32) {
+        self.accounts
+            .get(id as usize)
+            .map_or((0, 0), |a| (a.charged, a.pieces))
+    }
+
+    /// The seeder share of one piece served by a non-creator.
+    pub(crate) fn seeder_share(&self, piece: u32) -> Amount {
+        self.terms.seeder_share(piece)
+    }
+
+    /// The price of `piece`.
+    pub(crate) fn piece_price(&self, piece: u32) -> u64 {
+        self.terms.piece_price_of(piece).map_or(0, |a| a.0)
+    }
+
+    /// Number of identities, the creator included.
+    pub(crate) fn identities(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Balances left unspent (refundable to payers).
+    pub(crate) fn unspent(&self) -> u64 {
+        self.accounts.iter().map(|a| a.balance).sum()
+    }
+
+    /// Running totals.
+    pub(crate) fn totals(&self) -> MoneyTotals {
+        self.totals
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ilpt_protocol::Bps;
+
+    fn ledger() -> Ledger {
+        // 1000 over 3 pieces: 334, 333, 333; 80 % to the creator.
+        Ledger::new(Amount(1000), 3, Bps::new(8000).unwrap())
+    }
+
+    #[test]
+    fn a_replayed_receipt_credits_once() {
+        let mut l = ledger();
+        let payer = l.open();
+        let r = l.pay(400);
+        for _ in 0..4 {
+            l.credit(payer, r);
+        }
+        assert_eq!(l.totals().credited, 400);
+        assert_eq!(l.spend(payer, 0, 0, false), Ok(Spent::Charged));
+        assert_eq!(l.spend(payer, 0, 1, false), Err(SpendError::Insufficient));
+    }
+
+    #[test]
+    fn charges_split_and_moves_conserve_the_total() {
+        let mut l = ledger();
+        let (payer, a, b) = (l.open(), l.open(), l.open());
+        let r = l.pay(1000);
+        l.credit(payer, r);
+        assert_eq!(l.spend(payer, a, 0, false), Ok(Spent::Charged));
+        assert_eq!(l.spend(payer, b, 0, false), Ok(Spent::Moved));
+        assert_eq!(l.spend(payer, b, 0, false), Ok(Spent::AlreadyPaid));
+        assert_eq!(l.spend(payer, 0, 1, false), Ok(Spent::Charged));
+        assert_eq!((l.earned(a), l.earned(b)), (0, 67));
+        assert_eq!(l.earned(0), 267 + 333);
+        let total: i128 = (0..l.identities() as u32).map(|i| l.earned(i)).sum();
+        assert_eq!(total, i128::from(l.totals().charged));
+        assert_eq!(l.spend(payer, a, 2, true), Err(SpendError::Forged));
+        assert!(l.has_paid(payer, 0) && !l.has_paid(payer, 2));
+    }
+}

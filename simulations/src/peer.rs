@@ -1,0 +1,117 @@
+//! One simulated peer: its link, its pieces, its picker, its connections and transfers.
+
+use ilpt_protocol::bitfield::Bitfield;
+use ilpt_protocol::picker::Picker;
+
+use crate::behaviour::Behaviour;
+use crate::event::FlowId;
+use crate::ledger::{IdentityId, ReceiptId};
+
+/// Index of a peer in the engine's peer table (the creator is 0).
+pub(crate) type PeerId = u32;
+
+/// Where a peer is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Downloading.
+    Leeching,
+    /// Has every piece and serves.
+    Seeding,
+    /// Left the swarm.
+    Gone,
+}
+
+/// One end of a connection, held by the peer at the other end.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Neighbour {
+    /// The peer at the far end.
+    pub(crate) peer: PeerId,
+    /// Our position in the far end's neighbour list.
+    pub(crate) back: u32,
+    /// How many pieces the far end has that we lack.
+    pub(crate) useful: u32,
+    /// The far end refused to serve us for good (no balance, forged voucher).
+    pub(crate) refused: bool,
+    /// Fail-open: the amount we served the far end unverified, not settled yet.
+    pub(crate) open_credit: u64,
+}
+
+/// A peer.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    /// What it does.
+    pub(crate) behaviour: Behaviour,
+    /// Its current payer/payee identity.
+    pub(crate) identity: IdentityId,
+    /// Identities used so far (sybils whitewash).
+    pub(crate) identities_used: u32,
+    /// Leeching, seeding or gone.
+    pub(crate) phase: Phase,
+    /// Upload capacity, bytes/s.
+    pub(crate) upload_bps: f64,
+    /// Download capacity, bytes/s.
+    pub(crate) download_bps: f64,
+    /// Concurrent uploads allowed.
+    pub(crate) upload_slots: usize,
+    /// Verified pieces.
+    pub(crate) have: Bitfield,
+    /// The protocol's piece picker, while leeching.
+    pub(crate) picker: Option<Box<Picker>>,
+    /// Connections.
+    pub(crate) neighbours: Vec<Neighbour>,
+    /// Transfers this peer serves (pending or active).
+    pub(crate) uploads: Vec<FlowId>,
+    /// Transfers this peer receives (pending or active).
+    pub(crate) downloads: Vec<FlowId>,
+    /// How many uploads carry bytes now.
+    pub(crate) active_up: u32,
+    /// How many downloads carry bytes now.
+    pub(crate) active_down: u32,
+    /// Round-robin positions in `neighbours` for uploads and downloads.
+    pub(crate) cursor_up: usize,
+    /// See `cursor_up`.
+    pub(crate) cursor_down: usize,
+    /// Arrival time.
+    pub(crate) arrived: f64,
+    /// Completion time.
+    pub(crate) completed: Option<f64>,
+    /// An announce is scheduled.
+    pub(crate) announce_pending: bool,
+    /// Seeding: the seeding timer has run out.
+    pub(crate) seed_timer_done: bool,
+    /// Seeding: stops taking uploads and leaves when the current ones finish.
+    pub(crate) leaving: bool,
+    /// Seeding: seeder earnings when the download completed.
+    pub(crate) earned_at_completion: i128,
+    /// Bytes received (complete pieces only).
+    pub(crate) bytes_in: u64,
+    /// Pieces received.
+    pub(crate) pieces_in: u32,
+    /// The receipt of its payment, shown to the verifier with every spend.
+    pub(crate) receipt: Option<ReceiptId>,
+}
+
+impl Peer {
+    /// Whether the peer is still in the swarm.
+    pub(crate) fn present(&self) -> bool {
+        self.phase != Phase::Gone
+    }
+
+    /// Whether the peer downloads.
+    pub(crate) fn leeching(&self) -> bool {
+        self.phase == Phase::Leeching
+    }
+}
+
+/// Mutable references to two different peers.
+pub(crate) fn two_mut(peers: &mut [Peer], a: PeerId, b: PeerId) -> (&mut Peer, &mut Peer) {
+    let (a, b) = (a as usize, b as usize);
+    debug_assert_ne!(a, b);
+    if a < b {
+        let (lo, hi) = peers.split_at_mut(b);
+        (&mut lo[a], &mut hi[0])
+    } else {
+        let (lo, hi) = peers.split_at_mut(a);
+        (&mut hi[0], &mut lo[b])
+    }
+}

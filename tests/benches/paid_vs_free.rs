@@ -12,8 +12,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use ilpt_tests::{env_or, Proc};
-use std::io::{BufRead, BufReader};
+use ilpt_tests::{env_or, start_reading_lines, Proc};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -22,17 +21,11 @@ use ilpt_tests::{ilpt_bin, median, pseudo_random};
 
 /// Starts `ilpt ARGS` and returns it with its first stdout line.
 fn start(args: &[&str]) -> (Proc, String) {
-    let mut child = Command::new(ilpt_bin())
-        .args(args)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    std::thread::spawn(move || for _ in out.lines() {});
-    (Proc(child), line.trim().to_owned())
+    let (p, mut lines) = start_reading_lines(
+        Command::new(ilpt_bin()).args(args).env("RUST_LOG", "error"),
+        1,
+    );
+    (p, lines.remove(0))
 }
 
 fn ilpt(args: &[&str]) -> String {

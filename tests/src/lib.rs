@@ -129,3 +129,28 @@ pub fn free_port() -> u16 {
         .map(|a| a.port())
         .expect("bind a port on 127.0.0.1")
 }
+
+/// Starts `cmd` with stdout piped, reads its first `n` lines (servers print their
+/// addresses there), and keeps draining the rest so the child never blocks on a full
+/// pipe. The child is killed when the returned [`Proc`] is dropped.
+///
+/// # Panics
+/// If the command cannot start or ends before printing `n` lines.
+#[allow(clippy::expect_used)]
+pub fn start_reading_lines(cmd: &mut std::process::Command, n: usize) -> (Proc, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the process");
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut lines = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut line = String::new();
+        let read = out.read_line(&mut line).expect("read the process's output");
+        assert!(read > 0, "the process ended before printing {n} lines");
+        lines.push(line.trim().to_owned());
+    }
+    std::thread::spawn(move || for _ in out.lines() {});
+    (Proc(child), lines)
+}

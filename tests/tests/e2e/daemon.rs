@@ -1,18 +1,16 @@
 //! The daemon (`ilpt serve`): torrents added through its HTTP API survive a restart.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::common::*;
-use super::swarm::{seeder, tracker, Proc, LOCAL};
+use super::swarm::{seeder, start_reading_lines, tracker, Proc, LOCAL};
 
 fn serve(state: &Path) -> (Proc, String) {
-    let mut child = ilpt(&[
+    let args = [
         "serve",
         "--state-dir",
         state.to_str().unwrap(),
@@ -20,20 +18,15 @@ fn serve(state: &Path) -> (Proc, String) {
         "127.0.0.1:0",
         "--listen",
         LOCAL,
-    ])
-    .stdout(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let api = line
-        .trim()
-        .strip_prefix("api listening on ")
-        .unwrap()
-        .to_owned();
-    std::thread::spawn(move || for _ in out.lines() {});
-    (Proc(child), api)
+    ];
+    let (p, lines) = start_reading_lines(&mut ilpt(&args), 1);
+    (
+        p,
+        lines[0]
+            .strip_prefix("api listening on ")
+            .unwrap()
+            .to_owned(),
+    )
 }
 
 fn torrents(api: &str) -> Vec<Value> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::common::*;
 
-pub(crate) use ilpt_tests::Proc;
+pub(crate) use ilpt_tests::{start_reading_lines, Proc};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -19,57 +19,42 @@ pub(crate) const LOCAL: &str = "/ip4/127.0.0.1/tcp/0";
 
 /// Starts `ilpt tracker`; returns it with its HTTP announce URL.
 pub(crate) fn tracker() -> (Proc, String) {
-    let mut child = ilpt(&["tracker", "--http", "127.0.0.1:0", "--p2p", LOCAL])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("tracker http listening on ")
-        .unwrap()
-        .to_owned();
-    std::thread::spawn(move || for _ in out.lines() {});
-    (Proc(child), url)
+    let (p, lines) = start_reading_lines(
+        &mut ilpt(&["tracker", "--http", "127.0.0.1:0", "--p2p", LOCAL]),
+        1,
+    );
+    (
+        p,
+        lines[0]
+            .strip_prefix("tracker http listening on ")
+            .unwrap()
+            .to_owned(),
+    )
 }
 
 /// Starts `ilpt tracker`; returns it with its HTTP URL and its libp2p rendezvous address.
 fn tracker_with_rendezvous() -> (Proc, String, String) {
-    let mut child = ilpt(&["tracker", "--http", "127.0.0.1:0", "--p2p", LOCAL])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let (mut http, mut p2p) = (String::new(), String::new());
-    out.read_line(&mut http).unwrap();
-    out.read_line(&mut p2p).unwrap();
-    let http = http
-        .trim()
+    let (p, lines) = start_reading_lines(
+        &mut ilpt(&["tracker", "--http", "127.0.0.1:0", "--p2p", LOCAL]),
+        2,
+    );
+    let http = lines[0]
         .strip_prefix("tracker http listening on ")
         .unwrap()
         .to_owned();
-    let p2p = p2p
-        .trim()
+    let p2p = lines[1]
         .strip_prefix("tracker p2p listening on ")
         .unwrap()
         .to_owned();
-    std::thread::spawn(move || for _ in out.lines() {});
-    (Proc(child), http, p2p)
+    (p, http, p2p)
 }
 
 /// Starts `ilpt seed`; returns it with its first listen address.
 pub(crate) fn seeder(torrent: &Path, data: &Path, extra: &[&str]) -> (Proc, String) {
     let mut args = vec!["seed", s(torrent), "--data", s(data), "--listen", LOCAL];
     args.extend_from_slice(extra);
-    let mut child = ilpt(&args).stdout(Stdio::piped()).spawn().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
-    std::thread::spawn(move || for _ in out.lines() {});
-    (Proc(child), addr)
+    let (p, lines) = start_reading_lines(&mut ilpt(&args), 1);
+    (p, lines[0].rsplit(' ').next().unwrap().to_owned())
 }
 
 fn get(source: &str, out: &Path, extra: &[&str]) -> Child {
@@ -293,15 +278,11 @@ fn peers_exchange_pieces_over_quic() {
         "16384",
     ]);
     let quic = "/ip4/127.0.0.1/udp/0/quic-v1";
-    let mut child = ilpt(&["seed", s(&torrent), "--data", s(&data), "--listen", quic])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let _seed = Proc(child);
-    let addr = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let (_seed, lines) = start_reading_lines(
+        &mut ilpt(&["seed", s(&torrent), "--data", s(&data), "--listen", quic]),
+        1,
+    );
+    let addr = lines[0].rsplit(' ').next().unwrap().to_owned();
     assert!(addr.contains("/quic-v1/"), "{addr}");
     let leech = ilpt(&[
         "get",

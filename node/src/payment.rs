@@ -148,62 +148,6 @@ impl VerifierClient {
         Ok((n("balance"), n("charged")))
     }
 
-    /// Spends a voucher: may this piece be served?
-    pub async fn spend(&self, ih: InfoHash, voucher_b64: String) -> SpendResult {
-        let sent = self
-            .http
-            .post(format!("{}/licenses/{ih}/spend", self.base))
-            .json(&json!({"voucher": voucher_b64}))
-            .send()
-            .await;
-        let r = match sent {
-            Ok(r) => r,
-            Err(e) => return SpendResult::Unavailable(e.to_string()),
-        };
-        let status = r.status().as_u16();
-        let body = r.text().await.unwrap_or_default();
-        match status {
-            200 => SpendResult::Accepted,
-            402 => {
-                let missing = serde_json::from_str::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v["missing"].as_str().and_then(|m| m.parse().ok()))
-                    .unwrap_or(0);
-                SpendResult::PaymentRequired(missing)
-            }
-            400..=499 => SpendResult::Refused(body),
-            _ => SpendResult::Unavailable(format!("verifier answered {status}")),
-        }
-    }
-
-    /// Sets where `key`'s earnings are paid out (the request is signed by the key).
-    pub async fn set_payout_pointer(
-        &self,
-        key: &ed25519_dalek::SigningKey,
-        pointer: &str,
-    ) -> Result<()> {
-        use ed25519_dalek::Signer;
-        let party = PublicKey::from(key.verifying_key());
-        let mut message = b"ilpt-payout-pointer-v1\0".to_vec();
-        message.extend_from_slice(&party.to_bytes());
-        message.extend_from_slice(pointer.as_bytes());
-        let signature = data_encoding::HEXLOWER.encode(&key.sign(&message).to_bytes());
-        let r = self
-            .http
-            .put(format!("{}/parties/{party}/pointer", self.base))
-            .json(&json!({"pointer": pointer, "signature": signature}))
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            bail!(
-                "the verifier refused the payout pointer ({}): {}",
-                r.status(),
-                r.text().await.unwrap_or_default()
-            );
-        }
-        Ok(())
-    }
-
     /// Spends several vouchers in one call (and one commit at the verifier); one answer
     /// per voucher, in order. A failed call answers `Unavailable` for all of them.
     pub async fn spend_batch(&self, ih: InfoHash, vouchers: Vec<String>) -> Vec<SpendResult> {

@@ -213,7 +213,7 @@ async fn verify_receipt(
 ) -> Result<Response, LedgerError> {
     let receipt = text_body(&body)?.trim().to_owned();
     let (seed, now) = (s.seed.clone(), now());
-    let (amount, pointer) = s
+    let (amount, pointer, _) = s
         .writer
         .run(move |c| ledger::accept_receipt(c, &seed, &receipt, now))
         .await?;

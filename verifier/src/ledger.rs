@@ -192,15 +192,15 @@ pub fn issue_nonce(
 }
 
 /// Checks a receipt and records its increase over the highest total seen for its
-/// (nonce, stream). Returns the increase (0 for a replay) and the pointer the nonce was
-/// issued for. Unknown or expired nonces are refused as "expired receipt", as the
+/// (nonce, stream). Returns the increase (0 for a replay), the pointer the nonce was
+/// issued for, and the decoded receipt. Unknown or expired nonces are refused as "expired receipt", as the
 /// reference verifier does.
 pub fn accept_receipt(
     conn: &Connection,
     seed: &ReceiptSeed,
     receipt_b64: &str,
     now: u64,
-) -> Result<(u64, String)> {
+) -> Result<(u64, String, Receipt)> {
     let receipt =
         Receipt::decode_base64(receipt_b64).map_err(|e| LedgerError::BadRequest(e.to_string()))?;
     receipt
@@ -221,7 +221,7 @@ pub fn accept_receipt(
         .optional()?
         .unwrap_or(0);
     if total <= previous {
-        return Ok((0, pointer));
+        return Ok((0, pointer, receipt));
     }
     exec(
         conn,
@@ -229,7 +229,7 @@ pub fn accept_receipt(
          ON CONFLICT (nonce, stream_id) DO UPDATE SET total = excluded.total",
         params![&receipt.nonce[..], receipt.stream_id, total],
     )?;
-    Ok((from_i64(total - previous), pointer))
+    Ok((from_i64(total - previous), pointer, receipt))
 }
 
 /// The balance `id`, if it exists.
@@ -289,7 +289,7 @@ pub fn credit_receipt(
     pointer: Option<&str>,
     now: u64,
 ) -> Result<u64> {
-    let (increase, paid_to) = accept_receipt(conn, seed, receipt_b64, now)?;
+    let (increase, paid_to, receipt) = accept_receipt(conn, seed, receipt_b64, now)?;
     if let Some(required) = pointer {
         if paid_to != required {
             return Err(LedgerError::BadRequest(format!(
@@ -300,8 +300,6 @@ pub fn credit_receipt(
     if increase == 0 {
         return Err(LedgerError::BadRequest("expired receipt".into()));
     }
-    let receipt =
-        Receipt::decode_base64(receipt_b64).map_err(|e| LedgerError::BadRequest(e.to_string()))?;
     add_to_balance(conn, id, increase, &receipt, now)
 }
 
@@ -639,25 +637,25 @@ pub fn spend_voucher(
         )));
     }
     let balance_id = license_balance_id(info_hash, &v.payer);
-    let pointer = find_revshare(conn, &license.revshare)?
-        .map(|a| a.pointer)
-        .ok_or_else(|| LedgerError::Conflict("license has no revenue-share account".into()))?;
     if receipts.len() > MAX_RECEIPTS_PER_SPEND {
         return Err(LedgerError::BadRequest(format!(
             "at most {MAX_RECEIPTS_PER_SPEND} receipts per spend"
         )));
     }
-    for r in receipts {
-        let (increase, paid_to) = accept_receipt(conn, seed, r, now)?;
-        if paid_to != pointer {
-            return Err(LedgerError::BadRequest(format!(
-                "receipt is for a payment to {paid_to}, not to this license's pointer {pointer}"
-            )));
-        }
-        if increase > 0 {
-            let receipt =
-                Receipt::decode_base64(r).map_err(|e| LedgerError::BadRequest(e.to_string()))?;
-            add_to_balance(conn, &balance_id, increase, &receipt, now)?;
+    if !receipts.is_empty() {
+        let pointer = find_revshare(conn, &license.revshare)?
+            .map(|a| a.pointer)
+            .ok_or_else(|| LedgerError::Conflict("license has no revenue-share account".into()))?;
+        for r in receipts {
+            let (increase, paid_to, receipt) = accept_receipt(conn, seed, r, now)?;
+            if paid_to != pointer {
+                return Err(LedgerError::BadRequest(format!(
+                    "receipt is for a payment to {paid_to}, not to this license's pointer {pointer}"
+                )));
+            }
+            if increase > 0 {
+                add_to_balance(conn, &balance_id, increase, &receipt, now)?;
+            }
         }
     }
     let paid: Option<Vec<u8>> = conn

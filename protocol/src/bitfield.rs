@@ -1,18 +1,34 @@
 //! A set of piece indices in BitTorrent's bitfield layout (bit 7 of byte 0 is piece 0).
+//!
+//! The bytes are the wire form, padded with zero bytes to a whole number of 64-bit
+//! words so that set operations (and-not, counting, finding the first member) run a
+//! word at a time. A word is eight wire bytes read big-endian: piece `64·w + k` is bit
+//! `63 − k` of word `w`.
 
 /// Which pieces a peer has.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Bitfield {
+    /// Wire bytes, then zero padding up to a multiple of 8 bytes.
     bytes: Vec<u8>,
     len: u32,
     count: u32,
+}
+
+/// Bytes of the wire form of a set over `len` pieces.
+fn wire_len(len: u32) -> usize {
+    (len as usize).div_ceil(8)
+}
+
+/// Bytes of the padded form: whole words.
+fn padded_len(len: u32) -> usize {
+    (len as usize).div_ceil(64) * 8
 }
 
 impl Bitfield {
     /// An empty set over `len` pieces.
     pub fn new(len: u32) -> Bitfield {
         Bitfield {
-            bytes: vec![0; (len as usize).div_ceil(8)],
+            bytes: vec![0; padded_len(len)],
             len,
             count: 0,
         }
@@ -21,15 +37,19 @@ impl Bitfield {
     /// All `len` pieces.
     pub fn full(len: u32) -> Bitfield {
         let mut b = Bitfield::new(len);
-        for i in 0..len {
-            b.set(i);
+        let wire = wire_len(len);
+        b.bytes[..wire].fill(0xff);
+        let spare = wire * 8 - len as usize;
+        if let Some(last) = b.bytes[..wire].last_mut() {
+            *last &= 0xffu8 << spare;
         }
+        b.count = len;
         b
     }
 
     /// Reads a wire bitfield; `None` if its length is wrong or spare bits are set.
     pub fn from_wire(bytes: &[u8], len: u32) -> Option<Bitfield> {
-        if bytes.len() != (len as usize).div_ceil(8) {
+        if bytes.len() != wire_len(len) {
             return None;
         }
         let spare = bytes.len() * 8 - len as usize;
@@ -37,8 +57,10 @@ impl Bitfield {
             return None;
         }
         let count = bytes.iter().map(|b| b.count_ones()).sum();
+        let mut padded = vec![0; padded_len(len)];
+        padded[..bytes.len()].copy_from_slice(bytes);
         Some(Bitfield {
-            bytes: bytes.to_vec(),
+            bytes: padded,
             len,
             count,
         })
@@ -46,7 +68,7 @@ impl Bitfield {
 
     /// The wire form.
     pub fn as_wire(&self) -> &[u8] {
-        &self.bytes
+        &self.bytes[..wire_len(self.len)]
     }
 
     /// Number of pieces the set ranges over.
@@ -84,10 +106,92 @@ impl Bitfield {
         true
     }
 
+    /// Removes piece `i`; returns false if it was not there.
+    pub fn clear(&mut self, i: u32) -> bool {
+        if !self.get(i) {
+            return false;
+        }
+        self.bytes[(i / 8) as usize] &= !(0x80 >> (i % 8));
+        self.count -= 1;
+        true
+    }
+
+    /// Number of 64-bit words (pieces `64·w ..= 64·w + 63` are word `w`).
+    pub fn word_count(&self) -> usize {
+        self.bytes.len() / 8
+    }
+
+    /// Word `w` (0 past the end): piece `64·w + k` is bit `63 − k`.
+    pub fn word(&self, w: usize) -> u64 {
+        match self.bytes.get(w * 8..w * 8 + 8) {
+            Some(b) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
+            None => 0,
+        }
+    }
+
+    /// The words in order.
+    pub fn words(&self) -> impl Iterator<Item = u64> + '_ {
+        self.bytes
+            .chunks_exact(8)
+            .map(|b| u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    }
+
+    /// How many pieces are in `self` and not in `other`.
+    pub fn count_and_not(&self, other: &Bitfield) -> u32 {
+        self.words()
+            .enumerate()
+            .map(|(w, x)| (x & !other.word(w)).count_ones())
+            .sum()
+    }
+
+    /// Whether some piece is in `self` and not in `other`.
+    pub fn any_and_not(&self, other: &Bitfield) -> bool {
+        self.words()
+            .enumerate()
+            .any(|(w, x)| x & !other.word(w) != 0)
+    }
+
     /// The pieces in the set, in order.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.len).filter(|i| self.get(*i))
+        self.words()
+            .enumerate()
+            .flat_map(|(w, x)| Members::new(w, x))
     }
+}
+
+/// The pieces of one word, in order.
+#[derive(Debug, Clone)]
+pub struct Members {
+    base: u32,
+    bits: u64,
+}
+
+impl Members {
+    /// The members of word `w` whose bits are `bits` (see [`Bitfield::word`]).
+    pub fn new(w: usize, bits: u64) -> Members {
+        Members {
+            base: (w * 64) as u32,
+            bits,
+        }
+    }
+}
+
+impl Iterator for Members {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.bits == 0 {
+            return None;
+        }
+        let k = self.bits.leading_zeros();
+        self.bits &= !(1u64 << (63 - k));
+        Some(self.base + k)
+    }
+}
+
+/// The bit of piece `i` within its word (see [`Bitfield::word`]).
+pub fn word_mask(i: u32) -> u64 {
+    1u64 << (63 - (i % 64))
 }
 
 #[cfg(test)]
@@ -104,5 +208,43 @@ mod tests {
         assert_eq!(Bitfield::from_wire(&[0x80], 10), None);
         assert_eq!(b.iter().collect::<Vec<_>>(), vec![0, 9]);
         assert!(Bitfield::full(10).is_full());
+    }
+
+    #[test]
+    fn full_sets_only_real_pieces_and_matches_the_wire() {
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 1000] {
+            let f = Bitfield::full(len);
+            assert_eq!(f.count(), len);
+            assert_eq!(f.iter().count() as u32, len);
+            assert_eq!(Bitfield::from_wire(f.as_wire(), len), Some(f.clone()));
+        }
+    }
+
+    #[test]
+    fn word_operations_agree_with_bit_by_bit() {
+        let mut rng = crate::rng::Rng::new(7);
+        for len in [1u32, 63, 64, 65, 130, 1000] {
+            let (mut a, mut b) = (Bitfield::new(len), Bitfield::new(len));
+            for i in 0..len {
+                if rng.below(3) == 0 {
+                    a.set(i);
+                }
+                if rng.below(2) == 0 {
+                    b.set(i);
+                }
+            }
+            let slow = (0..len).filter(|i| a.get(*i) && !b.get(*i)).count() as u32;
+            assert_eq!(a.count_and_not(&b), slow);
+            assert_eq!(a.any_and_not(&b), slow > 0);
+            let members: Vec<u32> = (0..len).filter(|i| a.get(*i)).collect();
+            assert_eq!(a.iter().collect::<Vec<_>>(), members);
+            for i in 0..len {
+                assert_eq!(a.word(i as usize / 64) & word_mask(i) != 0, a.get(i));
+            }
+            if let Some(&first) = members.first() {
+                assert!(a.clear(first) && !a.clear(first));
+                assert_eq!(a.count(), members.len() as u32 - 1);
+            }
+        }
     }
 }

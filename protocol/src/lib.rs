@@ -10,6 +10,7 @@
 //! and never panics on any input.
 
 pub mod amount;
+pub mod availability;
 pub mod bencode;
 pub mod bitfield;
 pub mod charging;

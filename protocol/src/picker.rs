@@ -5,9 +5,8 @@
 //! [`PeerSlot`] the driver assigns. The picker never sees data: the driver reports
 //! blocks received and whether a completed piece's hash checked out.
 
-use std::collections::BTreeMap;
-
-use crate::bitfield::Bitfield;
+use crate::availability::{Availability, Wanted};
+use crate::bitfield::{Bitfield, Members};
 use crate::pieces::PieceLayout;
 use crate::rng::Rng;
 use crate::wire::BlockRef;
@@ -18,17 +17,127 @@ pub type PeerSlot = u64;
 /// In the endgame, at most this many peers are asked for the same block.
 pub const MAX_ENDGAME_DUPLICATES: usize = 2;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The peers asked for one block (at most [`MAX_ENDGAME_DUPLICATES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Askers {
+    slots: [PeerSlot; MAX_ENDGAME_DUPLICATES],
+    len: usize,
+}
+
+impl Askers {
+    fn one(peer: PeerSlot) -> Askers {
+        let mut slots = [0; MAX_ENDGAME_DUPLICATES];
+        slots[0] = peer;
+        Askers { slots, len: 1 }
+    }
+
+    fn peers(&self) -> &[PeerSlot] {
+        &self.slots[..self.len]
+    }
+
+    fn contains(&self, peer: PeerSlot) -> bool {
+        self.peers().contains(&peer)
+    }
+
+    /// Adds `peer` if there is room.
+    fn push(&mut self, peer: PeerSlot) -> bool {
+        if self.len >= MAX_ENDGAME_DUPLICATES {
+            return false;
+        }
+        self.slots[self.len] = peer;
+        self.len += 1;
+        true
+    }
+
+    fn remove(&mut self, peer: PeerSlot) {
+        let mut k = 0;
+        for i in 0..self.len {
+            if self.slots[i] != peer {
+                self.slots[k] = self.slots[i];
+                k += 1;
+            }
+        }
+        self.len = k;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum BlockState {
     Missing,
-    Requested(Vec<PeerSlot>),
+    Requested(Askers),
     Received,
+}
+
+/// The blocks of a started piece; a piece of one block (the simulator's case) keeps
+/// its state inline.
+#[derive(Debug, Clone)]
+enum Blocks {
+    One(BlockState),
+    Many(Vec<BlockState>),
+}
+
+impl Blocks {
+    fn as_mut_slice(&mut self) -> &mut [BlockState] {
+        match self {
+            Blocks::One(b) => std::slice::from_mut(b),
+            Blocks::Many(v) => v,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Blocks::One(_) => 1,
+            Blocks::Many(v) => v.len(),
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut BlockState> {
+        self.as_mut_slice().get_mut(i)
+    }
 }
 
 #[derive(Debug, Clone)]
 struct Partial {
-    blocks: Vec<BlockState>,
+    blocks: Blocks,
     received: u32,
+    /// Blocks in `Missing`.
+    missing: u32,
+}
+
+/// The started pieces, sorted by index: few at a time, so two small arrays searched by
+/// bisection (one allocation each, reused) rather than a tree of nodes.
+#[derive(Debug, Clone, Default)]
+struct Partials {
+    pieces: Vec<u32>,
+    states: Vec<Partial>,
+}
+
+impl Partials {
+    fn get_mut(&mut self, piece: u32) -> Option<&mut Partial> {
+        let i = self.pieces.binary_search(&piece).ok()?;
+        self.states.get_mut(i)
+    }
+
+    fn insert(&mut self, piece: u32, partial: Partial) -> Option<Partial> {
+        match self.pieces.binary_search(&piece) {
+            Ok(i) => Some(std::mem::replace(&mut self.states[i], partial)),
+            Err(i) => {
+                self.pieces.insert(i, piece);
+                self.states.insert(i, partial);
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, piece: u32) -> Option<Partial> {
+        let i = self.pieces.binary_search(&piece).ok()?;
+        self.pieces.remove(i);
+        Some(self.states.remove(i))
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (&u32, &mut Partial)> {
+        self.pieces.iter().zip(self.states.iter_mut())
+    }
 }
 
 /// What happened to a received block.
@@ -46,26 +155,126 @@ pub enum Received {
     },
 }
 
-/// The piece picker of one torrent.
+/// The piece picker of one torrent: its peers' [`Availability`] and its own
+/// [`Requests`]. This is what a node runs; the simulator shares one availability among
+/// many downloaders' requests instead.
 #[derive(Debug, Clone)]
 pub struct Picker {
-    layout: PieceLayout,
-    block_len: u32,
-    have: Bitfield,
-    availability: Vec<u32>,
-    partial: BTreeMap<u32, Partial>,
-    rng: Rng,
+    availability: Availability,
+    requests: Requests,
 }
 
 impl Picker {
     /// A picker for `layout`, already having `have`, asking for blocks of `block_len`.
     pub fn new(layout: PieceLayout, block_len: u32, have: Bitfield, seed: u64) -> Picker {
         Picker {
-            availability: vec![0; layout.piece_count() as usize],
+            availability: Availability::new(layout.piece_count()),
+            requests: Requests::new(layout, block_len, have, seed),
+        }
+    }
+
+    /// The pieces we have.
+    pub fn have(&self) -> &Bitfield {
+        self.requests.have()
+    }
+
+    /// True when every piece is verified.
+    pub fn is_complete(&self) -> bool {
+        self.requests.is_complete()
+    }
+
+    /// How many peers are known to have piece `i`.
+    pub fn availability(&self, i: u32) -> u32 {
+        self.availability.count(i)
+    }
+
+    /// A peer announced its bitfield.
+    pub fn add_peer(&mut self, bits: &Bitfield) {
+        self.availability.add(bits);
+    }
+
+    /// A peer announced one more piece.
+    pub fn add_have(&mut self, piece: u32) {
+        self.availability.increment(piece);
+    }
+
+    /// A peer went away: forget its pieces and release its requests.
+    pub fn remove_peer(&mut self, peer: PeerSlot, bits: &Bitfield) {
+        self.availability.remove(bits);
+        self.requests.release_all(peer);
+    }
+
+    /// A peer refused or cancelled a request: release it.
+    pub fn release(&mut self, peer: PeerSlot, block: &BlockRef) {
+        self.requests.release(peer, block);
+    }
+
+    /// Up to `max` blocks to request from `peer`, which has `peer_has`.
+    pub fn pick(&mut self, peer: PeerSlot, peer_has: &Bitfield, max: usize) -> Vec<BlockRef> {
+        self.requests.pick(peer, peer_has, max, &self.availability)
+    }
+
+    /// A block arrived from `peer`.
+    pub fn block_received(&mut self, peer: PeerSlot, block: &BlockRef) -> Received {
+        self.requests.block_received(peer, block)
+    }
+
+    /// A completed piece hashed correctly: we have it now.
+    pub fn piece_verified(&mut self, piece: u32) {
+        self.requests.piece_verified(piece);
+    }
+
+    /// A completed piece failed its hash: forget its blocks and ask again.
+    pub fn piece_failed(&mut self, piece: u32) {
+        self.requests.piece_failed(piece);
+    }
+
+    /// Whether we want anything `peer_has` offers.
+    pub fn wants_any(&self, peer_has: &Bitfield) -> bool {
+        self.requests.wants_any(peer_has)
+    }
+}
+
+/// One downloader's side of piece picking: the pieces it has, the pieces it started,
+/// and which peers it asked for which block. It picks against an [`Availability`] it
+/// is handed, so a node keeps one per torrent ([`Picker`]) and the simulator can share
+/// one swarm-wide availability among many downloaders.
+///
+/// The decision, in order: finish started pieces first (their missing blocks); then
+/// start the rarest piece the peer offers, ties broken at random
+/// ([`Availability::rarest`]); when nothing is left to start or missing, the endgame
+/// asks a second peer for blocks already requested.
+#[derive(Debug, Clone)]
+pub struct Requests {
+    layout: PieceLayout,
+    block_len: u32,
+    have: Bitfield,
+    /// Pieces in `partial`.
+    started: Bitfield,
+    /// Pieces in `partial` with a missing block.
+    open: Bitfield,
+    partial: Partials,
+    /// Block lists of finished pieces, reused for the next ones.
+    spare: Vec<Vec<BlockState>>,
+    /// Reused output of [`Requests::pick_one`].
+    scratch: Vec<BlockRef>,
+    rng: Rng,
+}
+
+impl Requests {
+    /// Requests for `layout`, already having `have`, asking for blocks of `block_len`;
+    /// ties are broken by a generator seeded with `seed`.
+    pub fn new(layout: PieceLayout, block_len: u32, have: Bitfield, seed: u64) -> Requests {
+        let n = layout.piece_count();
+        Requests {
             layout,
             block_len: block_len.max(1),
             have,
-            partial: BTreeMap::new(),
+            started: Bitfield::new(n),
+            open: Bitfield::new(n),
+            partial: Partials::default(),
+            spare: Vec::new(),
+            scratch: Vec::new(),
             rng: Rng::new(seed),
         }
     }
@@ -75,14 +284,14 @@ impl Picker {
         &self.have
     }
 
+    /// The pieces started and not yet verified.
+    pub fn started(&self) -> &Bitfield {
+        &self.started
+    }
+
     /// True when every piece is verified.
     pub fn is_complete(&self) -> bool {
         self.have.is_full()
-    }
-
-    /// How many peers are known to have piece `i`.
-    pub fn availability(&self, i: u32) -> u32 {
-        self.availability.get(i as usize).copied().unwrap_or(0)
     }
 
     fn block_count(&self, piece: u32) -> u32 {
@@ -104,32 +313,14 @@ impl Picker {
         }
     }
 
-    /// A peer announced its bitfield.
-    pub fn add_peer(&mut self, bits: &Bitfield) {
-        for i in bits.iter() {
-            if let Some(a) = self.availability.get_mut(i as usize) {
-                *a += 1;
-            }
-        }
-    }
-
-    /// A peer announced one more piece.
-    pub fn add_have(&mut self, piece: u32) {
-        if let Some(a) = self.availability.get_mut(piece as usize) {
-            *a += 1;
-        }
-    }
-
-    /// A peer went away: forget its pieces and release its requests.
-    pub fn remove_peer(&mut self, peer: PeerSlot, bits: &Bitfield) {
-        for i in bits.iter() {
-            if let Some(a) = self.availability.get_mut(i as usize) {
-                *a = a.saturating_sub(1);
-            }
-        }
-        for p in self.partial.values_mut() {
-            for b in &mut p.blocks {
-                release(b, peer);
+    /// `peer` went away: release every request made to it.
+    pub fn release_all(&mut self, peer: PeerSlot) {
+        for (&piece, p) in self.partial.iter_mut() {
+            for b in p.blocks.as_mut_slice() {
+                if release(b, peer) {
+                    p.missing += 1;
+                    self.open.set(piece);
+                }
             }
         }
     }
@@ -137,79 +328,164 @@ impl Picker {
     /// A peer refused or cancelled a request: release it.
     pub fn release(&mut self, peer: PeerSlot, block: &BlockRef) {
         let index = block.offset / self.block_len;
-        if let Some(b) = self
-            .partial
-            .get_mut(&block.piece)
-            .and_then(|p| p.blocks.get_mut(index as usize))
-        {
-            release(b, peer);
+        let Some(p) = self.partial.get_mut(block.piece) else {
+            return;
+        };
+        if let Some(b) = p.blocks.get_mut(index as usize) {
+            if release(b, peer) {
+                p.missing += 1;
+                self.open.set(block.piece);
+            }
         }
     }
 
-    /// Up to `max` blocks to request from `peer`, which has `peer_has`.
-    pub fn pick(&mut self, peer: PeerSlot, peer_has: &Bitfield, max: usize) -> Vec<BlockRef> {
+    /// Up to `max` blocks to request from `peer`, which has `peer_has`, the rarity of
+    /// pieces taken from `availability`.
+    pub fn pick(
+        &mut self,
+        peer: PeerSlot,
+        peer_has: &Bitfield,
+        max: usize,
+        availability: &Availability,
+    ) -> Vec<BlockRef> {
         let mut out = Vec::new();
+        self.pick_into(peer, peer_has, max, availability, &mut out);
+        out
+    }
+
+    /// One block to request from `peer`, as [`Requests::pick`] with `max` = 1, without
+    /// allocating.
+    pub fn pick_one(
+        &mut self,
+        peer: PeerSlot,
+        peer_has: &Bitfield,
+        availability: &Availability,
+    ) -> Option<BlockRef> {
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        self.pick_into(peer, peer_has, 1, availability, &mut out);
+        let block = out.pop();
+        self.scratch = out;
+        block
+    }
+
+    /// [`Requests::pick`], appending to `out` (which should start empty).
+    pub fn pick_into(
+        &mut self,
+        peer: PeerSlot,
+        peer_has: &Bitfield,
+        max: usize,
+        availability: &Availability,
+        out: &mut Vec<BlockRef>,
+    ) {
+        let base = out.len();
         // 1. Finish started pieces first, so pieces complete (and can be shared) sooner.
-        let started: Vec<u32> = self
-            .partial
-            .keys()
-            .copied()
-            .filter(|p| peer_has.get(*p))
-            .collect();
-        for piece in started {
-            self.take_missing(piece, peer, max, &mut out);
-            if out.len() >= max {
-                return out;
+        for w in 0..self.open.word_count() {
+            let bits = self.open.word(w) & peer_has.word(w);
+            for piece in Members::new(w, bits) {
+                self.take_missing(piece, peer, base + max, out);
+                if out.len() - base >= max {
+                    return;
+                }
             }
         }
         // 2. Start the rarest pieces this peer has, ties broken at random.
-        while out.len() < max {
-            let Some(piece) = self.rarest(peer_has) else {
+        let mut exhausted = None;
+        while out.len() - base < max {
+            let wanted = Wanted {
+                offered: peer_has,
+                have: &self.have,
+                started: &self.started,
+            };
+            let Some(piece) = availability.rarest(wanted, &mut self.rng) else {
+                exhausted = Some(true);
                 break;
             };
-            let n = self.block_count(piece);
-            self.partial.insert(
-                piece,
-                Partial {
-                    blocks: vec![BlockState::Missing; n as usize],
-                    received: 0,
-                },
-            );
-            self.take_missing(piece, peer, max, &mut out);
+            self.start(piece);
+            self.take_missing(piece, peer, base + max, out);
         }
         // 3. Endgame: nothing left to start and nothing missing; ask this peer too for
         //    blocks others are slow to deliver.
-        if out.is_empty() && self.rarest(peer_has).is_none() {
-            let pieces: Vec<u32> = self
-                .partial
-                .keys()
-                .copied()
-                .filter(|p| peer_has.get(*p))
-                .collect();
-            'outer: for piece in pieces {
+        if out.len() > base {
+            return;
+        }
+        let exhausted = exhausted.unwrap_or_else(|| {
+            let wanted = Wanted {
+                offered: peer_has,
+                have: &self.have,
+                started: &self.started,
+            };
+            availability.rarest(wanted, &mut self.rng).is_none()
+        });
+        if !exhausted {
+            return;
+        }
+        for w in 0..self.started.word_count() {
+            let bits = self.started.word(w) & peer_has.word(w);
+            for piece in Members::new(w, bits) {
                 let n = self.block_count(piece);
                 for b in 0..n {
                     let block = self.block_ref(piece, b);
                     let Some(state) = self
                         .partial
-                        .get_mut(&piece)
+                        .get_mut(piece)
                         .and_then(|p| p.blocks.get_mut(b as usize))
                     else {
                         continue;
                     };
-                    if let BlockState::Requested(peers) = state {
-                        if !peers.contains(&peer) && peers.len() < MAX_ENDGAME_DUPLICATES {
-                            peers.push(peer);
+                    if let BlockState::Requested(askers) = state {
+                        if !askers.contains(peer) && askers.push(peer) {
                             out.push(block);
-                            if out.len() >= max {
-                                break 'outer;
+                            if out.len() - base >= max {
+                                return;
                             }
                         }
                     }
                 }
             }
         }
-        out
+    }
+
+    /// Starts `piece`: every block missing.
+    fn start(&mut self, piece: u32) {
+        let n = self.block_count(piece);
+        let blocks = if n == 1 {
+            Blocks::One(BlockState::Missing)
+        } else {
+            let mut v = self.spare.pop().unwrap_or_default();
+            v.clear();
+            v.resize(n as usize, BlockState::Missing);
+            Blocks::Many(v)
+        };
+        if let Some(old) = self.partial.insert(
+            piece,
+            Partial {
+                blocks,
+                received: 0,
+                missing: n,
+            },
+        ) {
+            self.recycle(old.blocks);
+        }
+        self.started.set(piece);
+        if n > 0 {
+            self.open.set(piece);
+        }
+    }
+
+    fn recycle(&mut self, blocks: Blocks) {
+        if let Blocks::Many(v) = blocks {
+            self.spare.push(v);
+        }
+    }
+
+    /// Forgets `piece`'s blocks.
+    fn finish(&mut self, piece: u32) {
+        if let Some(p) = self.partial.remove(piece) {
+            self.recycle(p.blocks);
+        }
+        self.started.clear(piece);
+        self.open.clear(piece);
     }
 
     fn take_missing(&mut self, piece: u32, peer: PeerSlot, max: usize, out: &mut Vec<BlockRef>) {
@@ -219,43 +495,20 @@ impl Picker {
                 return;
             }
             let block = self.block_ref(piece, b);
-            if let Some(state) = self
-                .partial
-                .get_mut(&piece)
-                .and_then(|p| p.blocks.get_mut(b as usize))
-            {
+            let Some(p) = self.partial.get_mut(piece) else {
+                return;
+            };
+            if let Some(state) = p.blocks.get_mut(b as usize) {
                 if *state == BlockState::Missing {
-                    *state = BlockState::Requested(vec![peer]);
+                    *state = BlockState::Requested(Askers::one(peer));
+                    p.missing -= 1;
+                    if p.missing == 0 {
+                        self.open.clear(piece);
+                    }
                     out.push(block);
                 }
             }
         }
-    }
-
-    fn rarest(&mut self, peer_has: &Bitfield) -> Option<u32> {
-        let mut best: Option<(u32, u32)> = None; // (availability, piece)
-        let mut ties = 0u64;
-        for piece in peer_has.iter() {
-            if self.have.get(piece) || self.partial.contains_key(&piece) {
-                continue;
-            }
-            let a = self.availability(piece);
-            match best {
-                Some((ba, _)) if a > ba => {}
-                Some((ba, _)) if a == ba => {
-                    // Reservoir sampling: each tied piece equally likely.
-                    ties += 1;
-                    if self.rng.below(ties) == 0 {
-                        best = Some((a, piece));
-                    }
-                }
-                _ => {
-                    best = Some((a, piece));
-                    ties = 1;
-                }
-            }
-        }
-        best.map(|(_, p)| p)
     }
 
     /// A block arrived from `peer`.
@@ -265,16 +518,19 @@ impl Picker {
         if block.offset % self.block_len != 0 || expected.length != block.length {
             return Received::Unexpected;
         }
-        let Some(partial) = self.partial.get_mut(&block.piece) else {
+        let Some(partial) = self.partial.get_mut(block.piece) else {
             return Received::Unexpected;
         };
         let Some(state) = partial.blocks.get_mut(index as usize) else {
             return Received::Unexpected;
         };
         let cancel = match state {
-            BlockState::Requested(peers) if peers.contains(&peer) => {
-                peers.iter().copied().filter(|p| *p != peer).collect()
-            }
+            BlockState::Requested(askers) if askers.contains(peer) => askers
+                .peers()
+                .iter()
+                .copied()
+                .filter(|p| *p != peer)
+                .collect(),
             _ => return Received::Unexpected,
         };
         *state = BlockState::Received;
@@ -285,28 +541,31 @@ impl Picker {
 
     /// A completed piece hashed correctly: we have it now.
     pub fn piece_verified(&mut self, piece: u32) {
-        self.partial.remove(&piece);
+        self.finish(piece);
         self.have.set(piece);
     }
 
     /// A completed piece failed its hash: forget its blocks and ask again.
     pub fn piece_failed(&mut self, piece: u32) {
-        self.partial.remove(&piece);
+        self.finish(piece);
     }
 
     /// Whether we want anything `peer_has` offers.
     pub fn wants_any(&self, peer_has: &Bitfield) -> bool {
-        peer_has.iter().any(|p| !self.have.get(p))
+        peer_has.any_and_not(&self.have)
     }
 }
 
-fn release(state: &mut BlockState, peer: PeerSlot) {
-    if let BlockState::Requested(peers) = state {
-        peers.retain(|p| *p != peer);
-        if peers.is_empty() {
+/// Releases `peer`'s request of a block; true if the block became missing again.
+fn release(state: &mut BlockState, peer: PeerSlot) -> bool {
+    if let BlockState::Requested(askers) = state {
+        askers.remove(peer);
+        if askers.len == 0 {
             *state = BlockState::Missing;
+            return true;
         }
     }
+    false
 }
 
 #[cfg(test)]
@@ -393,6 +652,38 @@ mod tests {
         }
         p.piece_failed(0);
         assert_eq!(p.pick(3, &all, 10).len(), 2);
+    }
+
+    #[test]
+    fn requests_share_one_availability_and_pick_one_takes_the_rarest() {
+        // One block per piece, as the simulator runs it.
+        let layout = PieceLayout::new(32 * 1024, 8 * 32 * 1024).unwrap();
+        let mut swarm = Availability::new(8);
+        let all = Bitfield::full(8);
+        swarm.add(&all);
+        swarm.add(&all);
+        swarm.decrement(5); // piece 5 is the rarest
+        let mut a = Requests::new(layout, 32 * 1024, Bitfield::new(8), 1);
+        let mut b = Requests::new(layout, 32 * 1024, Bitfield::new(8), 2);
+        let first = a.pick_one(7, &all, &swarm).unwrap();
+        assert_eq!((first.piece, first.offset, first.length), (5, 0, 32 * 1024));
+        assert_eq!(b.pick_one(7, &all, &swarm).unwrap().piece, 5);
+        assert_ne!(a.pick_one(7, &all, &swarm).unwrap().piece, 5, "started");
+        assert_eq!(
+            a.block_received(7, &first),
+            Received::Accepted {
+                complete: true,
+                cancel: vec![]
+            }
+        );
+        a.piece_verified(5);
+        assert!(a.have().get(5) && !a.started().get(5));
+        // A released one-block piece is asked for again, from anyone.
+        let mut only6 = Bitfield::new(8);
+        only6.set(6);
+        let six = b.pick_one(9, &only6, &swarm).unwrap();
+        b.release(9, &six);
+        assert_eq!(b.pick_one(3, &only6, &swarm), Some(six));
     }
 
     #[test]

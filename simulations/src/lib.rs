@@ -1,9 +1,11 @@
 //! The ILP Torrent swarm simulator: discrete-event, in virtual time, deterministic for
 //! a given seed, driving the same `ilpt-protocol` decisions as the node.
 //!
-//! - Piece choice is the protocol's [`Picker`](ilpt_protocol::picker::Picker) (rarest
-//!   first, endgame), one per downloader, with one block per piece: pieces are the unit
-//!   of exchange.
+//! - Piece choice is the protocol's picker (rarest first, endgame): each downloader has
+//!   the per-downloader half, [`Requests`](ilpt_protocol::picker::Requests), with one
+//!   block per piece (pieces are the unit of exchange), and all of them take rarity
+//!   from one swarm-wide [`Availability`](ilpt_protocol::availability::Availability)
+//!   (see the README, "Rarity is swarm-wide").
 //! - Every spend is decided by the protocol's
 //!   [`Terms::decide`](ilpt_protocol::charging::Terms::decide), so revenue totals are
 //!   sums of real decisions, not a formula (see [`ledger`] for what is modelled).

@@ -1,7 +1,7 @@
 //! One simulated peer: its link, its pieces, its picker, its connections and transfers.
 
 use ilpt_protocol::bitfield::Bitfield;
-use ilpt_protocol::picker::Picker;
+use ilpt_protocol::picker::Requests;
 
 use crate::behaviour::Behaviour;
 use crate::event::FlowId;
@@ -28,12 +28,25 @@ pub(crate) struct Neighbour {
     pub(crate) peer: PeerId,
     /// Our position in the far end's neighbour list.
     pub(crate) back: u32,
-    /// How many pieces the far end has that we lack.
-    pub(crate) useful: u32,
     /// The far end refused to serve us for good (no balance, forged voucher).
     pub(crate) refused: bool,
-    /// Fail-open: the amount we served the far end unverified, not settled yet.
-    pub(crate) open_credit: u64,
+    /// We refused to serve the far end for good (its `refused`, mirrored here so a
+    /// serving peer need not read the far end's list).
+    pub(crate) refusing: bool,
+}
+
+/// One of a peer's transfers, as the peer's upload or download list holds it: enough
+/// to share bandwidth without visiting the flow table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Link {
+    /// The transfer.
+    pub(crate) flow: FlowId,
+    /// The peer at the other end.
+    pub(crate) peer: PeerId,
+    /// Carrying bytes (the flow's `active`).
+    pub(crate) active: bool,
+    /// Bytes per second (the flow's `rate`; kept in the downloader's list).
+    pub(crate) rate: f64,
 }
 
 /// A peer.
@@ -55,16 +68,19 @@ pub(crate) struct Peer {
     pub(crate) upload_slots: usize,
     /// Verified pieces.
     pub(crate) have: Bitfield,
-    /// The protocol's piece picker, while leeching.
-    pub(crate) picker: Option<Box<Picker>>,
+    /// The protocol's piece picker (its per-downloader half: what was started and
+    /// asked of whom), while leeching; rarity comes from the swarm's availability.
+    pub(crate) picker: Option<Box<Requests>>,
     /// Connections.
     pub(crate) neighbours: Vec<Neighbour>,
     /// Transfers this peer serves (pending or active).
-    pub(crate) uploads: Vec<FlowId>,
+    pub(crate) uploads: Vec<Link>,
     /// Transfers this peer receives (pending or active).
-    pub(crate) downloads: Vec<FlowId>,
+    pub(crate) downloads: Vec<Link>,
     /// How many uploads carry bytes now.
     pub(crate) active_up: u32,
+    /// `active_up` when the rates of this peer's uploads were last computed.
+    pub(crate) flushed_up: u32,
     /// How many downloads carry bytes now.
     pub(crate) active_down: u32,
     /// Round-robin positions in `neighbours` for uploads and downloads.

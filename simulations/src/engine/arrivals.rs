@@ -3,7 +3,7 @@
 //! abort and patience timers, and announces.
 
 use ilpt_protocol::bitfield::Bitfield;
-use ilpt_protocol::picker::Picker;
+use ilpt_protocol::picker::Requests;
 
 use super::Engine;
 use crate::behaviour::Behaviour;
@@ -28,6 +28,7 @@ impl Engine {
             uploads: Vec::new(),
             downloads: Vec::new(),
             active_up: 0,
+            flushed_up: 0,
             active_down: 0,
             cursor_up: 0,
             cursor_down: 0,
@@ -51,7 +52,8 @@ impl Engine {
         creator.upload_bps = self.cfg.creator.upload_bps;
         creator.upload_slots = self.cfg.creator.upload_slots;
         creator.completed = Some(0.0);
-        self.peers.push(creator);
+        self.availability.add(&creator.have);
+        self.push_peer(creator);
         self.owners.push(0);
         self.tracker.add(0);
     }
@@ -116,7 +118,7 @@ impl Engine {
         let layout = self.cfg.layout;
         let block_len = u32::try_from(layout.piece_length()).unwrap_or(u32::MAX);
         let seed = self.picker_stream.bits();
-        peer.picker = Some(Box::new(Picker::new(
+        peer.picker = Some(Box::new(Requests::new(
             layout,
             block_len,
             Bitfield::new(layout.piece_count()),
@@ -131,7 +133,7 @@ impl Engine {
         if pays > 0 {
             peer.receipt = Some(self.ledger.pay(pays));
         }
-        self.peers.push(peer);
+        self.push_peer(peer);
         self.tracker.add(id);
         self.stats.arrived += 1;
         if self.now >= self.cfg.run.warmup_s {

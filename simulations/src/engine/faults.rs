@@ -93,17 +93,15 @@ impl Engine {
         // Transfers still under way: their payment is now known.
         for p in 0..self.peers.len() {
             for k in 0..self.peers[p].uploads.len() {
-                let id = self.peers[p].uploads[k];
+                let id = self.peers[p].uploads[k].flow;
                 let f = self.flows.get_mut(id);
                 if f.payment == Payment::Deferred {
                     let bad = refused.get(f.ticket as usize).copied().unwrap_or(false);
                     f.payment = if bad { Payment::Unpaid } else { Payment::Paid };
                 }
             }
-            for n in &mut self.peers[p].neighbours {
-                n.open_credit = 0;
-            }
         }
+        self.open_credit.clear();
         for p in 0..self.peers.len() as PeerId {
             self.fill_uploads(p);
         }

@@ -37,8 +37,8 @@ impl Engine {
             || self.cfg.faults.verifier_mode != VerifierMode::FailClosed
     }
 
-    /// Whether `u` serves `piece` to `d` (`ui`: `d`'s entry in `u`'s neighbour list).
-    pub(super) fn gate(&mut self, u: PeerId, d: PeerId, ui: usize, piece: u32) -> Gate {
+    /// Whether `u` serves `piece` to `d`.
+    pub(super) fn gate(&mut self, u: PeerId, d: PeerId, piece: u32) -> Gate {
         let serve = |payment, wait| Gate::Serve {
             payment,
             wait,
@@ -59,7 +59,7 @@ impl Engine {
                 VerifierMode::FailClosed => Gate::Refuse { lasting: false },
                 VerifierMode::FailOpen { credit } => {
                     let price = self.ledger.piece_price(piece);
-                    let open = &mut self.peers[u as usize].neighbours[ui].open_credit;
+                    let open = self.open_credit.entry((u, d)).or_default();
                     if *open + price > credit.0 {
                         return Gate::Refuse { lasting: false };
                     }

@@ -24,6 +24,7 @@ impl Engine {
             completed_s: self.now,
         };
         self.stats.downloads.push(record);
+        self.sync_slots(d);
         self.stats.counts(self.now, -1, 1);
         self.ledger.close(identity);
         self.drop_seed_connections(d);
@@ -64,6 +65,7 @@ impl Engine {
             self.depart(s);
         } else {
             self.peers[s as usize].leaving = true;
+            self.sync_slots(s);
         }
     }
 
@@ -177,10 +179,13 @@ impl Engine {
         self.ledger.close(identity);
         self.tracker.remove(p);
         let peer = &mut self.peers[p as usize];
+        self.availability.remove(&peer.have);
         peer.phase = Phase::Gone;
         peer.picker = None;
         peer.neighbours = Vec::new();
         peer.have = ilpt_protocol::bitfield::Bitfield::default();
+        self.pieces[p as usize] = 0;
+        self.sync_slots(p);
         if was_leeching {
             self.stats.counts(self.now, -1, 0);
         } else {

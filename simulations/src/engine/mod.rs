@@ -2,7 +2,8 @@
 //! simulated verifier and tracker) and advances virtual time event by event.
 //!
 //! The engine decides nothing the protocol decides: which piece to ask for is
-//! [`ilpt_protocol::picker::Picker::pick`], and whether a spend pays, moves or is
+//! [`ilpt_protocol::picker::Requests::pick_one`] (against the swarm's
+//! [`ilpt_protocol::availability::Availability`]), and whether a spend pays, moves or is
 //! refused is [`ilpt_protocol::charging::Terms::decide`] (through [`crate::ledger`]).
 //! The engine supplies what a node's I/O would: who is connected, when bytes arrive,
 //! when peers come and go.
@@ -21,6 +22,10 @@ mod overlay;
 mod rates;
 mod report;
 mod transfers;
+
+use std::collections::BTreeMap;
+
+use ilpt_protocol::availability::Availability;
 
 use crate::behaviour::Assigner;
 use crate::config::Config;
@@ -58,16 +63,33 @@ pub(crate) struct Engine {
     arrival_stream: Stream,
     lifetime_stream: Stream,
     picker_stream: Stream,
+    /// How many present peers have each piece: the rarity every downloader's picker
+    /// uses (see the README, "Rarity is swarm-wide").
+    availability: Availability,
     /// No more arrivals will come.
     arrivals_done: bool,
     /// Decay arrivals: `exp(−t / decay_s)` at the last arrival.
     decay_level: f64,
+    /// Per peer, the rate cap of each of its uploads: its upload capacity shared
+    /// equally by its active uploads (kept here, densely, for the rate computation).
+    share: Vec<f64>,
+    /// Per peer, whether it can take another upload: present, not leaving, a free
+    /// upload slot (kept densely, for the search of a serving neighbour).
+    room: Vec<bool>,
+    /// Per peer, whether it can take another download: leeching, a free request slot.
+    want: Vec<bool>,
+    /// Per peer, how many pieces it has (its bitfield's count, kept densely: a peer
+    /// with more pieces than another surely has one the other lacks).
+    pieces: Vec<u32>,
+    /// Fail-open: what each serving peer served each payer unverified on their current
+    /// connection, not settled yet (empty but during a verifier outage).
+    open_credit: BTreeMap<(PeerId, PeerId), u64>,
     /// Uploaders whose active upload count changed during this event.
     dirty: Vec<PeerId>,
     /// Downloaders whose rates to recompute after this event.
     refill: Vec<PeerId>,
-    /// Scratch list of (cap, flow) pairs.
-    scratch: Vec<(f64, crate::event::FlowId)>,
+    /// Scratch list of (cap, flow, place in the downloader's list).
+    scratch: Vec<(f64, crate::event::FlowId, usize)>,
     stats: Stats,
 }
 
@@ -94,8 +116,14 @@ impl Engine {
             arrival_stream: Stream::new(seed, Purpose::Arrivals),
             lifetime_stream: Stream::new(seed, Purpose::Lifetimes),
             picker_stream: Stream::new(seed, Purpose::Pickers),
+            availability: Availability::new(cfg.layout.piece_count()),
             arrivals_done: false,
             decay_level: 1.0,
+            open_credit: BTreeMap::new(),
+            share: Vec::new(),
+            room: Vec::new(),
+            want: Vec::new(),
+            pieces: Vec::new(),
             dirty: Vec::new(),
             refill: Vec::new(),
             scratch: Vec::new(),
@@ -194,8 +222,30 @@ impl Engine {
         });
     }
 
+    /// Adds a peer to the table (and to the dense per-peer arrays).
+    fn push_peer(&mut self, peer: Peer) {
+        self.share.push(peer.upload_bps);
+        self.pieces.push(peer.have.count());
+        self.peers.push(peer);
+        self.room.push(false);
+        self.want.push(false);
+        self.sync_slots((self.peers.len() - 1) as PeerId);
+    }
+
+    /// Recomputes `p`'s entries of `room` and `want` after its transfers or its state
+    /// changed.
+    fn sync_slots(&mut self, p: PeerId) {
+        let peer = &self.peers[p as usize];
+        self.room[p as usize] =
+            peer.present() && !peer.leaving && peer.uploads.len() < peer.upload_slots;
+        self.want[p as usize] =
+            peer.leeching() && peer.downloads.len() < self.cfg.peers.max_requests;
+    }
+
     /// `u`'s number of active uploads changed: the caps of its uploads change.
     fn touch_uploader(&mut self, u: PeerId) {
+        let peer = &self.peers[u as usize];
+        self.share[u as usize] = peer.upload_bps / f64::from(peer.active_up.max(1));
         self.dirty.push(u);
     }
 

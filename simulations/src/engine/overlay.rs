@@ -1,8 +1,8 @@
-//! Who is connected to whom: announces to the tracker, connecting, disconnecting, and
-//! telling neighbours about a new piece (the `Have` message), which also keeps each
-//! connection's count of useful pieces and each picker's availability current.
+//! Who is connected to whom: announces to the tracker, connecting and disconnecting.
+//! Whether a connection carries anything useful is computed when asked, from the two
+//! peers' bitfields (a word-wise and-not), rather than kept current by `Have`
+//! messages; rarity is the swarm's (see the README, "Rarity is swarm-wide").
 
-use ilpt_protocol::bitfield::Bitfield;
 use ilpt_protocol::picker::PeerSlot;
 
 use super::Engine;
@@ -10,17 +10,21 @@ use crate::behaviour::Behaviour;
 use crate::event::Event;
 use crate::peer::{two_mut, Neighbour, PeerId, Phase};
 
-/// Pieces in `theirs` that are not in `mine`.
-fn useful(theirs: &Bitfield, mine: &Bitfield) -> u32 {
-    theirs
-        .as_wire()
-        .iter()
-        .zip(mine.as_wire())
-        .map(|(t, m)| (t & !m).count_ones())
-        .sum()
-}
-
 impl Engine {
+    /// Whether `from` has a piece `to` lacks.
+    pub(super) fn useful(&self, from: PeerId, to: PeerId) -> bool {
+        let (a, b) = (self.pieces[from as usize], self.pieces[to as usize]);
+        debug_assert_eq!(a, self.peers[from as usize].have.count());
+        debug_assert_eq!(b, self.peers[to as usize].have.count());
+        if a == 0 || a > b {
+            // Nothing to give, or more pieces than `to` has: no need to compare sets.
+            return a > 0;
+        }
+        self.peers[from as usize]
+            .have
+            .any_and_not(&self.peers[to as usize].have)
+    }
+
     /// `p` asks the tracker for peers and connects to them.
     pub(super) fn announce(&mut self, p: PeerId) {
         let Some(peer) = self.peers.get_mut(p as usize) else {
@@ -82,9 +86,9 @@ impl Engine {
         if !pa.present() || !pb.present() || pa.neighbours.iter().any(|n| n.peer == b) {
             return false;
         }
-        let (for_a, for_b) = (useful(&pb.have, &pa.have), useful(&pa.have, &pb.have));
+        let (for_a, for_b) = (pb.have.any_and_not(&pa.have), pa.have.any_and_not(&pb.have));
         let both_empty = pa.have.count() == 0 && pb.have.count() == 0;
-        if for_a == 0 && for_b == 0 && !both_empty {
+        if !for_a && !for_b && !both_empty {
             // Neither has anything for the other. (Two peers that have nothing yet will
             // soon have pieces to swap: they connect.)
             return false;
@@ -101,23 +105,15 @@ impl Engine {
         pa.neighbours.push(Neighbour {
             peer: b,
             back: ib,
-            useful: for_a,
             refused: false,
-            open_credit: 0,
+            refusing: false,
         });
         pb.neighbours.push(Neighbour {
             peer: a,
             back: ia,
-            useful: for_b,
             refused: false,
-            open_credit: 0,
+            refusing: false,
         });
-        if let Some(picker) = pa.picker.as_mut() {
-            picker.add_peer(&pb.have);
-        }
-        if let Some(picker) = pb.picker.as_mut() {
-            picker.add_peer(&pa.have);
-        }
         true
     }
 
@@ -129,10 +125,10 @@ impl Engine {
         if peer.neighbours.len() < self.cfg.peers.max_connections {
             return true;
         }
-        let idle = peer.neighbours.iter().position(|nb| {
-            let theirs = &self.peers[nb.peer as usize].neighbours[nb.back as usize];
-            nb.useful == 0 && theirs.useful == 0
-        });
+        let idle = peer
+            .neighbours
+            .iter()
+            .position(|nb| !self.useful(nb.peer, p) && !self.useful(p, nb.peer));
         let Some(i) = idle else {
             return false;
         };
@@ -152,7 +148,7 @@ impl Engine {
     }
 
     /// Closes the connection at entry `i` of `p`'s list: cancels transfers between
-    /// the two, and each side's picker forgets the other's pieces.
+    /// the two, and each side's picker releases what it asked of the other.
     pub(super) fn disconnect(&mut self, p: PeerId, i: usize) {
         let nb = self.peers[p as usize].neighbours[i];
         let q = nb.peer;
@@ -160,40 +156,21 @@ impl Engine {
             .uploads
             .iter()
             .chain(&self.peers[p as usize].downloads)
-            .copied()
-            .filter(|f| {
-                let f = self.flows.get(*f);
-                f.up == q || f.down == q
-            })
+            .filter(|l| l.peer == q)
+            .map(|l| l.flow)
             .collect();
         for f in between {
             self.cancel_flow(f);
         }
         self.unlink(p, i);
         self.unlink(q, nb.back as usize);
-        let (pp, pq) = two_mut(&mut self.peers, p, q);
-        if let Some(picker) = pp.picker.as_mut() {
-            picker.remove_peer(PeerSlot::from(q), &pq.have);
+        if !self.open_credit.is_empty() {
+            self.open_credit.remove(&(p, q));
+            self.open_credit.remove(&(q, p));
         }
-        if let Some(picker) = pq.picker.as_mut() {
-            picker.remove_peer(PeerSlot::from(p), &pp.have);
-        }
-    }
-
-    /// `p` verified `piece`: tell every neighbour (their pickers and useful counts).
-    pub(super) fn announce_have(&mut self, p: PeerId, piece: u32) {
-        let n = self.peers[p as usize].neighbours.len();
-        for i in 0..n {
-            let nb = self.peers[p as usize].neighbours[i];
-            let (pp, pq) = two_mut(&mut self.peers, p, nb.peer);
-            if pq.have.get(piece) {
-                let mine = &mut pp.neighbours[i];
-                mine.useful = mine.useful.saturating_sub(1);
-            } else {
-                pq.neighbours[nb.back as usize].useful += 1;
-                if let Some(picker) = pq.picker.as_mut() {
-                    picker.add_have(piece);
-                }
+        for (a, b) in [(p, q), (q, p)] {
+            if let Some(picker) = self.peers[a as usize].picker.as_mut() {
+                picker.release_all(PeerSlot::from(b));
             }
         }
     }

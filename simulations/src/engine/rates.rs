@@ -19,12 +19,16 @@ impl Engine {
         let mut dirty = std::mem::take(&mut self.dirty);
         let mut refill = std::mem::take(&mut self.refill);
         // An uploader's count sets the caps of its uploads: refill their downloaders.
+        // (Unless the count is back where it was when the rates were last computed.)
         dirty.sort_unstable();
         dirty.dedup();
         for &u in &dirty {
-            for &f in &self.peers[u as usize].uploads {
-                refill.push(self.flows.get(f).down);
+            let peer = &mut self.peers[u as usize];
+            if peer.active_up == peer.flushed_up {
+                continue;
             }
+            peer.flushed_up = peer.active_up;
+            refill.extend(peer.uploads.iter().map(|l| l.peer));
         }
         refill.sort_unstable();
         refill.dedup();
@@ -43,21 +47,24 @@ impl Engine {
         let mut caps = std::mem::take(&mut self.scratch);
         caps.clear();
         let peer = &self.peers[d as usize];
-        for &id in &peer.downloads {
-            let f = self.flows.get(id);
-            if f.active {
-                let up = &self.peers[f.up as usize];
-                caps.push((up.upload_bps / f64::from(up.active_up.max(1)), id));
+        for (k, l) in peer.downloads.iter().enumerate() {
+            if l.active {
+                caps.push((self.share[l.peer as usize], l.flow, k));
             }
         }
         caps.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let mut left = peer.download_bps;
         let n = caps.len();
-        for (i, &(cap, id)) in caps.iter().enumerate() {
+        for (i, &(cap, id, k)) in caps.iter().enumerate() {
             let share = left / (n - i) as f64;
             let rate = cap.min(share);
             left -= rate;
-            self.set_rate(id, rate);
+            // Summation order can move a recomputed share by an ulp; that is no change.
+            let link = &mut self.peers[d as usize].downloads[k];
+            if (rate - link.rate).abs() > 1e-9 * rate {
+                link.rate = rate;
+                self.set_rate(id, rate);
+            }
         }
         self.scratch = caps;
     }
@@ -65,10 +72,6 @@ impl Engine {
     fn set_rate(&mut self, id: FlowId, rate: f64) {
         let now = self.now;
         let f = self.flows.get_mut(id);
-        // Summation order can move a recomputed share by an ulp; that is no change.
-        if (rate - f.rate).abs() <= 1e-9 * rate {
-            return;
-        }
         f.left = (f.left - delivered_since(f, now)).max(0.0);
         f.since = now;
         f.rate = rate;

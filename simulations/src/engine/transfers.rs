@@ -14,19 +14,27 @@ use super::Engine;
 use crate::behaviour::Behaviour;
 use crate::event::{Event, FlowId};
 use crate::flows::{delivered_since, Flow, Payment};
-use crate::peer::{two_mut, PeerId};
+use crate::peer::{two_mut, Link, PeerId};
 
 impl Engine {
     /// Whether `u` may start an upload now.
     fn can_upload(&self, u: PeerId) -> bool {
         let p = &self.peers[u as usize];
-        p.present() && !p.leaving && p.uploads.len() < p.upload_slots && self.may_serve(u)
+        debug_assert_eq!(
+            self.room[u as usize],
+            p.present() && !p.leaving && p.uploads.len() < p.upload_slots
+        );
+        self.room[u as usize] && self.may_serve(u)
     }
 
     /// Whether `d` may start a download now.
     fn can_download(&self, d: PeerId) -> bool {
         let p = &self.peers[d as usize];
-        p.leeching() && p.downloads.len() < self.cfg.peers.max_requests
+        debug_assert_eq!(
+            self.want[d as usize],
+            p.leeching() && p.downloads.len() < self.cfg.peers.max_requests
+        );
+        self.want[d as usize]
     }
 
     /// Offers `u`'s free upload slots to its neighbours, in turn.
@@ -42,11 +50,10 @@ impl Engine {
             if !self.can_download(nb.peer) {
                 continue;
             }
-            let theirs = self.peers[nb.peer as usize].neighbours[nb.back as usize];
-            if theirs.useful == 0 || theirs.refused {
+            if nb.refusing || !self.useful(u, nb.peer) {
                 continue;
             }
-            if self.try_start(u, nb.peer, i, nb.back as usize) && !self.can_upload(u) {
+            if self.try_start(u, nb.peer, nb.back as usize) && !self.can_upload(u) {
                 self.peers[u as usize].cursor_up = i + 1;
                 return;
             }
@@ -75,29 +82,29 @@ impl Engine {
             }
             let i = (start + k) % n;
             let nb = self.peers[d as usize].neighbours[i];
-            if nb.useful == 0 || nb.refused || !self.can_upload(nb.peer) {
+            if nb.refused || !self.can_upload(nb.peer) || !self.useful(nb.peer, d) {
                 continue;
             }
             if only_group && self.peers[nb.peer as usize].behaviour != Behaviour::Colluder {
                 continue;
             }
-            self.try_start(nb.peer, d, nb.back as usize, i);
+            self.try_start(nb.peer, d, i);
         }
     }
 
     /// Asks `d`'s picker for a piece `u` has; if `u`'s payment check passes, starts the
-    /// transfer. `ui` is `d`'s entry in `u`'s list, `di` is `u`'s entry in `d`'s.
-    fn try_start(&mut self, u: PeerId, d: PeerId, ui: usize, di: usize) -> bool {
+    /// transfer. `di` is `u`'s entry in `d`'s list.
+    fn try_start(&mut self, u: PeerId, d: PeerId, di: usize) -> bool {
         let (pu, pd) = two_mut(&mut self.peers, u, d);
         let Some(picker) = pd.picker.as_mut() else {
             return false;
         };
         self.stats.picks += 1;
-        let Some(block) = picker.pick(PeerSlot::from(u), &pu.have, 1).pop() else {
+        let Some(block) = picker.pick_one(PeerSlot::from(u), &pu.have, &self.availability) else {
             self.stats.empty_picks += 1;
             return false;
         };
-        match self.gate(u, d, ui, block.piece) {
+        match self.gate(u, d, block.piece) {
             Gate::Refuse { lasting } => {
                 let pd = &mut self.peers[d as usize];
                 if let Some(picker) = pd.picker.as_mut() {
@@ -105,6 +112,8 @@ impl Engine {
                 }
                 if lasting {
                     pd.neighbours[di].refused = true;
+                    let ui = pd.neighbours[di].back as usize;
+                    self.peers[u as usize].neighbours[ui].refusing = true;
                 }
                 false
             }
@@ -127,8 +136,16 @@ impl Engine {
                     live: true,
                     ticket,
                 });
-                self.peers[u as usize].uploads.push(id);
-                self.peers[d as usize].downloads.push(id);
+                let link = |peer| Link {
+                    flow: id,
+                    peer,
+                    active: false,
+                    rate: 0.0,
+                };
+                self.peers[u as usize].uploads.push(link(d));
+                self.sync_slots(u);
+                self.peers[d as usize].downloads.push(link(u));
+                self.sync_slots(d);
                 if active {
                     self.activate_flow(id);
                 } else {
@@ -147,6 +164,17 @@ impl Engine {
         f.active = true;
         f.since = self.now;
         let (u, d) = (f.up, f.down);
+        for (p, up) in [(u, true), (d, false)] {
+            let peer = &mut self.peers[p as usize];
+            let list = if up {
+                &mut peer.uploads
+            } else {
+                &mut peer.downloads
+            };
+            if let Some(l) = list.iter_mut().find(|l| l.flow == id) {
+                l.active = true;
+            }
+        }
         self.peers[u as usize].active_up += 1;
         self.peers[d as usize].active_down += 1;
         self.touch_uploader(u);
@@ -163,7 +191,7 @@ impl Engine {
             } else {
                 &mut peer.downloads
             };
-            if let Some(pos) = list.iter().position(|x| *x == id) {
+            if let Some(pos) = list.iter().position(|l| l.flow == id) {
                 list.swap_remove(pos);
             }
             if f.active {
@@ -175,6 +203,8 @@ impl Engine {
             }
         }
         self.touch_uploader(f.up);
+        self.sync_slots(f.up);
+        self.sync_slots(f.down);
         self.touch_downloader(f.down);
         f
     }
@@ -232,10 +262,14 @@ impl Engine {
 
     /// Endgame: another peer was sending the same piece; stop it.
     fn cancel_duplicate(&mut self, d: PeerId, from: PeerSlot, piece: u32) {
-        let found = self.peers[d as usize].downloads.iter().copied().find(|f| {
-            let f = self.flows.get(*f);
-            PeerSlot::from(f.up) == from && f.block.piece == piece
-        });
+        let found = self.peers[d as usize]
+            .downloads
+            .iter()
+            .map(|l| l.flow)
+            .find(|f| {
+                let f = self.flows.get(*f);
+                PeerSlot::from(f.up) == from && f.block.piece == piece
+            });
         if let Some(id) = found {
             let up = self.flows.get(id).up;
             self.cancel_flow(id);
@@ -244,16 +278,18 @@ impl Engine {
         }
     }
 
-    /// `d`'s picker verified `piece`: record it, tell the neighbours, offer it.
+    /// `d`'s picker verified `piece`: record it, count it in the swarm's availability,
+    /// offer it.
     fn piece_verified(&mut self, d: PeerId, piece: u32, len: u64) {
         let peer = &mut self.peers[d as usize];
         if let Some(picker) = peer.picker.as_mut() {
             picker.piece_verified(piece);
         }
         peer.have.set(piece);
+        self.pieces[d as usize] = peer.have.count();
         peer.bytes_in += len;
         peer.pieces_in += 1;
-        self.announce_have(d, piece);
+        self.availability.increment(piece);
         if self.peers[d as usize].have.is_full() {
             self.on_complete(d);
         } else {

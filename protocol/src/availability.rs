@@ -1,0 +1,310 @@
+//! How many peers have each piece, kept sorted by that count, and the rarest-first
+//! choice made against it: among the pieces a downloader wants from one peer, the one
+//! the fewest peers have, ties broken uniformly at random.
+//!
+//! The pieces are held in an array ordered by count, with the start of each count's
+//! run recorded, as libtorrent's piece picker keeps them: when a piece's count goes up
+//! or down by one it swaps places with the piece at the edge of its run and the edge
+//! moves, so an update is O(1) and the array stays sorted. A choice then either walks
+//! the array from the rarest end until it meets a wanted piece, or walks the wanted
+//! pieces (a word-wise and-not of three [`Bitfield`]s) looking up their counts, which
+//! ever is shorter: O(min(wanted, pieces / wanted)) in the usual case instead of a scan
+//! of every piece.
+//!
+//! One [`Availability`] serves the node's [`Picker`](crate::picker::Picker) (one per
+//! torrent, counting its connected peers) and the simulator (one per swarm).
+
+use crate::bitfield::{word_mask, Bitfield, Members};
+use crate::rng::Rng;
+
+/// The pieces a downloader could start from one peer: offered by the peer, not had,
+/// not already started.
+#[derive(Debug, Clone, Copy)]
+pub struct Wanted<'a> {
+    /// The pieces the peer has.
+    pub offered: &'a Bitfield,
+    /// The pieces the downloader has.
+    pub have: &'a Bitfield,
+    /// The pieces the downloader has started (asked someone for).
+    pub started: &'a Bitfield,
+}
+
+impl Wanted<'_> {
+    /// Word `w` of the set (see [`Bitfield::word`]).
+    pub fn word(&self, w: usize) -> u64 {
+        self.offered.word(w) & !self.have.word(w) & !self.started.word(w)
+    }
+
+    /// Whether piece `i` is in the set.
+    pub fn contains(&self, i: u32) -> bool {
+        let w = i as usize / 64;
+        self.word(w) & word_mask(i) != 0
+    }
+
+    /// How many pieces are in the set.
+    pub fn count(&self) -> u32 {
+        (0..self.offered.word_count())
+            .map(|w| self.word(w).count_ones())
+            .sum()
+    }
+
+    /// The pieces in the set, in order.
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..self.offered.word_count()).flat_map(|w| Members::new(w, self.word(w)))
+    }
+}
+
+/// Per-piece counts of the peers that have each piece, sorted by count.
+#[derive(Debug, Clone)]
+pub struct Availability {
+    /// How many peers have each piece.
+    count: Vec<u32>,
+    /// Every piece, in increasing order of count.
+    order: Vec<u32>,
+    /// Where each piece is in `order`.
+    position: Vec<u32>,
+    /// `start[c]`: how many pieces have a count below `c` — the first place in `order`
+    /// of count `c`. The last entry is the piece count (no piece has that count yet).
+    start: Vec<u32>,
+}
+
+impl Availability {
+    /// Counts of zero for `pieces` pieces.
+    pub fn new(pieces: u32) -> Availability {
+        Availability {
+            count: vec![0; pieces as usize],
+            order: (0..pieces).collect(),
+            position: (0..pieces).collect(),
+            start: vec![0, pieces],
+        }
+    }
+
+    /// Number of pieces.
+    pub fn len(&self) -> u32 {
+        self.count.len() as u32
+    }
+
+    /// True over no pieces.
+    pub fn is_empty(&self) -> bool {
+        self.count.is_empty()
+    }
+
+    /// How many peers have piece `i` (0 out of range).
+    pub fn count(&self, i: u32) -> u32 {
+        self.count.get(i as usize).copied().unwrap_or(0)
+    }
+
+    fn swap(&mut self, a: usize, b: usize) {
+        self.order.swap(a, b);
+        self.position[self.order[a] as usize] = a as u32;
+        self.position[self.order[b] as usize] = b as u32;
+    }
+
+    /// One more peer has piece `i` (ignored out of range).
+    pub fn increment(&mut self, i: u32) {
+        let Some(&c) = self.count.get(i as usize) else {
+            return;
+        };
+        let c = c as usize;
+        if c + 2 == self.start.len() {
+            self.start.push(self.len());
+        }
+        // Move to the last place of count c's run, then end the run before it.
+        let edge = self.start[c + 1] as usize - 1;
+        self.swap(self.position[i as usize] as usize, edge);
+        self.start[c + 1] -= 1;
+        self.count[i as usize] += 1;
+    }
+
+    /// One peer fewer has piece `i` (ignored out of range or at zero).
+    pub fn decrement(&mut self, i: u32) {
+        let c = match self.count.get(i as usize) {
+            Some(&c) if c > 0 => c as usize,
+            _ => return,
+        };
+        // Move to the first place of count c's run, then start the run after it.
+        let edge = self.start[c] as usize;
+        self.swap(self.position[i as usize] as usize, edge);
+        self.start[c] += 1;
+        self.count[i as usize] -= 1;
+    }
+
+    /// A peer with `bits` arrived.
+    pub fn add(&mut self, bits: &Bitfield) {
+        for i in bits.iter() {
+            self.increment(i);
+        }
+    }
+
+    /// A peer with `bits` left.
+    pub fn remove(&mut self, bits: &Bitfield) {
+        for i in bits.iter() {
+            self.decrement(i);
+        }
+    }
+
+    /// The rarest piece of `wanted`, ties broken uniformly at random with `rng`; `None`
+    /// if nothing is wanted.
+    pub fn rarest(&self, wanted: Wanted<'_>, rng: &mut Rng) -> Option<u32> {
+        let total = wanted.count() as usize;
+        if total == 0 {
+            return None;
+        }
+        // Walking the wanted pieces costs two passes over them; walk the sorted order
+        // instead while that is cheaper.
+        let budget = 2 * total + 16;
+        let n = self.order.len();
+        let limit = budget.min(n);
+        if let Some(first) = self.order[..limit].iter().position(|p| wanted.contains(*p)) {
+            let c = self.count[self.order[first] as usize] as usize;
+            let end = self.start[c + 1] as usize;
+            if end <= budget {
+                let run = &self.order[first..end];
+                let ties = run.iter().filter(|p| wanted.contains(**p)).count();
+                let pick = pick_tie(ties, rng);
+                return run
+                    .iter()
+                    .copied()
+                    .filter(|p| wanted.contains(*p))
+                    .nth(pick);
+            }
+        } else if limit == n {
+            return None;
+        }
+        let in_range = |p: &u32| (*p as usize) < n;
+        let mut least = u32::MAX;
+        let mut ties = 0;
+        for p in wanted.iter().filter(in_range) {
+            let c = self.count[p as usize];
+            if c < least {
+                least = c;
+                ties = 1;
+            } else if c == least {
+                ties += 1;
+            }
+        }
+        let pick = pick_tie(ties, rng);
+        wanted
+            .iter()
+            .filter(in_range)
+            .filter(|p| self.count[*p as usize] == least)
+            .nth(pick)
+    }
+}
+
+/// A uniform index in `0..ties` (no draw when there is no choice).
+fn pick_tie(ties: usize, rng: &mut Rng) -> usize {
+    if ties <= 1 {
+        0
+    } else {
+        rng.below(ties as u64) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(a: &Availability) -> bool {
+        let counts: Vec<u32> = a.order.iter().map(|p| a.count(*p)).collect();
+        let runs_ok = (0..a.start.len() - 1)
+            .all(|c| (a.start[c]..a.start[c + 1]).all(|k| counts[k as usize] == c as u32));
+        counts.windows(2).all(|w| w[0] <= w[1])
+            && runs_ok
+            && a.order
+                .iter()
+                .enumerate()
+                .all(|(k, p)| a.position[*p as usize] == k as u32)
+    }
+
+    /// The rarest wanted pieces, by brute force.
+    fn rarest_set(a: &Availability, wanted: Wanted<'_>) -> Vec<u32> {
+        let least = wanted.iter().map(|p| a.count(p)).min();
+        wanted
+            .iter()
+            .filter(|p| Some(a.count(*p)) == least)
+            .collect()
+    }
+
+    #[test]
+    fn increments_and_decrements_keep_the_order_sorted() {
+        let mut rng = Rng::new(3);
+        let mut a = Availability::new(100);
+        let mut shadow = [0u32; 100];
+        for _ in 0..20_000 {
+            let i = rng.below(100) as u32;
+            if rng.below(5) < 3 {
+                a.increment(i);
+                shadow[i as usize] += 1;
+            } else {
+                a.decrement(i);
+                shadow[i as usize] = shadow[i as usize].saturating_sub(1);
+            }
+        }
+        assert!(sorted(&a));
+        assert!((0..100).all(|i| a.count(i) == shadow[i as usize]));
+        a.increment(1000);
+        a.decrement(1000);
+        assert!(sorted(&a));
+    }
+
+    #[test]
+    fn rarest_is_always_among_the_rarest_wanted_and_ties_are_all_reachable() {
+        let mut rng = Rng::new(11);
+        for round in 0..300 {
+            let n = [5u32, 64, 200, 1000][round % 4];
+            let mut a = Availability::new(n);
+            let (mut offered, mut have, mut started) =
+                (Bitfield::new(n), Bitfield::new(n), Bitfield::new(n));
+            let density = 1 + rng.below(20);
+            for i in 0..n {
+                for _ in 0..rng.below(4) {
+                    a.increment(i);
+                }
+                if rng.below(density) == 0 {
+                    offered.set(i);
+                }
+                if rng.below(4) == 0 {
+                    have.set(i);
+                }
+                if rng.below(8) == 0 {
+                    started.set(i);
+                }
+            }
+            let wanted = Wanted {
+                offered: &offered,
+                have: &have,
+                started: &started,
+            };
+            let best = rarest_set(&a, wanted);
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..(best.len() * 30).max(1) {
+                let got = a.rarest(wanted, &mut rng);
+                assert_eq!(got.is_some(), !best.is_empty());
+                if let Some(p) = got {
+                    assert!(best.contains(&p), "{p} is not among the rarest {best:?}");
+                    seen.insert(p);
+                }
+            }
+            if best.len() <= 8 {
+                assert_eq!(seen.len(), best.len(), "every tie gets picked");
+            }
+        }
+    }
+
+    #[test]
+    fn nothing_wanted_is_none() {
+        let mut rng = Rng::new(1);
+        let a = Availability::new(10);
+        let full = Bitfield::full(10);
+        let empty = Bitfield::new(10);
+        let w = |o, h| Wanted {
+            offered: o,
+            have: h,
+            started: &empty,
+        };
+        assert_eq!(a.rarest(w(&empty, &empty), &mut rng), None);
+        assert_eq!(a.rarest(w(&full, &full), &mut rng), None);
+        assert!(a.rarest(w(&full, &empty), &mut rng).is_some());
+    }
+}

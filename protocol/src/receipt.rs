@@ -9,7 +9,7 @@
 //! `secret = HMAC-SHA256(HMAC-SHA256(seed, "receipt_secret"), nonce)`.
 
 use base64::Engine as _;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;

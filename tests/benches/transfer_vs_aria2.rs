@@ -57,29 +57,9 @@ fn clock_ticks() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// Fields 14.. of /proc/<pid>/stat (utime, stime, cutime, cstime, ...), in clock ticks.
-fn stat_times(pid: &str) -> [u64; 4] {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The command name may hold spaces: fields after the last ')' start at field 3.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .skip(11)
-        .take(4)
-        .map(|v| v.parse().unwrap_or(0))
-        .collect();
-    [0, 1, 2, 3].map(|i| f.get(i).copied().unwrap_or(0))
-}
-
-/// CPU ticks (user + sys) of a live process.
-fn cpu_of(pid: u32) -> u64 {
-    let t = stat_times(&pid.to_string());
-    t[0] + t[1]
-}
-
 /// CPU ticks (user + sys) of this process's reaped children.
 fn cpu_of_reaped_children() -> u64 {
-    let t = stat_times("self");
+    let t = ilpt_tests::proc_cpu_ticks("self");
     t[2] + t[3]
 }
 
@@ -395,11 +375,11 @@ impl Bench {
         }
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let seeder_pid = c.seeder.0.id();
-        let (seed0, reaped0) = (cpu_of(seeder_pid), cpu_of_reaped_children());
+        let (seed0, reaped0) = (ilpt_tests::cpu_ticks(seeder_pid), cpu_of_reaped_children());
         let start = Instant::now();
         let out = cmd.spawn().unwrap().wait_with_output().unwrap();
         let wall_s = start.elapsed().as_secs_f64();
-        let (seed1, reaped1) = (cpu_of(seeder_pid), cpu_of_reaped_children());
+        let (seed1, reaped1) = (ilpt_tests::cpu_ticks(seeder_pid), cpu_of_reaped_children());
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),

@@ -1,19 +1,26 @@
-//! Benchmark: durable voucher spends per second over HTTP on loopback, with 64
-//! concurrent clients, against a release `ilpt verifier` (SQLite WAL, synchronous=FULL,
-//! group commit). Run with:
+//! Benchmark: durable voucher spends over HTTP on loopback, with 64 concurrent clients,
+//! against a release `ilpt verifier` (SQLite WAL, synchronous=FULL, group commit). Run:
 //!
 //! ```text
 //! cargo bench -p ilpt-tests --bench verifier_spends
-//! ILPT_BENCH_SPENDS=200 ILPT_BENCH_CLIENTS=64 cargo bench -p ilpt-tests --bench verifier_spends
+//! ILPT_BENCH_SPENDS=200 ILPT_BENCH_RATE=10000 ILPT_BENCH_SECONDS=10 cargo bench -p ilpt-tests --bench verifier_spends
 //! ```
 //!
-//! Each client is one payer with a funded balance that buys its own pieces one after
-//! the other (a signed voucher per piece, prepared before timing starts). Prints
-//! throughput and latency percentiles, and checks the ledger's audit afterwards.
+//! Each client is one payer with a funded balance that buys its own pieces (a signed
+//! voucher per piece, all prepared before timing starts). Two phases, both with the
+//! same 64 clients and one connection each:
+//! - saturation: a closed loop (`ILPT_BENCH_SPENDS` spends per client, each sent when
+//!   the last is answered): the service's capacity in spends/s;
+//! - paced: a steady offered load of `ILPT_BENCH_RATE` spends/s for
+//!   `ILPT_BENCH_SECONDS`, latency measured from each spend's scheduled send time (as
+//!   wrk2 does), so the percentiles are those a client sees at that throughput.
+//!
+//! Prints throughput and latency percentiles of each, and checks the ledger's audit
+//! afterwards (every spend is there, the invariants hold).
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use ilpt_tests::env_or;
+use ilpt_tests::{cpu_ticks, env_or};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,11 +38,43 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// One spend; it must succeed.
+async fn spend(http: &reqwest::Client, url: &str, voucher: String) {
+    let r = http
+        .post(url)
+        .header("content-type", "application/json")
+        .body(format!("{{\"voucher\":\"{voucher}\"}}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let _ = r.bytes().await.unwrap();
+}
+
+/// CPU ticks of this process (the load generator).
+fn self_ticks() -> u64 {
+    let t = ilpt_tests::proc_cpu_ticks("self");
+    t[0] + t[1]
+}
+
+fn print_latency(sorted: &[Duration]) {
+    println!(
+        "latency: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
+        percentile(sorted, 0.50).as_secs_f64() * 1e3,
+        percentile(sorted, 0.99).as_secs_f64() * 1e3,
+        percentile(sorted, 0.999).as_secs_f64() * 1e3,
+        sorted.last().unwrap().as_secs_f64() * 1e3
+    );
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let clients = env_or("ILPT_BENCH_CLIENTS", 64);
     let per_client = env_or("ILPT_BENCH_SPENDS", 500);
-    let pieces = u32::try_from(per_client).unwrap();
+    let rate = env_or("ILPT_BENCH_RATE", 10_000);
+    let paced_seconds = env_or("ILPT_BENCH_SECONDS", 10);
+    let paced_per_client = rate * paced_seconds / clients;
+    let pieces = u32::try_from(per_client + paced_per_client).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(ilpt_tests::ilpt_bin())
         .args(["verifier", "--dev-rail", "--listen", "127.0.0.1:0", "--db"])
@@ -158,8 +197,23 @@ async fn main() {
     }
 
     let spend_url = format!("{url}/licenses/{ih}/spend");
+    // Each client's vouchers: the first `per_client` for the closed loop, the rest for
+    // the paced run.
+    let (closed, paced): (Vec<Vec<String>>, Vec<Vec<String>>) = work
+        .into_iter()
+        .map(|mut v| {
+            let rest = v.split_off(per_client);
+            (v, rest)
+        })
+        .unzip();
+
+    // Phase 1, saturation: each client sends its next spend as soon as the last answer
+    // is in. Throughput is the service's capacity; latency is then mostly queueing
+    // (Little's law: mean = clients / throughput).
+    let server_pid = child.id();
+    let cpu0 = (cpu_ticks(server_pid), self_ticks());
     let start = Instant::now();
-    let tasks: Vec<_> = work
+    let tasks: Vec<_> = closed
         .into_iter()
         .map(|vouchers| {
             let (http, spend_url) = (http.clone(), spend_url.clone());
@@ -167,14 +221,7 @@ async fn main() {
                 let mut lat = Vec::with_capacity(vouchers.len());
                 for v in vouchers {
                     let t0 = Instant::now();
-                    let r = http
-                        .post(&spend_url)
-                        .json(&json!({"voucher": v}))
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(r.status().as_u16(), 200);
-                    let _ = r.bytes().await.unwrap();
+                    spend(&http, &spend_url, v).await;
                     lat.push(t0.elapsed());
                 }
                 lat
@@ -187,6 +234,58 @@ async fn main() {
     }
     let wall = start.elapsed();
     lat.sort();
+    let saturation = lat.len();
+    let cpu1 = (cpu_ticks(server_pid), self_ticks());
+
+    // Phase 2, a sustained offered load of `rate` spends/s from the same 64 clients:
+    // spend j is due at start + j/rate and goes to client j mod 64. A spend's latency
+    // runs from its due time, so a stall delays and counts against every spend queued
+    // behind it (no coordinated omission).
+    // A pacer thread releases each spend at its time (std sleeps are precise to tens of
+    // µs here; tokio's timer ticks in whole milliseconds and would bunch them up).
+    let per_client_paced = paced.first().map_or(0, Vec::len);
+    let total = per_client_paced * clients;
+    let mut releases = Vec::new();
+    let mut receivers = Vec::new();
+    for _ in 0..clients {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+        releases.push(tx);
+        receivers.push(rx);
+    }
+    let paced_start = Instant::now() + Duration::from_millis(20);
+    let pacer = std::thread::spawn(move || {
+        for j in 0..total {
+            let due = paced_start + Duration::from_secs_f64(j as f64 / rate as f64);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let _ = releases[j % releases.len()].send(due);
+        }
+    });
+    let tasks: Vec<_> = paced
+        .into_iter()
+        .zip(receivers)
+        .map(|(vouchers, mut release)| {
+            let (http, spend_url) = (http.clone(), spend_url.clone());
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(vouchers.len());
+                for v in vouchers {
+                    let due = release.recv().await.unwrap();
+                    spend(&http, &spend_url, v).await;
+                    lat.push(due.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut paced_lat = Vec::new();
+    for t in tasks {
+        paced_lat.extend(t.await.unwrap());
+    }
+    let paced_wall = paced_start.elapsed();
+    pacer.join().unwrap();
+    paced_lat.sort();
+
     let audit: Value = http
         .get(format!("{url}/audit"))
         .send()
@@ -198,24 +297,32 @@ async fn main() {
     assert_eq!(audit["holds"], true, "{audit}");
     assert_eq!(
         audit["voucher_charges"].as_u64().unwrap(),
-        lat.len() as u64 * 10
+        (lat.len() + paced_lat.len()) as u64 * 10
     );
     let _ = child.kill();
     let _ = child.wait();
     println!(
-        "{} durable voucher spends, {clients} concurrent clients, {:.2} s",
-        lat.len(),
+        "saturation: {saturation} durable voucher spends, {clients} clients in a closed loop, {:.2} s",
         wall.as_secs_f64()
     );
     println!(
         "throughput: {:.0} spends/s",
-        lat.len() as f64 / wall.as_secs_f64()
+        saturation as f64 / wall.as_secs_f64()
+    );
+    print_latency(&lat);
+    // Clock ticks are 10 ms: ticks * 10_000 µs over the spends.
+    let per_spend = |ticks: u64| ticks as f64 * 10_000.0 / saturation as f64;
+    println!(
+        "cpu per spend: verifier {:.0} us, load generator {:.0} us",
+        per_spend(cpu1.0 - cpu0.0),
+        per_spend(cpu1.1 - cpu0.1)
     );
     println!(
-        "latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        percentile(&lat, 0.50).as_secs_f64() * 1e3,
-        percentile(&lat, 0.99).as_secs_f64() * 1e3,
-        lat.last().unwrap().as_secs_f64() * 1e3
+        "paced: {} spends offered at {rate}/s by {clients} clients, {:.2} s, achieved {:.0} spends/s",
+        paced_lat.len(),
+        paced_wall.as_secs_f64(),
+        paced_lat.len() as f64 / paced_wall.as_secs_f64()
     );
+    print_latency(&paced_lat);
     println!("audit: {audit}");
 }

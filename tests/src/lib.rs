@@ -154,3 +154,24 @@ pub fn start_reading_lines(cmd: &mut std::process::Command, n: usize) -> (Proc, 
     std::thread::spawn(move || for _ in out.lines() {});
     (Proc(child), lines)
 }
+
+/// Fields 14–17 of `/proc/<pid>/stat` (utime, stime, cutime, cstime), in clock ticks;
+/// `pid` may be `"self"`. Zeros where /proc is missing (not Linux).
+pub fn proc_cpu_ticks(pid: &str) -> [u64; 4] {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces: the fields after the last ')' start at field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    [0, 1, 2, 3].map(|i| f.get(i).copied().unwrap_or(0))
+}
+
+/// CPU time (user + system) of a live process so far, in clock ticks (1/100 s here).
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let t = proc_cpu_ticks(&pid.to_string());
+    t[0] + t[1]
+}

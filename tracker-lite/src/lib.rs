@@ -4,14 +4,13 @@
 //! memory, bounded and expiring; it never grants or refuses access to content.
 
 pub mod http;
+pub mod listener;
 pub mod p2p;
 pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-use anyhow::Context;
 
 /// What the tracker listens on.
 #[derive(Debug, Clone)]
@@ -24,6 +23,9 @@ pub struct TrackerConfig {
     pub limits: store::Limits,
     /// Limits of the rendezvous server.
     pub rendezvous: p2p::RendezvousLimits,
+    /// Threads serving HTTP announces, each with its own listening socket (0: one per
+    /// core, see [`listener::default_threads`]).
+    pub http_threads: usize,
 }
 
 /// A running tracker.
@@ -48,16 +50,12 @@ impl Running {
 /// Starts the tracker.
 pub async fn start(config: TrackerConfig) -> anyhow::Result<Running> {
     let store = Arc::new(Mutex::new(store::Store::new(config.limits)));
-    let listener = tokio::net::TcpListener::bind(config.http)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.http))?;
-    let http = listener.local_addr()?;
-    let app = http::router(store.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let mut tasks = vec![tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!("tracker HTTP server stopped: {e}");
-        }
-    })];
+    let threads = match config.http_threads {
+        0 => listener::default_threads(),
+        n => n,
+    };
+    let http = listener::serve(config.http, threads, http::router(store.clone()))?;
+    let mut tasks = Vec::new();
     // Expired peers are dropped every minute, so memory follows the live swarm.
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));

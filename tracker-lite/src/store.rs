@@ -33,22 +33,109 @@ impl Default for Limits {
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
+    addr: SocketAddr,
     seeder: bool,
     expires: Instant,
 }
 
-/// Swarm membership.
+/// One swarm: its peers in a vector (so an answer is a window of it, not a walk over a
+/// hash map), an index by address, and running counts of seeders and leechers.
 #[derive(Debug, Default)]
+struct Swarm {
+    peers: Vec<Entry>,
+    index: HashMap<SocketAddr, usize>,
+    seeders: usize,
+}
+
+impl Swarm {
+    fn len(&self) -> usize {
+        self.peers.len()
+    }
+
+    fn contains(&self, addr: &SocketAddr) -> bool {
+        self.index.contains_key(addr)
+    }
+
+    /// Adds or renews `entry`; true if it is new.
+    fn upsert(&mut self, entry: Entry) -> bool {
+        match self.index.get(&entry.addr) {
+            Some(&i) => {
+                let old = std::mem::replace(&mut self.peers[i], entry);
+                self.seeders = self.seeders + usize::from(entry.seeder) - usize::from(old.seeder);
+                false
+            }
+            None => {
+                self.index.insert(entry.addr, self.peers.len());
+                self.peers.push(entry);
+                self.seeders += usize::from(entry.seeder);
+                true
+            }
+        }
+    }
+
+    /// Removes `addr`; true if it was there.
+    fn remove(&mut self, addr: &SocketAddr) -> bool {
+        let Some(i) = self.index.remove(addr) else {
+            return false;
+        };
+        let gone = self.peers.swap_remove(i);
+        self.seeders -= usize::from(gone.seeder);
+        if let Some(moved) = self.peers.get(i) {
+            self.index.insert(moved.addr, i);
+        }
+        true
+    }
+
+    /// Drops expired peers.
+    fn expire(&mut self, now: Instant) {
+        if self.peers.iter().all(|e| e.expires > now) {
+            return;
+        }
+        self.peers.retain(|e| e.expires > now);
+        self.index = self
+            .peers
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.addr, i))
+            .collect();
+        self.seeders = self.peers.iter().filter(|e| e.seeder).count();
+    }
+
+    /// Up to `numwant` live peers other than `me`, from a window starting at `start`.
+    fn sample(
+        &self,
+        me: SocketAddr,
+        numwant: usize,
+        start: usize,
+        now: Instant,
+    ) -> Vec<SocketAddr> {
+        let n = self.peers.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let (tail, head) = self.peers.split_at(start % n);
+        head.iter()
+            .chain(tail)
+            .filter(|e| e.addr != me && e.expires > now)
+            .map(|e| e.addr)
+            .take(numwant)
+            .collect()
+    }
+}
+
+/// Who is in which swarm.
+#[derive(Debug)]
 pub struct Store {
-    swarms: HashMap<InfoHash, HashMap<SocketAddr, Entry>>,
+    swarms: HashMap<InfoHash, Swarm>,
     total: usize,
     limits: Limits,
+    rng: ilpt_protocol::rng::Rng,
 }
 
 /// Why an announce was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
-    /// The tracker is full.
+    /// A limit is reached and expiry freed nothing.
     #[error("tracker is full, try again later")]
     Full,
 }
@@ -56,25 +143,30 @@ pub enum StoreError {
 /// The answer to an announce.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Peers {
-    /// Other peers of the swarm (not the announcer), at most `numwant`.
+    /// Other peers of the swarm (a random window of it).
     pub peers: Vec<SocketAddr>,
-    /// Peers with the whole file.
+    /// Seeders in the swarm (expired ones count until the next purge).
     pub complete: usize,
-    /// Peers still downloading.
+    /// Leechers in the swarm (likewise).
     pub incomplete: usize,
 }
 
 impl Store {
     /// An empty store with these limits.
     pub fn new(limits: Limits) -> Store {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
         Store {
             swarms: HashMap::new(),
             total: 0,
             limits,
+            rng: ilpt_protocol::rng::Rng::new(seed),
         }
     }
 
-    /// Records an announce (or removes the peer on `stopped`) and returns other peers.
+    /// Records an announce of `peer` in swarm `ih` (or its leaving, if `stopped`) and
+    /// answers with up to `numwant` other peers.
     pub fn announce(
         &mut self,
         ih: InfoHash,
@@ -86,15 +178,15 @@ impl Store {
     ) -> Result<Peers, StoreError> {
         if stopped {
             if let Some(swarm) = self.swarms.get_mut(&ih) {
-                if swarm.remove(&peer).is_some() {
+                if swarm.remove(&peer) {
                     self.total -= 1;
                 }
-                if swarm.is_empty() {
+                if swarm.len() == 0 {
                     self.swarms.remove(&ih);
                 }
             }
         } else {
-            let known = self.swarms.get(&ih).is_some_and(|s| s.contains_key(&peer));
+            let known = self.swarms.get(&ih).is_some_and(|s| s.contains(&peer));
             if !known {
                 if self.total >= self.limits.max_peers_total {
                     self.purge(now);
@@ -108,21 +200,19 @@ impl Store {
             }
             let swarm = self.swarms.entry(ih).or_default();
             if !known && swarm.len() >= self.limits.max_peers_per_torrent {
-                swarm.retain(|_, e| e.expires > now);
+                let before = swarm.len();
+                swarm.expire(now);
+                self.total -= before - swarm.len();
                 if swarm.len() >= self.limits.max_peers_per_torrent {
                     return Err(StoreError::Full);
                 }
             }
-            if swarm
-                .insert(
-                    peer,
-                    Entry {
-                        seeder,
-                        expires: now + self.limits.peer_ttl,
-                    },
-                )
-                .is_none()
-            {
+            let entry = Entry {
+                addr: peer,
+                seeder,
+                expires: now + self.limits.peer_ttl,
+            };
+            if swarm.upsert(entry) {
                 self.total += 1;
             }
         }
@@ -133,18 +223,11 @@ impl Store {
                 incomplete: 0,
             });
         };
-        let live = swarm.iter().filter(|(_, e)| e.expires > now);
-        let complete = live.clone().filter(|(_, e)| e.seeder).count();
-        let incomplete = live.clone().count() - complete;
-        let peers = live
-            .map(|(a, _)| *a)
-            .filter(|a| *a != peer)
-            .take(numwant)
-            .collect();
+        let start = usize::try_from(self.rng.below(swarm.len().max(1) as u64)).unwrap_or(0);
         Ok(Peers {
-            peers,
-            complete,
-            incomplete,
+            peers: swarm.sample(peer, numwant, start, now),
+            complete: swarm.seeders,
+            incomplete: swarm.len() - swarm.seeders,
         })
     }
 
@@ -152,14 +235,14 @@ impl Store {
     pub fn purge(&mut self, now: Instant) {
         let mut total = 0;
         self.swarms.retain(|_, swarm| {
-            swarm.retain(|_, e| e.expires > now);
+            swarm.expire(now);
             total += swarm.len();
-            !swarm.is_empty()
+            swarm.len() > 0
         });
         self.total = total;
     }
 
-    /// Peers tracked over all swarms.
+    /// Peers listed across all swarms.
     pub fn total_peers(&self) -> usize {
         self.total
     }
@@ -188,6 +271,38 @@ mod tests {
             .unwrap()
             .peers
             .is_empty());
+    }
+
+    #[test]
+    fn answers_are_random_windows_and_counts_follow_changes() {
+        let mut s = Store::new(Limits::default());
+        let ih = InfoHash([2; 20]);
+        let now = Instant::now();
+        for p in 1..=100 {
+            s.announce(ih, addr(p), p % 4 == 0, false, 0, now).unwrap();
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let a = s.announce(ih, addr(500), false, false, 10, now).unwrap();
+            assert_eq!(a.peers.len(), 10);
+            assert!(!a.peers.contains(&addr(500)));
+            assert_eq!((a.complete, a.incomplete), (25, 76));
+            seen.extend(a.peers);
+        }
+        // Twenty answers of ten drawn at random windows cover far more than ten peers.
+        assert!(seen.len() > 30, "only {} distinct peers", seen.len());
+        // A leecher turning seeder, and one leaving, move the counts.
+        s.announce(ih, addr(1), true, false, 0, now).unwrap();
+        s.announce(ih, addr(2), false, true, 0, now).unwrap();
+        let a = s.announce(ih, addr(500), false, false, 200, now).unwrap();
+        assert_eq!((a.complete, a.incomplete), (26, 74));
+        assert_eq!(a.peers.len(), 99);
+        // Expired peers are neither answered nor, after a purge, counted.
+        let later = now + Duration::from_secs(31 * 60);
+        let a = s.announce(ih, addr(600), false, false, 200, later).unwrap();
+        assert_eq!(a.peers, Vec::<SocketAddr>::new());
+        s.purge(later);
+        assert_eq!(s.total_peers(), 1);
     }
 
     #[test]

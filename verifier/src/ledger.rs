@@ -583,13 +583,27 @@ pub struct VerifiedVoucher(SignedVoucher);
 impl VerifiedVoucher {
     /// Decodes a base64 voucher and checks its signature (400 malformed, 403 forged).
     pub fn check(voucher_b64: &str) -> Result<VerifiedVoucher> {
-        let signed = SignedVoucher::decode_base64(voucher_b64)
-            .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
+        let signed = decode_voucher(voucher_b64)?;
         signed
             .verify()
             .map_err(|e| LedgerError::Forbidden(e.to_string()))?;
         Ok(VerifiedVoucher(signed))
     }
+
+    /// Wraps a voucher whose signature [`crate::sigcheck`] has checked, or turns its
+    /// refusal into a 403.
+    pub fn checked(
+        answer: std::result::Result<SignedVoucher, ilpt_protocol::voucher::VoucherError>,
+    ) -> Result<VerifiedVoucher> {
+        answer
+            .map(VerifiedVoucher)
+            .map_err(|e| LedgerError::Forbidden(e.to_string()))
+    }
+}
+
+/// Decodes a base64 voucher without checking its signature (400 when malformed).
+pub fn decode_voucher(voucher_b64: &str) -> Result<SignedVoucher> {
+    SignedVoucher::decode_base64(voucher_b64).map_err(|e| LedgerError::BadRequest(e.to_string()))
 }
 
 /// `POST /licenses/{info_hash}/spend`: credits any `receipts` to the payer's balance on

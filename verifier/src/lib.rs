@@ -12,6 +12,7 @@ pub mod api;
 pub mod dev_rail;
 pub mod ledger;
 pub mod server;
+pub mod sigcheck;
 pub mod spsp;
 pub mod writer;
 

@@ -35,6 +35,10 @@ pub struct VerifierConfig {
     pub collection_pointer: Option<String>,
     /// Let the SPSP proxy query plain-http receivers (for loopback testing only).
     pub allow_http_receivers: bool,
+    /// Milliseconds between WAL checkpoints (copying committed pages into the database
+    /// file). Shorter: smaller, more frequent background writes, so a commit's fsync
+    /// queues behind less; longer: less total writing.
+    pub checkpoint_ms: u64,
 }
 
 impl Default for VerifierConfig {
@@ -45,6 +49,7 @@ impl Default for VerifierConfig {
             public_url: None,
             receipt_seed_file: None,
             receipt_ttl: 300,
+            checkpoint_ms: 250,
             dev_rail: false,
             collection_pointer: None,
             allow_http_receivers: false,
@@ -130,15 +135,17 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
     let stop_checkpoints = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let (db, stop) = (config.db.clone(), stop_checkpoints.clone());
+        let interval = std::time::Duration::from_millis(config.checkpoint_ms.max(1));
         std::thread::Builder::new()
             .name("ledger-checkpoint".into())
-            .spawn(move || {
-                ledger::checkpoint_loop(&db, std::time::Duration::from_millis(500), &stop)
-            })
+            .spawn(move || ledger::checkpoint_loop(&db, interval, &stop))
             .context("cannot start the checkpoint thread")?;
     }
+    let (signatures, _signatures_done) =
+        crate::sigcheck::SignatureChecker::start().context("cannot start the signature checker")?;
     let state = Arc::new(AppState {
         writer,
+        signatures,
         seed,
         receipt_ttl: config.receipt_ttl,
         public_url: config

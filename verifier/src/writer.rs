@@ -137,12 +137,15 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn Job>]) -> rusqlite::Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let result = (|| {
+        // Prepared once and cached: these run twice per operation.
+        let run = |sql: &str| conn.prepare_cached(sql)?.execute([]).map(|_| ());
         for job in batch.iter_mut() {
-            conn.execute_batch("SAVEPOINT op")?;
+            run("SAVEPOINT op")?;
             if job.execute(conn) {
-                conn.execute_batch("RELEASE op")?;
+                run("RELEASE op")?;
             } else {
-                conn.execute_batch("ROLLBACK TO op; RELEASE op")?;
+                run("ROLLBACK TO op")?;
+                run("RELEASE op")?;
             }
         }
         conn.execute_batch("COMMIT")

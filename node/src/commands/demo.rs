@@ -126,6 +126,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
         p2p: None,
         limits: Default::default(),
         rendezvous: Default::default(),
+        http_threads: 1,
     })
     .await?;
     let turl = format!("http://{}/announce", tracker.http);

@@ -18,6 +18,9 @@ pub struct TrackerArgs {
     /// Seconds a peer stays listed without announcing again.
     #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
     pub peer_ttl: u64,
+    /// Threads serving HTTP announces, each with its own socket (0: one per core).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub http_threads: usize,
 }
 
 /// Runs the tracker until SIGINT or SIGTERM.
@@ -32,6 +35,7 @@ pub fn run(args: &TrackerArgs) -> Result<()> {
                 ..Default::default()
             },
             rendezvous: Default::default(),
+            http_threads: args.http_threads,
         };
         let running = ilpt_tracker_lite::start(config).await?;
         println!("tracker http listening on http://{}/announce", running.http);

@@ -45,6 +45,9 @@ pub struct VerifierArgs {
     /// Seconds a receipt nonce stays valid after it is issued (default 300).
     #[arg(long, value_name = "SECONDS")]
     pub receipt_ttl: Option<u64>,
+    /// Milliseconds between WAL checkpoints (default 250).
+    #[arg(long, value_name = "MS")]
+    pub checkpoint_ms: Option<u64>,
     /// Enable the development payment rail (loopback testing only; no real money).
     #[arg(long)]
     pub dev_rail: bool,
@@ -78,6 +81,9 @@ impl VerifierArgs {
         }
         if let Some(ttl) = self.receipt_ttl {
             c.receipt_ttl = ttl;
+        }
+        if let Some(ms) = self.checkpoint_ms {
+            c.checkpoint_ms = ms;
         }
         c.dev_rail |= self.dev_rail;
         c.allow_http_receivers |= self.allow_http_receivers;

@@ -49,15 +49,9 @@ pub enum TorrentInput {
     },
     /// The payment for a licensed download completed (or failed).
     Funded(Result<(), String>),
-    /// The verifier's answer to a voucher a peer sent.
-    Spent {
-        /// The session.
-        slot: u64,
-        /// The piece.
-        piece: u32,
-        /// The answer.
-        result: crate::payment::SpendResult,
-    },
+    /// The verifier's answers to one batch of vouchers peers sent: (session, piece,
+    /// answer) each.
+    Spent(Vec<(u64, u32, crate::payment::SpendResult)>),
     /// Stop: close every connection, flush the data, then answer.
     Stop(tokio::sync::oneshot::Sender<()>),
     /// A stream ended.
@@ -80,11 +74,7 @@ impl std::fmt::Debug for TorrentInput {
             TorrentInput::Closed { slot, reason } => write!(f, "Closed({slot}, {reason})"),
             TorrentInput::Stop(_) => f.write_str("Stop"),
             TorrentInput::Funded(r) => write!(f, "Funded({r:?})"),
-            TorrentInput::Spent {
-                slot,
-                piece,
-                result,
-            } => write!(f, "Spent({slot}, {piece}, {result:?})"),
+            TorrentInput::Spent(answers) => write!(f, "Spent({} answers)", answers.len()),
         }
     }
 }

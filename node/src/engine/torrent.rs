@@ -28,6 +28,17 @@ pub const BAN_AFTER_BAD_PIECES: u32 = 2;
 pub const MAX_PEERS: usize = 64;
 /// Inputs handled in one round before answering (spending vouchers, sending frames).
 const MAX_INPUTS_PER_ROUND: usize = 64;
+/// The most vouchers in one spend call (the verifier's limit).
+const MAX_SPEND_BATCH: usize = ilpt_verifier::api::MAX_BATCH_VOUCHERS;
+/// Spend calls out at a time, per torrent.
+const MAX_SPENDS_IN_FLIGHT: usize = 2;
+/// Per-connection limits: 256 requests of 16 KiB in flight (4 MiB, enough to keep a
+/// loopback or LAN link busy while the next piece's voucher is spent), and room to
+/// queue as many from the peer.
+pub const SESSION_LIMITS: SessionConfig = SessionConfig {
+    max_outstanding: 256,
+    max_queued: 1024,
+};
 
 /// Where the data lives.
 #[derive(Debug, Clone)]
@@ -140,6 +151,8 @@ pub struct Torrent {
     pay: Option<PayState>,
     served: HashMap<PeerId, u32>,
     pending_spends: Vec<(u64, u32, String)>,
+    /// Spend batches at the verifier.
+    spends_in_flight: usize,
     ticks: u64,
     started: std::time::Instant,
     first_piece_ms: Option<u64>,
@@ -198,6 +211,7 @@ impl Torrent {
             pay: None,
             served: HashMap::new(),
             pending_spends: Vec::new(),
+            spends_in_flight: 0,
             ticks: 0,
             started: std::time::Instant::now(),
             first_piece_ms: None,
@@ -379,38 +393,42 @@ impl Torrent {
             }
             TorrentInput::Stop(_) => {}
             TorrentInput::Funded(result) => self.on_funded(result),
-            TorrentInput::Spent {
-                slot,
-                piece,
-                result,
-            } => {
-                let Some(p) = self.peers.get_mut(&slot) else {
-                    return;
-                };
-                tracing::debug!(slot, piece, ?result, "voucher spent");
-                match result {
-                    SpendResult::Accepted => p.session.voucher_accepted(piece),
-                    SpendResult::PaymentRequired(missing) => p
-                        .session
-                        .voucher_refused(piece, RejectReason::PaymentRequired { amount: missing }),
-                    SpendResult::Refused(why) => {
-                        tracing::info!(peer = %p.peer_id, "voucher refused by the verifier: {why}");
-                        p.session
-                            .voucher_refused(piece, RejectReason::PaymentRequired { amount: 0 });
-                    }
-                    SpendResult::Unavailable(why) => {
-                        tracing::warn!("verifier unavailable, not serving: {why}");
-                        p.session.voucher_refused(piece, RejectReason::Unavailable);
-                    }
-                }
-                let mut events = Vec::new();
-                while let Some(e) = p.session.poll_event() {
-                    events.push(e);
-                }
-                for e in events {
-                    self.on_event(slot, e);
+            TorrentInput::Spent(answers) => {
+                self.spends_in_flight = self.spends_in_flight.saturating_sub(1);
+                for (slot, piece, result) in answers {
+                    self.on_spent(slot, piece, result);
                 }
             }
+        }
+    }
+
+    /// The verifier's answer to the voucher a peer sent for `piece`.
+    fn on_spent(&mut self, slot: u64, piece: u32, result: SpendResult) {
+        let Some(p) = self.peers.get_mut(&slot) else {
+            return;
+        };
+        tracing::debug!(slot, piece, ?result, "voucher spent");
+        match result {
+            SpendResult::Accepted => p.session.voucher_accepted(piece),
+            SpendResult::PaymentRequired(missing) => p
+                .session
+                .voucher_refused(piece, RejectReason::PaymentRequired { amount: missing }),
+            SpendResult::Refused(why) => {
+                tracing::info!(peer = %p.peer_id, "voucher refused by the verifier: {why}");
+                p.session
+                    .voucher_refused(piece, RejectReason::PaymentRequired { amount: 0 });
+            }
+            SpendResult::Unavailable(why) => {
+                tracing::warn!("verifier unavailable, not serving: {why}");
+                p.session.voucher_refused(piece, RejectReason::Unavailable);
+            }
+        }
+        let mut events = Vec::new();
+        while let Some(e) = p.session.poll_event() {
+            events.push(e);
+        }
+        for e in events {
+            self.on_event(slot, e);
         }
     }
 
@@ -484,7 +502,7 @@ impl Torrent {
             self.info_hash,
             self.metadata_len(),
             have.as_ref(),
-            SessionConfig::default(),
+            SESSION_LIMITS,
         );
         if let Some(pay) = &self.pay {
             let Some(peer_key) = crate::payment::peer_key(&peer) else {
@@ -594,30 +612,31 @@ impl Torrent {
         }
     }
 
-    /// Sends the vouchers received since the last round to the verifier in one batch
-    /// (one call, one commit): the prepaid window the license's verifier allows.
+    /// Sends the vouchers received since the last batch to the verifier in one call (one
+    /// commit): the prepaid window the license's verifier allows. At most
+    /// [`MAX_SPENDS_IN_FLIGHT`] calls are out at a time; vouchers that arrive meanwhile
+    /// wait for the next, so under load batches grow instead of calls multiplying.
     fn spend_pending(&mut self) {
-        if self.pending_spends.is_empty() {
+        if self.pending_spends.is_empty() || self.spends_in_flight >= MAX_SPENDS_IN_FLIGHT {
             return;
         }
         let Some(pay) = &self.pay else {
             self.pending_spends.clear();
             return;
         };
-        let batch: Vec<(u64, u32, String)> = self.pending_spends.drain(..).collect();
+        let take = self.pending_spends.len().min(MAX_SPEND_BATCH);
+        let batch: Vec<(u64, u32, String)> = self.pending_spends.drain(..take).collect();
+        self.spends_in_flight += 1;
         let (verifier, ih, tx) = (pay.verifier.clone(), self.info_hash, self.inputs_tx.clone());
         tokio::spawn(async move {
             let vouchers = batch.iter().map(|(_, _, v)| v.clone()).collect();
             let results = verifier.spend_batch(ih, vouchers).await;
-            for ((slot, piece, _), result) in batch.into_iter().zip(results) {
-                let _ = tx
-                    .send(TorrentInput::Spent {
-                        slot,
-                        piece,
-                        result,
-                    })
-                    .await;
-            }
+            let answers = batch
+                .into_iter()
+                .zip(results)
+                .map(|((slot, piece, _), result)| (slot, piece, result))
+                .collect();
+            let _ = tx.send(TorrentInput::Spent(answers)).await;
         });
     }
 

@@ -79,6 +79,11 @@ async fn main() {
     let mut child = Command::new(ilpt_tests::ilpt_bin())
         .args(["verifier", "--dev-rail", "--listen", "127.0.0.1:0", "--db"])
         .arg(dir.path().join("bench.db"))
+        .args(
+            std::env::var("ILPT_BENCH_CHECKPOINT_MS")
+                .map(|ms| vec!["--checkpoint-ms".to_string(), ms])
+                .unwrap_or_default(),
+        )
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()

@@ -49,7 +49,7 @@ impl Default for VerifierConfig {
             public_url: None,
             receipt_seed_file: None,
             receipt_ttl: 300,
-            checkpoint_ms: 250,
+            checkpoint_ms: 1000,
             dev_rail: false,
             collection_pointer: None,
             allow_http_receivers: false,

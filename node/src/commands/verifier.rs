@@ -45,7 +45,7 @@ pub struct VerifierArgs {
     /// Seconds a receipt nonce stays valid after it is issued (default 300).
     #[arg(long, value_name = "SECONDS")]
     pub receipt_ttl: Option<u64>,
-    /// Milliseconds between WAL checkpoints (default 250).
+    /// Milliseconds between WAL checkpoints (default 1000).
     #[arg(long, value_name = "MS")]
     pub checkpoint_ms: Option<u64>,
     /// Enable the development payment rail (loopback testing only; no real money).

@@ -51,6 +51,16 @@ async fn spend(http: &reqwest::Client, url: &str, voucher: String) {
     let _ = r.bytes().await.unwrap();
 }
 
+/// Every client's latencies, sorted.
+async fn sorted_latencies(tasks: Vec<tokio::task::JoinHandle<Vec<Duration>>>) -> Vec<Duration> {
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort();
+    all
+}
+
 /// CPU ticks of this process (the load generator).
 fn self_ticks() -> u64 {
     let t = ilpt_tests::proc_cpu_ticks("self");
@@ -233,12 +243,8 @@ async fn main() {
             })
         })
         .collect();
-    let mut lat = Vec::new();
-    for t in tasks {
-        lat.extend(t.await.unwrap());
-    }
+    let lat = sorted_latencies(tasks).await;
     let wall = start.elapsed();
-    lat.sort();
     let saturation = lat.len();
     let cpu1 = (cpu_ticks(server_pid), self_ticks());
 
@@ -283,13 +289,9 @@ async fn main() {
             })
         })
         .collect();
-    let mut paced_lat = Vec::new();
-    for t in tasks {
-        paced_lat.extend(t.await.unwrap());
-    }
+    let paced_lat = sorted_latencies(tasks).await;
     let paced_wall = paced_start.elapsed();
     pacer.join().unwrap();
-    paced_lat.sort();
 
     let audit: Value = http
         .get(format!("{url}/audit"))

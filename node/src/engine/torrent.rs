@@ -32,6 +32,10 @@ const MAX_INPUTS_PER_ROUND: usize = 64;
 const MAX_SPEND_BATCH: usize = ilpt_verifier::api::MAX_BATCH_VOUCHERS;
 /// Spend calls out at a time, per torrent.
 const MAX_SPENDS_IN_FLIGHT: usize = 2;
+/// With a spend call out, another goes only with this many vouchers...
+const SPEND_BATCH_TARGET: usize = 4;
+/// ...or once the oldest has waited this long.
+const SPEND_BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 /// Per-connection limits: 256 requests of 16 KiB in flight (4 MiB, enough to keep a
 /// loopback or LAN link busy while the next piece's voucher is spent), and room to
 /// queue as many from the peer.
@@ -153,6 +157,8 @@ pub struct Torrent {
     pending_spends: Vec<(u64, u32, String)>,
     /// Spend batches at the verifier.
     spends_in_flight: usize,
+    /// When the oldest voucher in `pending_spends` arrived.
+    pending_since: Option<std::time::Instant>,
     ticks: u64,
     started: std::time::Instant,
     first_piece_ms: Option<u64>,
@@ -212,6 +218,7 @@ impl Torrent {
             served: HashMap::new(),
             pending_spends: Vec::new(),
             spends_in_flight: 0,
+            pending_since: None,
             ticks: 0,
             started: std::time::Instant::now(),
             first_piece_ms: None,
@@ -607,6 +614,9 @@ impl Torrent {
             Event::VoucherNeeded(piece) => self.voucher_needed(slot, piece),
             // Spent together with the others of this round (see `spend_pending`).
             Event::SpendVoucher { piece, voucher } => {
+                if self.pending_spends.is_empty() {
+                    self.pending_since = Some(std::time::Instant::now());
+                }
                 self.pending_spends.push((slot, piece, voucher.to_base64()))
             }
         }
@@ -620,12 +630,21 @@ impl Torrent {
         if self.pending_spends.is_empty() || self.spends_in_flight >= MAX_SPENDS_IN_FLIGHT {
             return;
         }
+        // With a call already out, a second one goes only for a full batch or vouchers
+        // that have waited; otherwise they ride on the next call (fewer, larger batches).
+        let waited = self
+            .pending_since
+            .is_some_and(|t| t.elapsed() >= SPEND_BATCH_WAIT);
+        if self.spends_in_flight > 0 && self.pending_spends.len() < SPEND_BATCH_TARGET && !waited {
+            return;
+        }
         let Some(pay) = &self.pay else {
             self.pending_spends.clear();
             return;
         };
         let take = self.pending_spends.len().min(MAX_SPEND_BATCH);
         let batch: Vec<(u64, u32, String)> = self.pending_spends.drain(..take).collect();
+        self.pending_since = (!self.pending_spends.is_empty()).then(std::time::Instant::now);
         self.spends_in_flight += 1;
         let (verifier, ih, tx) = (pay.verifier.clone(), self.info_hash, self.inputs_tx.clone());
         tokio::spawn(async move {

@@ -318,10 +318,16 @@ async fn spend_voucher(
 ) -> Result<Response, LedgerError> {
     let info_hash = parse_info_hash(&info_hash)?;
     let req: SpendRequest = json_body(&body)?;
-    let voucher = check_vouchers(&s, std::slice::from_ref(&req.voucher))
-        .await?
+    // Checked on the signature thread, in a batch with other requests' vouchers.
+    let signed = ledger::decode_voucher(&req.voucher)?;
+    let answer = s
+        .signatures
+        .check(vec![signed])
+        .await
+        .map_err(|e| LedgerError::Unavailable(e.to_string()))?
         .pop()
-        .unwrap_or_else(|| Err(LedgerError::Unavailable("voucher was not checked".into())))?;
+        .ok_or_else(|| LedgerError::Unavailable("voucher was not checked".into()))?;
+    let voucher = ledger::VerifiedVoucher::checked(answer)?;
     let (seed, now) = (s.seed.clone(), now());
     let answer = s
         .writer
@@ -397,27 +403,7 @@ async fn spend_batch(
     // The caller batched these already: one batch equation here, in this handler,
     // rather than another thread hop (single vouchers of /spend go to the checker
     // thread, where concurrent requests batch up).
-    let decoded: Vec<Result<ilpt_protocol::SignedVoucher, LedgerError>> = req
-        .vouchers
-        .iter()
-        .map(|t| ledger::decode_voucher(t))
-        .collect();
-    let good: Vec<ilpt_protocol::SignedVoucher> = decoded
-        .iter()
-        .filter_map(|d| d.as_ref().ok().cloned())
-        .collect();
-    let mut verdicts = ilpt_protocol::voucher::verify_all(&good)
-        .into_iter()
-        .zip(good);
-    let checked: Vec<Result<ledger::VerifiedVoucher, LedgerError>> = decoded
-        .into_iter()
-        .map(|d| {
-            d.and_then(|_| match verdicts.next() {
-                Some((verdict, v)) => ledger::VerifiedVoucher::checked(verdict.map(|()| v)),
-                None => Err(LedgerError::Unavailable("voucher was not checked".into())),
-            })
-        })
-        .collect();
+    let checked = ledger::VerifiedVoucher::check_all(&req.vouchers);
     let (seed, now) = (s.seed.clone(), now());
     let answers = s
         .writer
@@ -436,37 +422,6 @@ async fn spend_batch(
         })
         .await?;
     Ok(Json(json!({"answers": answers})))
-}
-
-/// Decodes base64 vouchers and checks their signatures on the [`SignatureChecker`]:
-/// one answer per voucher, in order (400 malformed, 403 forged).
-async fn check_vouchers(
-    s: &AppState,
-    texts: &[String],
-) -> Result<Vec<Result<ledger::VerifiedVoucher, LedgerError>>, LedgerError> {
-    let decoded: Vec<Result<ilpt_protocol::SignedVoucher, LedgerError>> =
-        texts.iter().map(|t| ledger::decode_voucher(t)).collect();
-    let to_check: Vec<ilpt_protocol::SignedVoucher> = decoded
-        .iter()
-        .filter_map(|d| d.as_ref().ok().cloned())
-        .collect();
-    let mut checked = s
-        .signatures
-        .check(to_check)
-        .await
-        .map_err(|e| LedgerError::Unavailable(e.to_string()))?
-        .into_iter();
-    Ok(decoded
-        .into_iter()
-        .map(|d| {
-            d.and_then(|_| {
-                checked.next().map_or_else(
-                    || Err(LedgerError::Unavailable("voucher was not checked".into())),
-                    ledger::VerifiedVoucher::checked,
-                )
-            })
-        })
-        .collect())
 }
 
 /// One batch answer: the status and body `/spend` would have given.

@@ -590,6 +590,30 @@ impl VerifiedVoucher {
         Ok(VerifiedVoucher(signed))
     }
 
+    /// Decodes base64 vouchers and checks their signatures together
+    /// ([`ilpt_protocol::voucher::verify_all`]): one answer per voucher, in order, the
+    /// same as [`VerifiedVoucher::check`] would give each.
+    pub fn check_all(vouchers_b64: &[String]) -> Vec<Result<VerifiedVoucher>> {
+        let decoded: Vec<Result<SignedVoucher>> =
+            vouchers_b64.iter().map(|t| decode_voucher(t)).collect();
+        let good: Vec<SignedVoucher> = decoded
+            .iter()
+            .filter_map(|d| d.as_ref().ok().cloned())
+            .collect();
+        let mut verdicts = ilpt_protocol::voucher::verify_all(&good)
+            .into_iter()
+            .zip(good);
+        decoded
+            .into_iter()
+            .map(|d| {
+                d.and_then(|_| match verdicts.next() {
+                    Some((verdict, v)) => VerifiedVoucher::checked(verdict.map(|()| v)),
+                    None => Err(LedgerError::Unavailable("voucher was not checked".into())),
+                })
+            })
+            .collect()
+    }
+
     /// Wraps a voucher whose signature [`crate::sigcheck`] has checked, or turns its
     /// refusal into a 403.
     pub fn checked(

@@ -44,6 +44,16 @@ pub const SESSION_LIMITS: SessionConfig = SessionConfig {
     max_queued: 1024,
 };
 
+/// A voucher a peer sent, waiting to be spent.
+#[derive(Debug)]
+struct PendingSpend {
+    slot: u64,
+    piece: u32,
+    /// Base64, as the verifier takes it.
+    voucher: String,
+    since: std::time::Instant,
+}
+
 /// Where the data lives.
 #[derive(Debug, Clone)]
 pub enum Placement {
@@ -154,11 +164,10 @@ pub struct Torrent {
     me: PublicKey,
     pay: Option<PayState>,
     served: HashMap<PeerId, u32>,
-    pending_spends: Vec<(u64, u32, String)>,
+    /// Vouchers peers sent, waiting for the next spend call, oldest first.
+    pending_spends: Vec<PendingSpend>,
     /// Spend batches at the verifier.
     spends_in_flight: usize,
-    /// When the oldest voucher in `pending_spends` arrived.
-    pending_since: Option<std::time::Instant>,
     ticks: u64,
     started: std::time::Instant,
     first_piece_ms: Option<u64>,
@@ -218,7 +227,6 @@ impl Torrent {
             served: HashMap::new(),
             pending_spends: Vec::new(),
             spends_in_flight: 0,
-            pending_since: None,
             ticks: 0,
             started: std::time::Instant::now(),
             first_piece_ms: None,
@@ -613,12 +621,12 @@ impl Torrent {
             Event::MetadataReject(_) => {}
             Event::VoucherNeeded(piece) => self.voucher_needed(slot, piece),
             // Spent together with the others of this round (see `spend_pending`).
-            Event::SpendVoucher { piece, voucher } => {
-                if self.pending_spends.is_empty() {
-                    self.pending_since = Some(std::time::Instant::now());
-                }
-                self.pending_spends.push((slot, piece, voucher.to_base64()))
-            }
+            Event::SpendVoucher { piece, voucher } => self.pending_spends.push(PendingSpend {
+                slot,
+                piece,
+                voucher: voucher.to_base64(),
+                since: std::time::Instant::now(),
+            }),
         }
     }
 
@@ -633,8 +641,9 @@ impl Torrent {
         // With a call already out, a second one goes only for a full batch or vouchers
         // that have waited; otherwise they ride on the next call (fewer, larger batches).
         let waited = self
-            .pending_since
-            .is_some_and(|t| t.elapsed() >= SPEND_BATCH_WAIT);
+            .pending_spends
+            .first()
+            .is_some_and(|p| p.since.elapsed() >= SPEND_BATCH_WAIT);
         if self.spends_in_flight > 0 && self.pending_spends.len() < SPEND_BATCH_TARGET && !waited {
             return;
         }
@@ -643,17 +652,16 @@ impl Torrent {
             return;
         };
         let take = self.pending_spends.len().min(MAX_SPEND_BATCH);
-        let batch: Vec<(u64, u32, String)> = self.pending_spends.drain(..take).collect();
-        self.pending_since = (!self.pending_spends.is_empty()).then(std::time::Instant::now);
+        let batch: Vec<PendingSpend> = self.pending_spends.drain(..take).collect();
         self.spends_in_flight += 1;
         let (verifier, ih, tx) = (pay.verifier.clone(), self.info_hash, self.inputs_tx.clone());
         tokio::spawn(async move {
-            let vouchers = batch.iter().map(|(_, _, v)| v.clone()).collect();
+            let vouchers = batch.iter().map(|p| p.voucher.clone()).collect();
             let results = verifier.spend_batch(ih, vouchers).await;
             let answers = batch
                 .into_iter()
                 .zip(results)
-                .map(|((slot, piece, _), result)| (slot, piece, result))
+                .map(|(p, result)| (p.slot, p.piece, result))
                 .collect();
             let _ = tx.send(TorrentInput::Spent(answers)).await;
         });

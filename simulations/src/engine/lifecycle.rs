@@ -106,33 +106,25 @@ impl Engine {
             return;
         }
         let now_pieces = peer.have.count();
-        if now_pieces > pieces {
-            let at = self.now + self.cfg.mix.patience_s;
-            self.queue.push(
-                at,
-                Event::Patience {
-                    peer: p,
-                    pieces: now_pieces,
-                },
-            );
-            return;
-        }
-        if peer.behaviour == Behaviour::Sybil
-            && peer.identities_used < self.cfg.mix.sybil_identities
-        {
+        if now_pieces <= pieces {
+            // Nothing received: a sybil starts over under a new identity; others give up.
+            let can_rename = peer.behaviour == Behaviour::Sybil
+                && peer.identities_used < self.cfg.mix.sybil_identities;
+            if !can_rename {
+                self.stats.gave_up += 1;
+                self.depart(p);
+                return;
+            }
             self.whitewash(p);
-            let at = self.now + self.cfg.mix.patience_s;
-            self.queue.push(
-                at,
-                Event::Patience {
-                    peer: p,
-                    pieces: now_pieces,
-                },
-            );
-        } else {
-            self.stats.gave_up += 1;
-            self.depart(p);
         }
+        let at = self.now + self.cfg.mix.patience_s;
+        self.queue.push(
+            at,
+            Event::Patience {
+                peer: p,
+                pieces: now_pieces,
+            },
+        );
     }
 
     /// A sybil drops every connection and comes back under a fresh identity.

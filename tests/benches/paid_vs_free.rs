@@ -107,14 +107,7 @@ fn main() {
     let creator = ilpt(&["key", "generate", "--out", s(&key)])
         .trim()
         .to_owned();
-    let account: serde_json::Value = reqwest::blocking::Client::new()
-        .post(format!("{vurl}/revshare"))
-        .json(&serde_json::json!({"payout_pointer": "$c.example/p", "creator_share_bps": 8000, "asset_code": "USD", "asset_scale": 2, "creator_key": creator}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let pointer = account["pointer"].as_str().unwrap().to_owned();
+    let pointer = ilpt_tests::open_revshare(&vurl, &creator);
     let data = dir.path().join("data.bin");
     std::fs::write(&data, pseudo_random(mib << 20, 5)).unwrap();
     let free_t = dir.path().join("free.torrent");

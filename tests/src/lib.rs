@@ -175,3 +175,22 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     let t = proc_cpu_ticks(&pid.to_string());
     t[0] + t[1]
 }
+
+/// Opens a revenue-share account at the verifier at `verifier_url` for the creator with
+/// public key `creator_key` (hex): USD at scale 2, 80% to the creator. Returns its
+/// payment pointer, the one a license names.
+#[allow(clippy::expect_used)]
+pub fn open_revshare(verifier_url: &str, creator_key: &str) -> String {
+    let account: serde_json::Value = reqwest::blocking::Client::new()
+        .post(format!("{verifier_url}/revshare"))
+        .json(&serde_json::json!({"payout_pointer": "$creator.example/p", "creator_share_bps": 8000,
+                                  "asset_code": "USD", "asset_scale": 2, "creator_key": creator_key}))
+        .send()
+        .expect("POST /revshare")
+        .json()
+        .expect("a revshare answer");
+    account["pointer"]
+        .as_str()
+        .expect("the account's pointer")
+        .to_owned()
+}

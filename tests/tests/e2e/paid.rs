@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use ilpt_tests::free_port;
 
@@ -45,15 +45,7 @@ fn market(len: usize, piece_length: &str, verifier_port: u16) -> Market {
     let creator = ilpt_ok(&["key", "generate", "--out", s(&creator_key)])
         .trim()
         .to_owned();
-    let account: Value = reqwest::blocking::Client::new()
-        .post(format!("{}/revshare", verifier.url))
-        .json(&json!({"payout_pointer": "$creator.example/p", "creator_share_bps": 8000, "asset_code": "USD",
-                      "asset_scale": 2, "creator_key": creator}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let pointer = account["pointer"].as_str().unwrap().to_owned();
+    let pointer = ilpt_tests::open_revshare(&verifier.url, &creator);
     let data = dir.path().join("album.bin");
     write_data(&data, len, 33);
     let torrent = dir.path().join("album.torrent");

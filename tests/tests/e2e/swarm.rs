@@ -97,21 +97,24 @@ fn bytes_after(out: &str, word: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A data file and its torrent (16 KiB pieces) announcing to `tracker`; returns the magnet.
-fn publish(dir: &Path, len: usize, tracker: &str) -> (PathBuf, PathBuf, String) {
+/// A data file and its torrent (16 KiB pieces) announcing to `trackers`; returns the
+/// data and torrent paths and the magnet.
+fn publish(dir: &Path, len: usize, trackers: &[&str]) -> (PathBuf, PathBuf, String) {
     let data = dir.join("film.bin");
     write_data(&data, len, 11);
     let torrent = dir.join("film.torrent");
-    let magnet = ilpt_ok(&[
+    let mut args = vec![
         "create",
         s(&data),
         "--out",
         s(&torrent),
         "--piece-length",
         "16384",
-        "--tracker",
-        tracker,
-    ]);
+    ];
+    for t in trackers {
+        args.extend(["--tracker", t]);
+    }
+    let magnet = ilpt_ok(&args);
     (data, torrent, magnet.trim().to_owned())
 }
 
@@ -119,7 +122,7 @@ fn publish(dir: &Path, len: usize, tracker: &str) -> (PathBuf, PathBuf, String) 
 fn tracker_seeder_and_four_leechers_from_the_magnet_all_get_identical_copies() {
     let dir = tempfile::tempdir().unwrap();
     let (_tracker, url) = tracker();
-    let (data, torrent, magnet) = publish(dir.path(), 3_000_000, &url);
+    let (data, torrent, magnet) = publish(dir.path(), 3_000_000, &[&url]);
     // A slow seeder, so that the leechers must trade with each other to finish.
     let (_seed, _) = seeder(&torrent, &data, &["--upload-limit", "1500000"]);
     let leechers: Vec<Child> = (0..4)
@@ -148,7 +151,7 @@ fn tracker_seeder_and_four_leechers_from_the_magnet_all_get_identical_copies() {
 fn new_leecher_completes_through_the_dht_after_the_tracker_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let (tracker_proc, url) = tracker();
-    let (data, torrent, magnet) = publish(dir.path(), 1_000_000, &url);
+    let (data, torrent, magnet) = publish(dir.path(), 1_000_000, &[&url]);
     let (_seed, seed_addr) = seeder(&torrent, &data, &[]);
     // The swarm forms: one leecher joins through the tracker, and stays.
     let first = get(
@@ -197,7 +200,7 @@ fn leecher_killed_half_way_resumes_without_fetching_verified_pieces_again() {
     let dir = tempfile::tempdir().unwrap();
     let (_tracker, url) = tracker();
     let len = 2_000_000usize;
-    let (data, torrent, magnet) = publish(dir.path(), len, &url);
+    let (data, torrent, magnet) = publish(dir.path(), len, &[&url]);
     let pieces = len.div_ceil(16384) as u32;
     let (_seed, _) = seeder(&torrent, &data, &["--upload-limit", "400000"]);
     let out = dir.path().join("dl");
@@ -224,7 +227,7 @@ fn leecher_killed_half_way_resumes_without_fetching_verified_pieces_again() {
 fn peer_serving_corrupt_data_is_banned_and_the_download_completes_from_others() {
     let dir = tempfile::tempdir().unwrap();
     let (_tracker, url) = tracker();
-    let (data, torrent, magnet) = publish(dir.path(), 1_500_000, &url);
+    let (data, torrent, magnet) = publish(dir.path(), 1_500_000, &[&url]);
     // The liar: a copy with every byte flipped, served in seed mode (no start-up check).
     let bad = dir.path().join("bad/film.bin");
     std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
@@ -254,7 +257,7 @@ fn peers_meet_through_the_libp2p_rendezvous_point_alone() {
     let dir = tempfile::tempdir().unwrap();
     let (_tracker, _http, rendezvous) = tracker_with_rendezvous();
     // The magnet's only tracker is the rendezvous multiaddr: no HTTP announce at all.
-    let (data, torrent, magnet) = publish(dir.path(), 600_000, &rendezvous);
+    let (data, torrent, magnet) = publish(dir.path(), 600_000, &[&rendezvous]);
     assert!(magnet.contains("tr=%2Fip4%2F127.0.0.1"), "{magnet}");
     let (_seed, _) = seeder(&torrent, &data, &[]);
     finish(get(&magnet, &dir.path().join("dl"), &[]));
@@ -266,17 +269,7 @@ fn peers_meet_through_the_libp2p_rendezvous_point_alone() {
 #[test]
 fn peers_exchange_pieces_over_quic() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("film.bin");
-    write_data(&data, 700_000, 12);
-    let torrent = dir.path().join("film.torrent");
-    ilpt_ok(&[
-        "create",
-        s(&data),
-        "--out",
-        s(&torrent),
-        "--piece-length",
-        "16384",
-    ]);
+    let (data, torrent, _) = publish(dir.path(), 700_000, &[]);
     let quic = "/ip4/127.0.0.1/udp/0/quic-v1";
     let (_seed, lines) = start_reading_lines(
         &mut ilpt(&["seed", s(&torrent), "--data", s(&data), "--listen", quic]),

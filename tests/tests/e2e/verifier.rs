@@ -50,6 +50,25 @@ impl Verifier {
         Verifier { child, url }
     }
 
+    /// The ledger's conservation checks (`GET /audit`).
+    fn audit(&self, c: &Client) -> Value {
+        c.get(format!("{}/audit", self.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    }
+
+    /// Credits `receipt` to `payer`'s balance on license `ih`; the HTTP status.
+    fn credit(&self, c: &Client, ih: InfoHash, payer: &SigningKey, receipt: &str) -> u16 {
+        post_json(
+            c,
+            &format!("{}/licenses/{ih}/credit", self.url),
+            &json!({"payer": pk(payer), "receipt": receipt}),
+        )
+        .0
+    }
+
     fn kill9(mut self) {
         self.child.kill().expect("SIGKILL the verifier");
         let _ = self.child.wait();
@@ -151,6 +170,19 @@ fn voucher(
     amount: u64,
     seq: u64,
 ) -> String {
+    voucher_signed_by(payer, ih, payer, payee, piece, amount, seq)
+}
+
+/// A voucher charging `payer` but signed by `signer` (a forgery unless it is the payer).
+fn voucher_signed_by(
+    signer: &SigningKey,
+    ih: InfoHash,
+    payer: &SigningKey,
+    payee: &SigningKey,
+    piece: u32,
+    amount: u64,
+    seq: u64,
+) -> String {
     Voucher {
         info_hash: ih,
         payer: pk(payer),
@@ -159,7 +191,7 @@ fn voucher(
         amount: Amount(amount),
         seq,
     }
-    .sign(payer)
+    .sign(signer)
     .to_base64()
 }
 
@@ -204,12 +236,7 @@ fn reference_compatible_api_answers_as_the_reference_does() {
     let reply: Value = serde_json::from_str(&reply).unwrap();
     assert_eq!(reply["amount"], "5");
     assert_eq!(reply["spspEndpoint"], pointer.as_str());
-    let audit: Value = c
-        .get(format!("{}/audit", v.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let audit = v.audit(&c);
     assert_eq!(audit["holds"], true, "{audit}");
 }
 
@@ -269,12 +296,7 @@ fn concurrent_spends_race_for_the_last_units_and_exactly_one_wins() {
     });
     // 50 left after the first piece: no other piece (100 each) can be afforded.
     assert_eq!(charged, 0);
-    let audit: Value = c
-        .get(format!("{}/audit", v.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let audit = v.audit(&c);
     assert_eq!(audit["holds"], true, "{audit}");
     assert_eq!(audit["voucher_charges"], 100);
 }
@@ -374,12 +396,7 @@ fn kill_9_under_load_loses_no_acknowledged_operation() {
     );
 
     let v = Verifier::start(&db);
-    let audit: Value = c
-        .get(format!("{}/audit", v.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let audit = v.audit(&c);
     assert_eq!(audit["holds"], true, "{audit}");
     // Every acknowledged spend is there: resending its voucher returns the stored answer.
     for (vch, body) in &spends {
@@ -602,31 +619,16 @@ fn forged_and_replayed_receipts_and_forged_or_reused_vouchers_are_refused_over_h
     let pointer = revshare(&c, &v, &creator);
     let ih = register(&c, &v, &creator, &pointer, 4, 400);
     let (payer, seeder) = (key(9), key(2));
-    let credit = |receipt: &str| {
-        post_json(
-            &c,
-            &format!("{}/licenses/{ih}/credit", v.url),
-            &json!({"payer": pk(&payer), "receipt": receipt}),
-        )
-    };
+    let credit = |receipt: &str| v.credit(&c, ih, &payer, receipt);
     // A forged receipt (signed with the wrong secret) credits nothing.
     let forged = "AQAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAfTBIvoCUt67Zy1ZGCP3EOmVFtZzhc85fah8yPnoyL9RMA==";
-    assert_eq!(credit(forged).0, 400);
+    assert_eq!(credit(forged), 400);
     // One receipt shown three times (say, to three seeders) credits once.
     let r = pay(&c, &v, &pointer, 100);
-    let answers: Vec<u16> = (0..3).map(|_| credit(&r).0).collect();
+    let answers: Vec<u16> = (0..3).map(|_| credit(&r)).collect();
     assert_eq!(answers, [200, 400, 400]);
     // A seeder cannot spend the payer's balance with a voucher it signed itself.
-    let by_seeder = Voucher {
-        info_hash: ih,
-        payer: pk(&payer),
-        payee: pk(&seeder),
-        piece: 0,
-        amount: Amount(100),
-        seq: 1,
-    }
-    .sign(&seeder)
-    .to_base64();
+    let by_seeder = voucher_signed_by(&seeder, ih, &payer, &seeder, 0, 100, 1);
     let spend = format!("{}/licenses/{ih}/spend", v.url);
     assert_eq!(post_json(&c, &spend, &json!({"voucher": by_seeder})).0, 403);
     // The payer's own voucher works once; the same seq for another piece is refused.
@@ -641,12 +643,7 @@ fn forged_and_replayed_receipts_and_forged_or_reused_vouchers_are_refused_over_h
     bytes[110] ^= 1;
     let tampered = base64::engine::general_purpose::STANDARD.encode(bytes);
     assert_eq!(post_json(&c, &spend, &json!({"voucher": tampered})).0, 403);
-    let audit: Value = c
-        .get(format!("{}/audit", v.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let audit = v.audit(&c);
     assert_eq!(
         (
             audit["credited"].as_u64(),
@@ -667,25 +664,8 @@ fn a_batch_of_vouchers_gets_one_answer_each_and_one_refusal_spoils_nothing() {
     let ih = register(&c, &v, &creator, &pointer, 4, 400);
     let (payer, seeder) = (key(9), key(2));
     let r = pay(&c, &v, &pointer, 250);
-    assert_eq!(
-        post_json(
-            &c,
-            &format!("{}/licenses/{ih}/credit", v.url),
-            &json!({"payer": pk(&payer), "receipt": r})
-        )
-        .0,
-        200
-    );
-    let forged = Voucher {
-        info_hash: ih,
-        payer: pk(&payer),
-        payee: pk(&seeder),
-        piece: 3,
-        amount: Amount(100),
-        seq: 9,
-    }
-    .sign(&seeder)
-    .to_base64();
+    assert_eq!(v.credit(&c, ih, &payer, &r), 200);
+    let forged = voucher_signed_by(&seeder, ih, &payer, &seeder, 3, 100, 9);
     let batch = json!({"vouchers": [
         voucher(ih, &payer, &seeder, 0, 100, 1),
         voucher(ih, &payer, &seeder, 1, 100, 2),
@@ -703,12 +683,7 @@ fn a_batch_of_vouchers_gets_one_answer_each_and_one_refusal_spoils_nothing() {
         .collect();
     assert_eq!(statuses, [200, 200, 402, 409, 403]);
     assert_eq!(reply["answers"][2]["body"]["missing"], "50");
-    let audit: Value = c
-        .get(format!("{}/audit", v.url))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let audit = v.audit(&c);
     assert_eq!(
         (audit["holds"].as_bool(), audit["voucher_charges"].as_u64()),
         (Some(true), Some(200)),

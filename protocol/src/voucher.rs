@@ -121,6 +121,16 @@ impl SignedVoucher {
 
     /// Decodes the 184-byte form; checks the form and the keys, not the signature.
     pub fn decode(bytes: &[u8]) -> Result<SignedVoucher, VoucherError> {
+        SignedVoucher::decode_with(bytes, PublicKey::from_bytes)
+    }
+
+    /// [`SignedVoucher::decode`] with the keys decoded by `key` (for example a cache of
+    /// decoded keys: decoding a key is a point decompression, the dearest step here). `key`
+    /// must give what [`PublicKey::from_bytes`] gives.
+    pub fn decode_with(
+        bytes: &[u8],
+        key: impl Fn(&[u8]) -> Result<PublicKey, crate::keys::KeyError>,
+    ) -> Result<SignedVoucher, VoucherError> {
         if bytes.len() != SIGNED_VOUCHER_LEN {
             return Err(VoucherError::Length(bytes.len()));
         }
@@ -130,8 +140,7 @@ impl SignedVoucher {
         let mut info_hash = [0u8; 20];
         info_hash.copy_from_slice(&bytes[16..36]);
         let key = |field, range: std::ops::Range<usize>| {
-            PublicKey::from_bytes(&bytes[range])
-                .map_err(|reason| VoucherError::Key { field, reason })
+            key(&bytes[range]).map_err(|reason| VoucherError::Key { field, reason })
         };
         let mut piece = [0u8; 4];
         piece.copy_from_slice(&bytes[100..104]);
@@ -152,6 +161,15 @@ impl SignedVoucher {
 
     /// Decodes standard base64 (surrounding whitespace ignored; at most 512 characters).
     pub fn decode_base64(text: &str) -> Result<SignedVoucher, VoucherError> {
+        SignedVoucher::decode_base64_with(text, PublicKey::from_bytes)
+    }
+
+    /// [`SignedVoucher::decode_base64`] with the keys decoded by `key` (see
+    /// [`SignedVoucher::decode_with`]).
+    pub fn decode_base64_with(
+        text: &str,
+        key: impl Fn(&[u8]) -> Result<PublicKey, crate::keys::KeyError>,
+    ) -> Result<SignedVoucher, VoucherError> {
         let text = text.trim();
         if text.len() > 512 {
             return Err(VoucherError::Length(text.len() * 3 / 4));
@@ -159,7 +177,7 @@ impl SignedVoucher {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|_| VoucherError::Base64)?;
-        SignedVoucher::decode(&bytes)
+        SignedVoucher::decode_with(&bytes, key)
     }
 
     /// Checks that the payer signed exactly this voucher.

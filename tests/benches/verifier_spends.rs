@@ -283,13 +283,34 @@ async fn main() {
                 for v in vouchers {
                     let due = release.recv().await.unwrap();
                     spend(&http, &spend_url, v).await;
-                    lat.push(due.elapsed());
+                    lat.push((due.duration_since(paced_start), due.elapsed()));
                 }
                 lat
             })
         })
         .collect();
-    let paced_lat = sorted_latencies(tasks).await;
+    let mut timeline = Vec::new();
+    for t in tasks {
+        timeline.extend(t.await.unwrap());
+    }
+    timeline.sort();
+    // ILPT_BENCH_TRACE=FILE: each paced spend's due time and latency, in ms, to see
+    // when stalls happen.
+    if let Ok(path) = std::env::var("ILPT_BENCH_TRACE") {
+        let lines: String = timeline
+            .iter()
+            .map(|(due, lat)| {
+                format!(
+                    "{:.3} {:.3}\n",
+                    due.as_secs_f64() * 1e3,
+                    lat.as_secs_f64() * 1e3
+                )
+            })
+            .collect();
+        std::fs::write(&path, lines).unwrap();
+    }
+    let mut paced_lat: Vec<Duration> = timeline.iter().map(|(_, lat)| *lat).collect();
+    paced_lat.sort();
     let paced_wall = paced_start.elapsed();
     pacer.join().unwrap();
 

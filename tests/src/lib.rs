@@ -14,6 +14,10 @@ use std::sync::OnceLock;
 pub fn ilpt_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        // `ILPT_BIN` runs another build (a benchmark's A/B comparison).
+        if let Some(bin) = std::env::var_os("ILPT_BIN") {
+            return PathBuf::from(bin);
+        }
         // Test and bench executables live in target/<profile>/deps/.
         let exe = std::env::current_exe().expect("test executable path");
         let profile_dir = exe

@@ -7,11 +7,25 @@
 //! nothing in it is acknowledged. So an acknowledged operation is on disk, and a crash
 //! loses only unacknowledged ones.
 //!
+//! The fsync is pipelined. In WAL mode the writer commits with `synchronous=NORMAL`
+//! (frames written, not synced) and hands the batch to a second thread, which
+//! `fdatasync`s the WAL file and only then answers. While one batch's frames go to disk
+//! the writer already runs the next. An answer still means "on disk": the sync that
+//! releases a batch starts after its commit, so it covers that batch and every earlier
+//! one. A checkpoint never copies unsynced frames (its own connection syncs the WAL
+//! first), and recovery stops at the first frame that did not reach the disk, so a
+//! crash loses only unanswered operations, as with `synchronous=FULL`. A database that
+//! is not in WAL mode keeps `synchronous=FULL` and answers straight after its commit.
+//! If a sync fails, the batches it covered are answered with an error and the writer
+//! refuses everything after (fail-stop: what the kernel reports lost cannot be retried).
+//!
 //! One exception to "an error changes nothing": `PaymentRequired` keeps its savepoint,
 //! because a spend that comes up short may first have credited receipts the payer
 //! really paid; the spend itself has written nothing by then.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
@@ -82,10 +96,11 @@ impl Writer {
     pub fn start(conn: Connection) -> (Writer, std_mpsc::Receiver<()>) {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>(QUEUE_LEN);
         let (done_tx, done_rx) = std_mpsc::channel();
+        let syncer = Syncer::start(&conn);
         std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
-                run(conn, rx);
+                run(conn, rx, syncer);
                 let _ = done_tx.send(());
             })
             .map_err(|e| tracing::error!("cannot start the ledger writer: {e}"))
@@ -111,7 +126,70 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
+/// Committed batches waiting for the WAL sync; the writer waits for room beyond it.
+const SYNC_QUEUE_LEN: usize = 64;
+
+/// The thread that syncs the WAL and answers committed batches (see the module docs).
+struct Syncer {
+    tx: std_mpsc::SyncSender<Vec<Box<dyn Job>>>,
+    /// Set when a sync failed: nothing more is accepted.
+    broken: Arc<AtomicBool>,
+}
+
+impl Syncer {
+    /// Switches `conn` to unsynced WAL commits and starts the sync thread, if the
+    /// database is a WAL file; `None` (commits stay `synchronous=FULL`) otherwise.
+    fn start(conn: &Connection) -> Option<Syncer> {
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .ok()?;
+        let path = conn.path().filter(|p| !p.is_empty())?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return None;
+        }
+        // The WAL file exists once the connection has read the database in WAL mode.
+        let wal = std::fs::File::open(format!("{path}-wal"))
+            .map_err(|e| {
+                tracing::warn!("cannot open the WAL to sync it, commits sync themselves: {e}")
+            })
+            .ok()?;
+        let (tx, rx) = std_mpsc::sync_channel::<Vec<Box<dyn Job>>>(SYNC_QUEUE_LEN);
+        let broken = Arc::new(AtomicBool::new(false));
+        let flag = broken.clone();
+        std::thread::Builder::new()
+            .name("ledger-sync".into())
+            .spawn(move || sync_loop(&wal, &rx, &flag))
+            .map_err(|e| tracing::error!("cannot start the WAL sync thread: {e}"))
+            .ok()?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| tracing::error!("cannot set synchronous=NORMAL: {e}"))
+            .ok()?;
+        Some(Syncer { tx, broken })
+    }
+}
+
+/// Takes every committed batch waiting, syncs the WAL once, answers them all.
+fn sync_loop(wal: &std::fs::File, rx: &std_mpsc::Receiver<Vec<Box<dyn Job>>>, broken: &AtomicBool) {
+    while let Ok(first) = rx.recv() {
+        let mut ready = vec![first];
+        while let Ok(more) = rx.try_recv() {
+            ready.push(more);
+        }
+        let failure = match wal.sync_data() {
+            Ok(()) => None,
+            Err(e) => {
+                broken.store(true, Ordering::SeqCst);
+                tracing::error!("syncing the WAL failed; the ledger stops accepting work: {e}");
+                Some(format!("the ledger could not sync its log: {e}"))
+            }
+        };
+        for job in ready.into_iter().flatten() {
+            job.answer(failure.clone());
+        }
+    }
+}
+
+fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, syncer: Option<Syncer>) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -121,6 +199,16 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
                 Err(_) => break,
             }
         }
+        if syncer
+            .as_ref()
+            .is_some_and(|s| s.broken.load(Ordering::SeqCst))
+        {
+            let reason = "the ledger stopped after a failed sync; restart the verifier".to_string();
+            for job in batch.drain(..) {
+                job.answer(Some(reason.clone()));
+            }
+            continue;
+        }
         let failure = run_batch(&conn, &mut batch).err().map(|e| e.to_string());
         if let Some(reason) = &failure {
             tracing::error!(
@@ -128,8 +216,20 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>) {
                 "ledger batch failed, nothing in it was acknowledged: {reason}"
             );
         }
-        for job in batch.drain(..) {
-            job.answer(failure.clone());
+        match (&syncer, failure) {
+            (Some(syncer), None) => {
+                let committed = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
+                if let Err(std_mpsc::SendError(jobs)) = syncer.tx.send(committed) {
+                    for job in jobs {
+                        job.answer(Some("the WAL sync thread has stopped".into()));
+                    }
+                }
+            }
+            (_, failure) => {
+                for job in batch.drain(..) {
+                    job.answer(failure.clone());
+                }
+            }
         }
     }
 }

@@ -157,6 +157,9 @@ pub struct Session {
     /// Requesting: pieces we sent (or skipped) a voucher for, and requests held until then.
     vouchered: HashSet<u32>,
     voucher_asked: HashSet<u32>,
+    /// Requests are topped up only when at least this many can go (see
+    /// [`Session::set_pipeline`]).
+    refill_room: usize,
     held: Vec<BlockRef>,
     /// Serving: pieces whose voucher the verifier accepted, or is checking; parked requests.
     accepted: HashSet<u32>,
@@ -199,6 +202,7 @@ impl Session {
             paid: None,
             vouchered: HashSet::new(),
             voucher_asked: HashSet::new(),
+            refill_room: 1,
             held: Vec::new(),
             accepted: HashSet::new(),
             checking: HashSet::new(),
@@ -219,6 +223,18 @@ impl Session {
     /// Applies a license's payment rules to this connection.
     pub fn set_paid(&mut self, paid: Paid) {
         self.paid = Some(paid);
+    }
+
+    /// Changes our pipeline to this peer: at most `max_outstanding` requests in flight,
+    /// topped up only once `refill_room` of them have come back (1 = at every one).
+    ///
+    /// A paid connection wants both. Each new piece waits for its voucher to be spent
+    /// at the verifier before the peer serves it, and the requests already in flight are
+    /// what keeps the link busy meanwhile. Topping up in steps sends the vouchers for
+    /// several pieces together, which the serving peer spends in one call.
+    pub fn set_pipeline(&mut self, max_outstanding: usize, refill_room: usize) {
+        self.config.max_outstanding = max_outstanding;
+        self.refill_room = refill_room.clamp(1, max_outstanding.max(1));
     }
 
     /// The peer slot this session was created with.
@@ -619,7 +635,7 @@ impl Session {
             .config
             .max_outstanding
             .saturating_sub(self.outstanding.len());
-        if room == 0 {
+        if room == 0 || room < self.refill_room {
             return;
         }
         for block in picker.pick(self.peer, &self.peer_has, room) {
@@ -731,6 +747,62 @@ mod tests {
             .filter(|e| matches!(e, Event::Block { .. }))
             .count();
         assert_eq!(blocks, 8);
+    }
+
+    #[test]
+    fn a_stepped_pipeline_tops_up_only_once_enough_requests_came_back() {
+        let (mut s, mut ps, mut l, mut pl) = pair();
+        l.set_pipeline(4, 2);
+        let (mut in_flight, mut most, mut run) = (0usize, 0usize, 0usize);
+        let mut refills = Vec::new();
+        loop {
+            let mut moved = false;
+            while let Some(m) = l.poll_transmit() {
+                if matches!(m, Message::Request(_)) {
+                    in_flight += 1;
+                    run += 1;
+                    most = most.max(in_flight);
+                }
+                s.handle(m, Some(&mut ps)).unwrap();
+                moved = true;
+            }
+            if run > 0 {
+                refills.push(run);
+                run = 0;
+            }
+            // The seeder's messages arrive one at a time.
+            if let Some(m) = s.poll_transmit() {
+                if matches!(m, Message::Block { .. }) {
+                    in_flight -= 1;
+                }
+                l.handle(m, Some(&mut pl)).unwrap();
+                moved = true;
+            }
+            while let Some(e) = s.poll_event() {
+                if let Event::Serve(block) = e {
+                    s.send_block(block, vec![0; block.length as usize]);
+                    moved = true;
+                }
+            }
+            while let Some(e) = l.poll_event() {
+                if let Event::Block {
+                    block,
+                    complete: true,
+                    ..
+                } = e
+                {
+                    pl.piece_verified(block.piece);
+                    l.we_have(block.piece, &mut pl);
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+        assert!(pl.is_complete());
+        assert_eq!(most, 4, "never more than the depth in flight");
+        // Eight blocks: four at once, then two each time two have come back.
+        assert_eq!(refills, vec![4, 2, 2]);
     }
 
     #[test]

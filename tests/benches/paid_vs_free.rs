@@ -12,7 +12,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
-use ilpt_tests::{env_or, start_reading_lines, Proc};
+use ilpt_tests::{cpu_ticks, env_or, proc_cpu_ticks, start_reading_lines, Proc};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -58,8 +58,18 @@ fn download(dir: &Path, magnet: &str, round: usize, paid: bool) -> (f64, Option<
     if paid {
         args.extend_from_slice(&["--max-price", "100000"]);
     }
+    // ILPT_BENCH_PROFILE_PAID=FILE: the paid legs' downloader runs under `perf record`.
+    let mut cmd = match std::env::var("ILPT_BENCH_PROFILE_PAID") {
+        Ok(file) if paid => {
+            let mut c = Command::new("perf");
+            c.args(["record", "-q", "-F", "2000", "-g", "-o", &file, "--"])
+                .arg(ilpt_bin());
+            c
+        }
+        _ => Command::new(ilpt_bin()),
+    };
     let t0 = Instant::now();
-    let o = Command::new(ilpt_bin())
+    let o = cmd
         .args(&args)
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
@@ -166,11 +176,34 @@ fn main() {
         "--key",
         s(&key),
     ]);
+    // CPU seconds of each leg's processes: [seeder, leecher, verifier].
+    let children = || {
+        let t = proc_cpu_ticks("self");
+        t[2] + t[3]
+    };
+    let leg_cpu = |seeder: &Proc, leg: &mut dyn FnMut()| {
+        let ids = (seeder.0.id(), _verifier.0.id());
+        let before = [cpu_ticks(ids.0), children(), cpu_ticks(ids.1)];
+        leg();
+        let after = [cpu_ticks(ids.0), children(), cpu_ticks(ids.1)];
+        [0, 1, 2].map(|i| (after[i] - before[i]) as f64 / 100.0)
+    };
     let (mut free_s, mut paid_s, mut first) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut free_cpu, mut paid_cpu) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let (f, _) = download(dir.path(), &free, round, false);
-        let (p, fp) = download(dir.path(), &paid, round, true);
-        eprintln!("round {round}: free {f:.2} s, paid {p:.2} s, first paid piece {fp:?} ms");
+        let (mut f, mut p, mut fp) = (0.0, 0.0, None);
+        free_cpu.push(leg_cpu(&_seed_free.0, &mut || {
+            f = download(dir.path(), &free, round, false).0;
+        }));
+        paid_cpu.push(leg_cpu(&_seed_paid.0, &mut || {
+            (p, fp) = download(dir.path(), &paid, round, true);
+        }));
+        let (fc, pc) = (free_cpu[round], paid_cpu[round]);
+        eprintln!(
+            "round {round}: free {f:.2} s, paid {p:.2} s, first paid piece {fp:?} ms; \
+             CPU s seeder/leecher/verifier: free {:.2}/{:.2}/{:.2}, paid {:.2}/{:.2}/{:.2}",
+            fc[0], fc[1], fc[2], pc[0], pc[1], pc[2]
+        );
         free_s.push(f);
         paid_s.push(p);
         if let Some(ms) = fp {
@@ -190,6 +223,12 @@ fn main() {
     println!(
         "paid throughput / free throughput: {:.3} (goal >= 0.95)",
         f / p
+    );
+    let cpu = |legs: &[[f64; 3]], i: usize| median(&legs.iter().map(|l| l[i]).collect::<Vec<_>>());
+    println!(
+        "CPU s per leg (median), seeder / leecher / verifier: free {:.2} / {:.2} / {:.2}, paid {:.2} / {:.2} / {:.2}",
+        cpu(&free_cpu, 0), cpu(&free_cpu, 1), cpu(&free_cpu, 2),
+        cpu(&paid_cpu, 0), cpu(&paid_cpu, 1), cpu(&paid_cpu, 2)
     );
     println!(
         "magnet -> first verified paid piece: median {:.0} ms (goal < 250 ms)",

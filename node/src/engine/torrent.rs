@@ -32,10 +32,12 @@ const MAX_INPUTS_PER_ROUND: usize = 64;
 const MAX_SPEND_BATCH: usize = ilpt_verifier::api::MAX_BATCH_VOUCHERS;
 /// Spend calls out at a time, per torrent.
 const MAX_SPENDS_IN_FLIGHT: usize = 2;
-/// With a spend call out, another goes only with this many vouchers...
-const SPEND_BATCH_TARGET: usize = 4;
-/// ...or once the oldest has waited this long.
-const SPEND_BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+/// Vouchers are spent together: a call goes once this many are waiting...
+const SPEND_BATCH_TARGET: usize = 8;
+/// ...or once the oldest has waited this long (the torrent's first spend goes at once).
+/// The paid pipeline ([`PAID_PIPELINE`]) holds tens of milliseconds of data even on
+/// loopback, so the wait costs no throughput, and each call is one verifier commit.
+const SPEND_BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
 /// Per-connection limits: 256 requests of 16 KiB in flight (4 MiB, enough to keep a
 /// loopback or LAN link busy while the next piece's voucher is spent), and room to
 /// queue as many from the peer.
@@ -43,6 +45,15 @@ pub const SESSION_LIMITS: SessionConfig = SessionConfig {
     max_outstanding: 256,
     max_queued: 1024,
 };
+
+/// The pipeline of a connection on a licensed torrent: up to 768 requests of 16 KiB in
+/// flight (12 MiB), topped up 384 at a time (6 MiB). Every piece waits for its voucher
+/// to be spent before it is served, so the pipeline must also cover the spend's round
+/// trip; topping up in steps sends vouchers in groups, which the serving peer spends in
+/// one call (one verifier commit). It is also how far ahead a downloader pays: a voucher
+/// for a piece that then comes from another peer moves the share, it is not charged
+/// twice.
+pub const PAID_PIPELINE: (usize, usize) = (768, 384);
 
 /// A voucher a peer sent, waiting to be spent.
 #[derive(Debug)]
@@ -168,6 +179,8 @@ pub struct Torrent {
     pending_spends: Vec<PendingSpend>,
     /// Spend batches at the verifier.
     spends_in_flight: usize,
+    /// A spend call has been made (the first goes without waiting for a batch).
+    spent_any: bool,
     ticks: u64,
     started: std::time::Instant,
     first_piece_ms: Option<u64>,
@@ -227,6 +240,7 @@ impl Torrent {
             served: HashMap::new(),
             pending_spends: Vec::new(),
             spends_in_flight: 0,
+            spent_any: false,
             ticks: 0,
             started: std::time::Instant::now(),
             first_piece_ms: None,
@@ -344,6 +358,11 @@ impl Torrent {
         let mut pace = tokio::time::interval(std::time::Duration::from_millis(10));
         let mut stop = None;
         while stop.is_none() {
+            let spend_due = self
+                .pending_spends
+                .first()
+                .filter(|_| self.spends_in_flight < MAX_SPENDS_IN_FLIGHT)
+                .map(|p| tokio::time::Instant::from_std(p.since + SPEND_BATCH_WAIT));
             tokio::select! {
                 input = inputs.recv() => match input {
                     Some(TorrentInput::Stop(done)) => stop = Some(done),
@@ -374,6 +393,9 @@ impl Torrent {
                     self.publish_status();
                 }
                 _ = pace.tick(), if !self.throttled.is_empty() => self.serve_throttled(),
+                // Vouchers waiting for a batch go when the oldest has waited enough.
+                _ = tokio::time::sleep_until(spend_due.unwrap_or_else(tokio::time::Instant::now)),
+                    if spend_due.is_some() => {}
             }
             self.spend_pending();
             self.flush();
@@ -528,6 +550,7 @@ impl Torrent {
                 me: self.me,
                 peer: peer_key,
             });
+            session.set_pipeline(PAID_PIPELINE.0, PAID_PIPELINE.1);
         }
         let out = conn::spawn(slot, reader, writer, self.inputs_tx.clone());
         self.peers.insert(
@@ -638,13 +661,15 @@ impl Torrent {
         if self.pending_spends.is_empty() || self.spends_in_flight >= MAX_SPENDS_IN_FLIGHT {
             return;
         }
-        // With a call already out, a second one goes only for a full batch or vouchers
-        // that have waited; otherwise they ride on the next call (fewer, larger batches).
+        // A call goes for a full batch or for vouchers that have waited (the run loop
+        // wakes up for them); otherwise they ride on the next call. The torrent's first
+        // spend goes at once: the first paid piece waits for nothing else.
         let waited = self
             .pending_spends
             .first()
             .is_some_and(|p| p.since.elapsed() >= SPEND_BATCH_WAIT);
-        if self.spends_in_flight > 0 && self.pending_spends.len() < SPEND_BATCH_TARGET && !waited {
+        let first = !self.spent_any && self.spends_in_flight == 0;
+        if self.pending_spends.len() < SPEND_BATCH_TARGET && !waited && !first {
             return;
         }
         let Some(pay) = &self.pay else {
@@ -654,6 +679,7 @@ impl Torrent {
         let take = self.pending_spends.len().min(MAX_SPEND_BATCH);
         let batch: Vec<PendingSpend> = self.pending_spends.drain(..take).collect();
         self.spends_in_flight += 1;
+        self.spent_any = true;
         let (verifier, ih, tx) = (pay.verifier.clone(), self.info_hash, self.inputs_tx.clone());
         tokio::spawn(async move {
             let vouchers = batch.iter().map(|p| p.voucher.clone()).collect();
@@ -940,6 +966,7 @@ impl Torrent {
                     me: self.me,
                     peer: peer_key,
                 });
+                p.session.set_pipeline(PAID_PIPELINE.0, PAID_PIPELINE.1);
             }
             p.session.metadata_known(&have, &mut ready.picker);
         }

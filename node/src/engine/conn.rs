@@ -10,8 +10,10 @@ use tokio::sync::mpsc;
 use super::TorrentInput;
 
 /// Frames queued for one peer; more than the session limits can produce is a bug or a
-/// peer that does not read, and closes the connection.
-pub const WRITE_QUEUE: usize = 1024;
+/// peer that does not read, and closes the connection. Blocks are bounded by the
+/// session's `max_queued` (1,024); the rest is room for small frames, such as a paid
+/// pipeline's top-up of 384 requests and their vouchers at once.
+pub const WRITE_QUEUE: usize = 2048;
 
 /// Reads frames from a stream, keeping unread bytes between calls.
 #[derive(Debug)]

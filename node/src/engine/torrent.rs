@@ -32,8 +32,9 @@ const MAX_INPUTS_PER_ROUND: usize = 64;
 const MAX_SPEND_BATCH: usize = ilpt_verifier::api::MAX_BATCH_VOUCHERS;
 /// Spend calls out at a time, per torrent.
 const MAX_SPENDS_IN_FLIGHT: usize = 2;
-/// Vouchers are spent together: a call goes once this many are waiting...
-const SPEND_BATCH_TARGET: usize = 8;
+/// Vouchers are spent together: a call goes once this many are waiting (a top-up of
+/// the paid pipeline brings 6 with 1 MiB pieces, more with smaller ones)...
+const SPEND_BATCH_TARGET: usize = 6;
 /// ...or once the oldest has waited this long (the torrent's first spend goes at once).
 /// The paid pipeline ([`PAID_PIPELINE`]) holds tens of milliseconds of data even on
 /// loopback, so the wait costs no throughput, and each call is one verifier commit.

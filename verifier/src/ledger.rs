@@ -144,7 +144,8 @@ pub fn open(path: &std::path::Path) -> Result<Connection> {
     // checkpoint copies a quarter of them back.
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    // FULL: a commit is on disk before it is acknowledged. Group commit amortises it.
+    // FULL: a commit is on disk before it returns. The writer thread relaxes this on
+    // its own connection and syncs the WAL itself before answering ([`crate::writer`]).
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Each operation runs in a savepoint of the writer's batch, and SQLite keeps the

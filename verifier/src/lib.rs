@@ -4,9 +4,9 @@
 //!
 //! It is a drop-in for clients of interledger/receipt-verifier
 //! (`/balances/{id}:creditReceipt`, `/balances/{id}:spend`, `/receipts`, `/verify`),
-//! plus ILP Torrent's revenue-share routes. Money lives in SQLite (WAL, synchronous
-//! FULL), written by one thread with group commit ([`writer`]), so an acknowledged
-//! operation survives `kill -9` and concurrent spends cannot race.
+//! plus ILP Torrent's revenue-share routes. Money lives in SQLite (WAL), written by one
+//! thread with group commit and answered only once the WAL is synced ([`writer`]), so an
+//! acknowledged operation survives `kill -9` and concurrent spends cannot race.
 
 pub mod api;
 pub mod dev_rail;

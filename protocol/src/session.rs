@@ -211,7 +211,7 @@ impl Session {
         });
         if let Some(have) = have {
             s.outbox
-                .push_back(Message::Bitfield(have.as_wire().to_vec()));
+                .push_back(Message::Bitfield(have.to_wire()));
         }
         s
     }
@@ -258,7 +258,7 @@ impl Session {
         picker.add_peer(&self.peer_has);
         self.added_to_picker = true;
         self.outbox
-            .push_back(Message::Bitfield(have.as_wire().to_vec()));
+            .push_back(Message::Bitfield(have.to_wire()));
         self.update_interest(picker);
         self.fill_requests(picker);
     }

@@ -239,6 +239,14 @@ impl Ledger {
         Ok(outcome)
     }
 
+    /// Reads `id`'s account (to bring it into cache before a spend; see the engine's
+    /// reading ahead).
+    pub(crate) fn warm(&self, id: IdentityId) -> u64 {
+        self.accounts
+            .get(id as usize)
+            .map_or(0, |a| a.balance ^ a.paid.as_ref().map_or(0, |p| p.len() as u64))
+    }
+
     /// What identity `id` has earned (net of moves).
     pub(crate) fn earned(&self, id: IdentityId) -> i128 {
         self.accounts.get(id as usize).map_or(0, |a| a.earned)

@@ -11,8 +11,9 @@
 //! The handlers live in sibling files, one concept each: [`arrivals`], [`overlay`]
 //! (connections and announces), [`transfers`] (starting and finishing piece
 //! transfers), [`gate`] (the serving peer's payment check), [`rates`] (bandwidth
-//! sharing), [`lifecycle`] (completion, seeding, leaving), [`faults`] (outages) and
-//! [`report`] (the summary at the end).
+//! sharing), [`lifecycle`] (completion, seeding, leaving), [`faults`] (outages),
+//! [`report`] (the summary at the end) and [`warm`] (reading the next events' data
+//! ahead).
 
 mod arrivals;
 mod faults;
@@ -22,6 +23,7 @@ mod overlay;
 mod rates;
 mod report;
 mod transfers;
+mod warm;
 
 use std::collections::BTreeMap;
 
@@ -150,6 +152,7 @@ impl Engine {
             };
             self.now = at;
             self.stats.events += 1;
+            self.warm_ahead();
             self.handle(event);
             self.flush_rates();
             if self.stats.events % PROGRESS_EVERY == 0 {

@@ -399,7 +399,11 @@ impl Requests {
             ^ words(&self.started)
             ^ words(&self.open)
             ^ self.partial.pieces.first().map_or(0, |p| u64::from(*p))
-            ^ self.partial.states.first().map_or(0, |p| u64::from(p.missing))
+            ^ self
+                .partial
+                .states
+                .first()
+                .map_or(0, |p| u64::from(p.missing))
     }
 
     /// [`Requests::pick`], appending to `out` (which should start empty).

@@ -16,9 +16,7 @@
 //!   seeders therefore counts once.
 
 use ilpt_protocol::amount::Amount;
-use ilpt_protocol::charging::{PaidPiece, SpendDecision, SpendRefusal, Terms};
-use ilpt_protocol::info_hash::InfoHash;
-use ilpt_protocol::voucher::Voucher;
+use ilpt_protocol::charging::{SpendDecision, SpendRefusal, Terms, VoucherParts};
 
 use crate::keys::Keyring;
 
@@ -57,7 +55,6 @@ struct Account {
     balance: u64,
     /// Payee identity of each paid piece (`UNPAID` if not paid), once the payer spends.
     paid: Option<Box<[u32]>>,
-    seq: u64,
     earned: i128,
     /// Charged in total, and for how many pieces.
     charged: u64,
@@ -85,7 +82,6 @@ pub struct MoneyTotals {
 #[derive(Debug)]
 pub(crate) struct Ledger {
     terms: Terms,
-    info_hash: InfoHash,
     keys: Keyring,
     accounts: Vec<Account>,
     receipts: Vec<(u64, u64)>,
@@ -97,7 +93,7 @@ impl Ledger {
     /// creator.
     pub(crate) fn new(price: Amount, piece_count: u32, share: ilpt_protocol::Bps) -> Ledger {
         let mut keys = Keyring::default();
-        let creator = keys.key(0);
+        let creator = keys.open();
         Ledger {
             terms: Terms {
                 price,
@@ -105,7 +101,6 @@ impl Ledger {
                 creator_share: share,
                 creator,
             },
-            info_hash: InfoHash([0x5a; 20]),
             keys,
             accounts: vec![Account::default()],
             receipts: Vec::new(),
@@ -116,6 +111,7 @@ impl Ledger {
     /// A new identity.
     pub(crate) fn open(&mut self) -> IdentityId {
         self.accounts.push(Account::default());
+        self.keys.open();
         (self.accounts.len() - 1) as IdentityId
     }
 
@@ -170,34 +166,30 @@ impl Ledger {
         }
         let n = self.terms.piece_count as usize;
         let price = self.terms.piece_price_of(piece).unwrap_or(Amount::ZERO);
-        let (payer_key, payee_key) = (self.keys.key(payer), self.keys.key(payee));
         let account = self
             .accounts
-            .get_mut(payer as usize)
+            .get(payer as usize)
             .ok_or(SpendError::Insufficient)?;
-        account.seq += 1;
-        let voucher = Voucher {
-            info_hash: self.info_hash,
-            payer: payer_key,
-            payee: payee_key,
-            piece,
-            amount: price,
-            seq: account.seq,
+        let (Some(payer_key), Some(payee_key)) = (self.keys.key(payer), self.keys.key(payee))
+        else {
+            return Err(SpendError::Insufficient);
         };
         let earlier = account
             .paid
             .as_ref()
             .and_then(|p| p.get(piece as usize).copied())
             .filter(|p| *p != UNPAID);
-        let already = match earlier {
-            Some(id) => Some(PaidPiece {
-                payee: self.keys.key(id),
-            }),
-            None => None,
+        // The voucher's fields, the keys lent from the table: the verifier's decision.
+        let voucher = VoucherParts {
+            piece,
+            amount: price,
+            payer: payer_key,
+            payee: payee_key,
         };
+        let already = earlier.and_then(|id| self.keys.key(id));
         let decision = self
             .terms
-            .decide(&voucher, already)
+            .decide_parts(voucher, already)
             .map_err(SpendError::Rules)?;
         let account = &mut self.accounts[payer as usize];
         let outcome = match decision {
@@ -221,7 +213,7 @@ impl Ledger {
             SpendDecision::Move { from, amount } => {
                 // `Move` comes only for a piece already paid, so `earlier` is its payee.
                 if let Some(from_id) = earlier {
-                    debug_assert_eq!(from, self.keys.key(from_id));
+                    debug_assert_eq!(Some(&from), self.keys.key(from_id));
                     self.totals.moved += amount.0;
                     self.accounts[from_id as usize].earned -= i128::from(amount.0);
                     self.accounts[payee as usize].earned += i128::from(amount.0);
@@ -242,9 +234,10 @@ impl Ledger {
     /// Reads `id`'s account (to bring it into cache before a spend; see the engine's
     /// reading ahead).
     pub(crate) fn warm(&self, id: IdentityId) -> u64 {
-        self.accounts
-            .get(id as usize)
-            .map_or(0, |a| a.balance ^ a.paid.as_ref().map_or(0, |p| p.len() as u64))
+        let key = self.keys.warm(id);
+        self.accounts.get(id as usize).map_or(key, |a| {
+            key ^ a.balance ^ a.paid.as_ref().map_or(0, |p| p.len() as u64)
+        })
     }
 
     /// What identity `id` has earned (net of moves).

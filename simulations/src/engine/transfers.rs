@@ -95,6 +95,9 @@ impl Engine {
     /// Asks `d`'s picker for a piece `u` has; if `u`'s payment check passes, starts the
     /// transfer. `di` is `u`'s entry in `d`'s list.
     fn try_start(&mut self, u: PeerId, d: PeerId, di: usize) -> bool {
+        // `d` was chosen just now, so nothing read ahead for it: issue the reads of its
+        // picker state and account together, so their cache misses overlap.
+        self.warm_start(d);
         let (pu, pd) = two_mut(&mut self.peers, u, d);
         let Some(picker) = pd.picker.as_mut() else {
             return false;

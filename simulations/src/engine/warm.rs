@@ -41,6 +41,11 @@ impl Engine {
         black_box(acc);
     }
 
+    /// Reads what starting a transfer to `d` will need (see `try_start`).
+    pub(super) fn warm_start(&self, d: PeerId) {
+        black_box(self.warm_buffers(d));
+    }
+
     /// The flow of the event `k` places ahead, if it is a transfer's event.
     fn flow_ahead(&self, k: usize) -> Option<FlowId> {
         match self.queue.ahead(k)? {
@@ -60,7 +65,10 @@ impl Engine {
             ^ peer.uploads.len() as u64
             ^ peer.downloads.len() as u64
             ^ u64::from(peer.have.count())
-            ^ peer.picker.as_ref().map_or(0, |r| u64::from(r.have().count()))
+            ^ peer
+                .picker
+                .as_ref()
+                .map_or(0, |r| u64::from(r.have().count()))
     }
 
     /// Reads `p`'s buffers: its pieces, picker state, transfer lists, neighbours and

@@ -16,6 +16,7 @@
 //!   seeders therefore counts once.
 
 use ilpt_protocol::amount::Amount;
+use ilpt_protocol::bitfield::word_mask;
 use ilpt_protocol::charging::{SpendDecision, SpendRefusal, Terms, VoucherParts};
 
 use crate::keys::Keyring;
@@ -26,7 +27,10 @@ pub(crate) type IdentityId = u32;
 /// Index of a receipt.
 pub(crate) type ReceiptId = u32;
 
-const UNPAID: u32 = u32::MAX;
+/// Words of a payer's paid-piece bits.
+fn words_per_payer(piece_count: u32) -> usize {
+    (piece_count as usize).div_ceil(64)
+}
 
 /// What a successful spend did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,8 +57,10 @@ pub(crate) enum SpendError {
 #[derive(Debug, Default)]
 struct Account {
     balance: u64,
-    /// Payee identity of each paid piece (`UNPAID` if not paid), once the payer spends.
-    paid: Option<Box<[u32]>>,
+    /// Payee identity of each paid piece (meaningful where the payer's bit in
+    /// `Ledger::paid` is set), once the payer spends. Read only when a piece is bought
+    /// again; written at each first purchase (a store, which does not wait for memory).
+    payees: Option<Box<[u32]>>,
     earned: i128,
     /// Charged in total, and for how many pieces.
     charged: u64,
@@ -84,6 +90,11 @@ pub(crate) struct Ledger {
     terms: Terms,
     keys: Keyring,
     accounts: Vec<Account>,
+    /// Which pieces each payer has paid for: `words` 64-bit words per identity, in
+    /// one table (the word of a payer's piece is found without reading the account
+    /// first, so both reads go out together).
+    paid: Vec<u64>,
+    words: usize,
     receipts: Vec<(u64, u64)>,
     totals: MoneyTotals,
 }
@@ -103,6 +114,8 @@ impl Ledger {
             },
             keys,
             accounts: vec![Account::default()],
+            paid: vec![0; words_per_payer(piece_count)],
+            words: words_per_payer(piece_count),
             receipts: Vec::new(),
             totals: MoneyTotals::default(),
         }
@@ -111,6 +124,7 @@ impl Ledger {
     /// A new identity.
     pub(crate) fn open(&mut self) -> IdentityId {
         self.accounts.push(Account::default());
+        self.paid.resize(self.paid.len() + self.words, 0);
         self.keys.open();
         (self.accounts.len() - 1) as IdentityId
     }
@@ -119,7 +133,10 @@ impl Ledger {
     /// earnings stay).
     pub(crate) fn close(&mut self, id: IdentityId) {
         if let Some(a) = self.accounts.get_mut(id as usize) {
-            a.paid = None;
+            a.payees = None;
+        }
+        if let Some(bits) = self.paid_bits_mut(id) {
+            bits.fill(0);
         }
     }
 
@@ -145,11 +162,15 @@ impl Ledger {
 
     /// Whether `payer` has paid for `piece` (to anyone).
     pub(crate) fn has_paid(&self, payer: IdentityId, piece: u32) -> bool {
-        self.accounts
-            .get(payer as usize)
-            .and_then(|a| a.paid.as_ref())
-            .and_then(|p| p.get(piece as usize))
-            .is_some_and(|p| *p != UNPAID)
+        let w = payer as usize * self.words + piece as usize / 64;
+        (piece as usize) < self.terms.piece_count as usize
+            && self.paid.get(w).is_some_and(|x| x & word_mask(piece) != 0)
+    }
+
+    /// `payer`'s words of `paid`.
+    fn paid_bits_mut(&mut self, payer: IdentityId) -> Option<&mut [u64]> {
+        let at = payer as usize * self.words;
+        self.paid.get_mut(at..at + self.words)
     }
 
     /// Spends `payer`'s voucher for `piece`, naming `payee`.
@@ -174,11 +195,14 @@ impl Ledger {
         else {
             return Err(SpendError::Insufficient);
         };
-        let earlier = account
-            .paid
-            .as_ref()
-            .and_then(|p| p.get(piece as usize).copied())
-            .filter(|p| *p != UNPAID);
+        let earlier = if self.has_paid(payer, piece) {
+            account
+                .payees
+                .as_ref()
+                .and_then(|p| p.get(piece as usize).copied())
+        } else {
+            None
+        };
         // The voucher's fields, the keys lent from the table: the verifier's decision.
         let voucher = VoucherParts {
             piece,
@@ -222,11 +246,15 @@ impl Ledger {
             }
             SpendDecision::AlreadyPaid => Spent::AlreadyPaid,
         };
-        let paid = self.accounts[payer as usize]
-            .paid
-            .get_or_insert_with(|| vec![UNPAID; n].into_boxed_slice());
-        if let Some(slot) = paid.get_mut(piece as usize) {
+        let payees = self.accounts[payer as usize]
+            .payees
+            .get_or_insert_with(|| vec![0; n].into_boxed_slice());
+        if let Some(slot) = payees.get_mut(piece as usize) {
             *slot = payee;
+            let w = payer as usize * self.words + piece as usize / 64;
+            if let Some(x) = self.paid.get_mut(w) {
+                *x |= word_mask(piece);
+            }
         }
         Ok(outcome)
     }
@@ -236,8 +264,16 @@ impl Ledger {
     pub(crate) fn warm(&self, id: IdentityId) -> u64 {
         let key = self.keys.warm(id);
         self.accounts.get(id as usize).map_or(key, |a| {
-            key ^ a.balance ^ a.paid.as_ref().map_or(0, |p| p.len() as u64)
-        })
+            key ^ a.balance ^ a.payees.as_ref().map_or(0, |p| p.len() as u64)
+        }) ^ self.paid_words(id)
+    }
+
+    /// Reads `id`'s paid-piece words (a line in eight).
+    fn paid_words(&self, id: IdentityId) -> u64 {
+        let at = id as usize * self.words;
+        self.paid
+            .get(at..at + self.words)
+            .map_or(0, |w| w.iter().step_by(8).fold(0, |a, x| a ^ x))
     }
 
     /// What identity `id` has earned (net of moves).

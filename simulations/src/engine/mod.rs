@@ -83,6 +83,12 @@ pub(crate) struct Engine {
     /// Per peer, how many pieces it has (its bitfield's count, kept densely: a peer
     /// with more pieces than another surely has one the other lacks).
     pieces: Vec<u32>,
+    /// Per peer, a copy of its bitfield's words, `words` of them, in one table: the
+    /// and-not of "is this neighbour useful" reads two rows whose addresses are known
+    /// from the peer ids, without reading the peers' records first.
+    rows: Vec<u64>,
+    /// Words per row of `rows`.
+    words: usize,
     /// Fail-open: what each serving peer served each payer unverified on their current
     /// connection, not settled yet (empty but during a verifier outage).
     open_credit: BTreeMap<(PeerId, PeerId), u64>,
@@ -126,6 +132,8 @@ impl Engine {
             room: Vec::new(),
             want: Vec::new(),
             pieces: Vec::new(),
+            rows: Vec::new(),
+            words: ilpt_protocol::bitfield::word_len(cfg.layout.piece_count()),
             dirty: Vec::new(),
             refill: Vec::new(),
             scratch: Vec::new(),
@@ -229,10 +237,25 @@ impl Engine {
     fn push_peer(&mut self, peer: Peer) {
         self.share.push(peer.upload_bps);
         self.pieces.push(peer.have.count());
+        self.rows.extend_from_slice(peer.have.words());
+        self.rows
+            .resize(self.peers.len().saturating_add(1) * self.words, 0);
         self.peers.push(peer);
         self.room.push(false);
         self.want.push(false);
         self.sync_slots((self.peers.len() - 1) as PeerId);
+    }
+
+    /// `p`'s row of `rows`.
+    fn row(&self, p: PeerId) -> &[u64] {
+        let at = p as usize * self.words;
+        self.rows.get(at..at + self.words).unwrap_or(&[])
+    }
+
+    /// `p`'s row of `rows`, mutably.
+    fn row_mut(&mut self, p: PeerId) -> &mut [u64] {
+        let at = p as usize * self.words;
+        self.rows.get_mut(at..at + self.words).unwrap_or(&mut [])
     }
 
     /// Recomputes `p`'s entries of `room` and `want` after its transfers or its state

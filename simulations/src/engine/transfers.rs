@@ -7,6 +7,7 @@
 //! free request slot asks its neighbours in turn. Either way the piece is the picker's
 //! choice, from the pieces the serving peer has.
 
+use ilpt_protocol::bitfield::word_mask;
 use ilpt_protocol::picker::{PeerSlot, Received};
 
 use super::gate::Gate;
@@ -290,6 +291,10 @@ impl Engine {
         }
         peer.have.set(piece);
         self.pieces[d as usize] = peer.have.count();
+        if let Some(w) = self.row_mut(d).get_mut(piece as usize / 64) {
+            *w |= word_mask(piece);
+        }
+        let peer = &mut self.peers[d as usize];
         peer.bytes_in += len;
         peer.pieces_in += 1;
         self.availability.increment(piece);

@@ -32,6 +32,7 @@ use ilpt_protocol::availability::Availability;
 use crate::behaviour::Assigner;
 use crate::config::Config;
 use crate::event::Event;
+use crate::flags::PeerFlags;
 use crate::flows::FlowTable;
 use crate::ledger::{IdentityId, Ledger};
 use crate::peer::{Peer, PeerId};
@@ -77,9 +78,9 @@ pub(crate) struct Engine {
     share: Vec<f64>,
     /// Per peer, whether it can take another upload: present, not leaving, a free
     /// upload slot (kept densely, for the search of a serving neighbour).
-    room: Vec<bool>,
+    room: PeerFlags,
     /// Per peer, whether it can take another download: leeching, a free request slot.
-    want: Vec<bool>,
+    want: PeerFlags,
     /// Per peer, how many pieces it has (its bitfield's count, kept densely: a peer
     /// with more pieces than another surely has one the other lacks).
     pieces: Vec<u32>,
@@ -129,8 +130,8 @@ impl Engine {
             decay_level: 1.0,
             open_credit: BTreeMap::new(),
             share: Vec::new(),
-            room: Vec::new(),
-            want: Vec::new(),
+            room: PeerFlags::default(),
+            want: PeerFlags::default(),
             pieces: Vec::new(),
             rows: Vec::new(),
             words: ilpt_protocol::bitfield::word_len(cfg.layout.piece_count()),
@@ -241,8 +242,8 @@ impl Engine {
         self.rows
             .resize(self.peers.len().saturating_add(1) * self.words, 0);
         self.peers.push(peer);
-        self.room.push(false);
-        self.want.push(false);
+        self.room.reserve(self.peers.len() as PeerId - 1);
+        self.want.reserve(self.peers.len() as PeerId - 1);
         self.sync_slots((self.peers.len() - 1) as PeerId);
     }
 
@@ -262,10 +263,10 @@ impl Engine {
     /// changed.
     fn sync_slots(&mut self, p: PeerId) {
         let peer = &self.peers[p as usize];
-        self.room[p as usize] =
-            peer.present() && !peer.leaving && peer.uploads.len() < peer.upload_slots;
-        self.want[p as usize] =
-            peer.leeching() && peer.downloads.len() < self.cfg.peers.max_requests;
+        let room = peer.present() && !peer.leaving && peer.uploads.len() < peer.upload_slots;
+        let want = peer.leeching() && peer.downloads.len() < self.cfg.peers.max_requests;
+        self.room.set(p, room);
+        self.want.set(p, want);
     }
 
     /// `u`'s number of active uploads changed: the caps of its uploads change.

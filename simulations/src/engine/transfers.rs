@@ -22,20 +22,20 @@ impl Engine {
     fn can_upload(&self, u: PeerId) -> bool {
         let p = &self.peers[u as usize];
         debug_assert_eq!(
-            self.room[u as usize],
+            self.room.get(u),
             p.present() && !p.leaving && p.uploads.len() < p.upload_slots
         );
-        self.room[u as usize] && self.may_serve(u)
+        self.room.get(u) && self.may_serve(u)
     }
 
     /// Whether `d` may start a download now.
     fn can_download(&self, d: PeerId) -> bool {
         let p = &self.peers[d as usize];
         debug_assert_eq!(
-            self.want[d as usize],
+            self.want.get(d),
             p.leeching() && p.downloads.len() < self.cfg.peers.max_requests
         );
-        self.want[d as usize]
+        self.want.get(d)
     }
 
     /// Offers `u`'s free upload slots to its neighbours, in turn.
@@ -45,9 +45,15 @@ impl Engine {
         }
         let n = self.peers[u as usize].neighbours.len();
         let start = self.peers[u as usize].cursor_up;
-        for k in 0..n {
-            let i = (start + k) % n;
+        // `i` runs over `(start + k) % n` for k in 0..n, without a division per step.
+        let mut i = if n == 0 { 0 } else { start % n };
+        for _ in 0..n {
             let nb = self.peers[u as usize].neighbours[i];
+            let this = i;
+            i += 1;
+            if i == n {
+                i = 0;
+            }
             if !self.can_download(nb.peer) {
                 continue;
             }
@@ -55,7 +61,7 @@ impl Engine {
                 continue;
             }
             if self.try_start(u, nb.peer, nb.back as usize) && !self.can_upload(u) {
-                self.peers[u as usize].cursor_up = i + 1;
+                self.peers[u as usize].cursor_up = this + 1;
                 return;
             }
         }
@@ -76,12 +82,19 @@ impl Engine {
     fn fill_downloads_from(&mut self, d: PeerId, only_group: bool) {
         let n = self.peers[d as usize].neighbours.len();
         let start = self.peers[d as usize].cursor_down;
+        // `i` runs over `(start + k) % n` for k in 0..n, without a division per step.
+        let mut i = if n == 0 { 0 } else { start % n };
         for k in 0..n {
             if !self.can_download(d) {
                 self.peers[d as usize].cursor_down = start + k;
                 return;
             }
-            let i = (start + k) % n;
+            let this = i;
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+            let i = this;
             let nb = self.peers[d as usize].neighbours[i];
             if nb.refused || !self.can_upload(nb.peer) || !self.useful(nb.peer, d) {
                 continue;

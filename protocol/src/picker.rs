@@ -402,8 +402,8 @@ impl Requests {
             ^ self
                 .partial
                 .states
-                .first()
-                .map_or(0, |p| u64::from(p.missing))
+                .iter()
+                .fold(0, |a, p| a ^ u64::from(p.missing))
     }
 
     /// [`Requests::pick`], appending to `out` (which should start empty).

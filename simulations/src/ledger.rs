@@ -1,13 +1,15 @@
 //! The verifier, as the simulator runs it: balances funded by receipts, vouchers spent
 //! through the protocol's charging rules, and every party's earnings.
 //!
-//! The decision of each spend is [`Terms::decide`], the function the real verifier
-//! uses; this module only carries its outcome out (debit, split, move), exactly as the
-//! verifier's ledger does. Two things are modelled rather than computed:
+//! The decision of each spend is [`Terms::decide_parts`], the body of the
+//! [`Terms::decide`] the real verifier calls, on the voucher's fields with keys lent
+//! from the keyring; this module only carries its outcome out (debit, split, move),
+//! exactly as the verifier's ledger does. Two things are modelled rather than
+//! computed:
 //!
 //! - **Signatures.** Signing and checking a real voucher per piece costs ~50 µs, too
 //!   much for 10⁸ pieces, so a voucher carries a `forged` flag instead of a signature;
-//!   a forged voucher is refused before [`Terms::decide`], as the verifier refuses a
+//!   a forged voucher is refused before the decision, as the verifier refuses a
 //!   signature that does not verify. Keys are real (see [`crate::keys`]), so the rules
 //!   compare real payers and payees.
 //! - **Receipts.** A receipt is an amount under a receipt id; crediting it adds only
@@ -266,6 +268,11 @@ impl Ledger {
         self.accounts.get(id as usize).map_or(key, |a| {
             key ^ a.balance ^ a.payees.as_ref().map_or(0, |p| p.len() as u64)
         }) ^ self.paid_words(id)
+    }
+
+    /// Reads receipt `r`'s entry (to bring it into cache before a credit).
+    pub(crate) fn warm_receipt(&self, r: ReceiptId) -> u64 {
+        self.receipts.get(r as usize).map_or(0, |x| x.1)
     }
 
     /// Reads `id`'s paid-piece words (a line in eight).

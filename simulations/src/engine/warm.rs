@@ -16,6 +16,9 @@ use super::Engine;
 use crate::event::{Event, FlowId};
 use crate::peer::PeerId;
 
+/// Neighbour entries in one 64-byte cache line.
+const NEIGHBOURS_PER_LINE: usize = 64 / std::mem::size_of::<crate::peer::Neighbour>();
+
 /// How far ahead the flow of an event is read.
 const FLOW_AHEAD: usize = 6;
 /// How far ahead its two peers' records are read.
@@ -84,7 +87,15 @@ impl Engine {
         }
         acc ^= peer.uploads.first().map_or(0, |l| u64::from(l.flow));
         acc ^= peer.downloads.first().map_or(0, |l| u64::from(l.flow));
-        acc ^= peer.neighbours.first().map_or(0, |n| u64::from(n.peer));
+        // The neighbour list is scanned for a free slot: read each of its lines.
+        acc ^= peer
+            .neighbours
+            .iter()
+            .step_by(NEIGHBOURS_PER_LINE)
+            .fold(0, |a, n| a ^ u64::from(n.peer));
+        if let Some(r) = peer.receipt {
+            acc ^= self.ledger.warm_receipt(r);
+        }
         acc ^ self.ledger.warm(peer.identity)
     }
 }

@@ -146,35 +146,62 @@ impl Availability {
     /// The rarest piece of `wanted`, ties broken uniformly at random with `rng`; `None`
     /// if nothing is wanted.
     pub fn rarest(&self, wanted: Wanted<'_>, rng: &mut Rng) -> Option<u32> {
-        let total = wanted.count() as usize;
+        // The wanted set is computed once, a word at a time, into a buffer on the stack
+        // (torrents of up to `STACK_WORDS`·64 pieces) and read from there.
+        let count = wanted.offered.word_count();
+        let mut stack = [0u64; STACK_WORDS];
+        let mut heap = Vec::new();
+        let words: &mut [u64] = if count <= STACK_WORDS {
+            &mut stack[..count]
+        } else {
+            heap.resize(count, 0);
+            &mut heap
+        };
+        let mut total = 0usize;
+        for (w, x) in words.iter_mut().enumerate() {
+            *x = wanted.word(w);
+            total += x.count_ones() as usize;
+        }
+        self.rarest_in(words, total, rng)
+    }
+
+    /// [`Availability::rarest`] of the set held in `words` (`total` members).
+    fn rarest_in(&self, words: &[u64], total: usize, rng: &mut Rng) -> Option<u32> {
         if total == 0 {
             return None;
         }
+        let contains = |p: u32| {
+            words
+                .get(p as usize / 64)
+                .is_some_and(|x| x & word_mask(p) != 0)
+        };
         // Walking the wanted pieces costs two passes over them; walk the sorted order
         // instead while that is cheaper.
         let budget = 2 * total + 16;
         let n = self.order.len();
         let limit = budget.min(n);
-        if let Some(first) = self.order[..limit].iter().position(|p| wanted.contains(*p)) {
+        if let Some(first) = self.order[..limit].iter().position(|p| contains(*p)) {
             let c = self.count[self.order[first] as usize] as usize;
             let end = self.start[c + 1] as usize;
             if end <= budget {
                 let run = &self.order[first..end];
-                let ties = run.iter().filter(|p| wanted.contains(**p)).count();
+                let ties = run.iter().filter(|p| contains(**p)).count();
                 let pick = pick_tie(ties, rng);
-                return run
-                    .iter()
-                    .copied()
-                    .filter(|p| wanted.contains(*p))
-                    .nth(pick);
+                return run.iter().copied().filter(|p| contains(*p)).nth(pick);
             }
         } else if limit == n {
             return None;
         }
-        let in_range = |p: &u32| (*p as usize) < n;
+        let members = || {
+            words
+                .iter()
+                .enumerate()
+                .flat_map(|(w, x)| Members::new(w, *x))
+                .filter(|p| (*p as usize) < n)
+        };
         let mut least = u32::MAX;
         let mut ties = 0;
-        for p in wanted.iter().filter(in_range) {
+        for p in members() {
             let c = self.count[p as usize];
             if c < least {
                 least = c;
@@ -184,13 +211,15 @@ impl Availability {
             }
         }
         let pick = pick_tie(ties, rng);
-        wanted
-            .iter()
-            .filter(in_range)
+        members()
             .filter(|p| self.count[*p as usize] == least)
             .nth(pick)
     }
 }
+
+/// Torrents of up to this many 64-piece words (4,096 pieces) compute their wanted set
+/// on the stack.
+const STACK_WORDS: usize = 64;
 
 /// A uniform index in `0..ties` (no draw when there is no choice).
 fn pick_tie(ties: usize, rng: &mut Rng) -> usize {

@@ -1,15 +1,20 @@
 //! A set of piece indices in BitTorrent's bitfield layout (bit 7 of byte 0 is piece 0).
 //!
-//! The bytes are the wire form, padded with zero bytes to a whole number of 64-bit
-//! words so that set operations (and-not, counting, finding the first member) run a
-//! word at a time. A word is eight wire bytes read big-endian: piece `64·w + k` is bit
-//! `63 − k` of word `w`.
+//! Held as 64-bit words so that set operations (and-not, counting, finding the first
+//! member) run a word at a time without decoding bytes: piece `64·w + k` is bit
+//! `63 − k` of word `w`, so a word is eight wire bytes read big-endian. The wire form
+//! is produced and parsed at the boundary ([`Bitfield::to_wire`],
+//! [`Bitfield::from_wire`]).
+//!
+//! The word functions ([`and_not_any`], [`Members`], [`word_mask`]) also work on
+//! borrowed word slices, so a driver that keeps many peers' sets in one block of
+//! memory (the simulator) can run the protocol's choices on them directly.
 
 /// Which pieces a peer has.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Bitfield {
-    /// Wire bytes, then zero padding up to a multiple of 8 bytes.
-    bytes: Vec<u8>,
+    /// `len` bits, then zero bits up to a whole word.
+    words: Vec<u64>,
     len: u32,
     count: u32,
 }
@@ -19,16 +24,16 @@ fn wire_len(len: u32) -> usize {
     (len as usize).div_ceil(8)
 }
 
-/// Bytes of the padded form: whole words.
-fn padded_len(len: u32) -> usize {
-    (len as usize).div_ceil(64) * 8
+/// Words of a set over `len` pieces.
+pub fn word_len(len: u32) -> usize {
+    (len as usize).div_ceil(64)
 }
 
 impl Bitfield {
     /// An empty set over `len` pieces.
     pub fn new(len: u32) -> Bitfield {
         Bitfield {
-            bytes: vec![0; padded_len(len)],
+            words: vec![0; word_len(len)],
             len,
             count: 0,
         }
@@ -37,11 +42,12 @@ impl Bitfield {
     /// All `len` pieces.
     pub fn full(len: u32) -> Bitfield {
         let mut b = Bitfield::new(len);
-        let wire = wire_len(len);
-        b.bytes[..wire].fill(0xff);
-        let spare = wire * 8 - len as usize;
-        if let Some(last) = b.bytes[..wire].last_mut() {
-            *last &= 0xffu8 << spare;
+        b.words.fill(u64::MAX);
+        let spare = b.words.len() * 64 - len as usize;
+        if let Some(last) = b.words.last_mut() {
+            if spare > 0 {
+                *last &= u64::MAX << spare;
+            }
         }
         b.count = len;
         b
@@ -56,19 +62,21 @@ impl Bitfield {
         if spare > 0 && bytes.last().is_some_and(|b| b & ((1u8 << spare) - 1) != 0) {
             return None;
         }
-        let count = bytes.iter().map(|b| b.count_ones()).sum();
-        let mut padded = vec![0; padded_len(len)];
-        padded[..bytes.len()].copy_from_slice(bytes);
-        Some(Bitfield {
-            bytes: padded,
-            len,
-            count,
-        })
+        let mut b = Bitfield::new(len);
+        for (w, chunk) in bytes.chunks(8).enumerate() {
+            let mut eight = [0u8; 8];
+            eight[..chunk.len()].copy_from_slice(chunk);
+            b.words[w] = u64::from_be_bytes(eight);
+        }
+        b.count = b.words.iter().map(|w| w.count_ones()).sum();
+        Some(b)
     }
 
     /// The wire form.
-    pub fn as_wire(&self) -> &[u8] {
-        &self.bytes[..wire_len(self.len)]
+    pub fn to_wire(&self) -> Vec<u8> {
+        let mut out: Vec<u8> = self.words.iter().flat_map(|w| w.to_be_bytes()).collect();
+        out.truncate(wire_len(self.len));
+        out
     }
 
     /// Number of pieces the set ranges over.
@@ -93,7 +101,7 @@ impl Bitfield {
 
     /// Whether piece `i` is in the set (false out of range).
     pub fn get(&self, i: u32) -> bool {
-        i < self.len && self.bytes[(i / 8) as usize] & (0x80 >> (i % 8)) != 0
+        i < self.len && self.words[i as usize / 64] & word_mask(i) != 0
     }
 
     /// Adds piece `i`; returns false if it was there or is out of range.
@@ -101,7 +109,7 @@ impl Bitfield {
         if i >= self.len || self.get(i) {
             return false;
         }
-        self.bytes[(i / 8) as usize] |= 0x80 >> (i % 8);
+        self.words[i as usize / 64] |= word_mask(i);
         self.count += 1;
         true
     }
@@ -111,34 +119,30 @@ impl Bitfield {
         if !self.get(i) {
             return false;
         }
-        self.bytes[(i / 8) as usize] &= !(0x80 >> (i % 8));
+        self.words[i as usize / 64] &= !word_mask(i);
         self.count -= 1;
         true
     }
 
     /// Number of 64-bit words (pieces `64·w ..= 64·w + 63` are word `w`).
     pub fn word_count(&self) -> usize {
-        self.bytes.len() / 8
+        self.words.len()
     }
 
     /// Word `w` (0 past the end): piece `64·w + k` is bit `63 − k`.
     pub fn word(&self, w: usize) -> u64 {
-        match self.bytes.get(w * 8..w * 8 + 8) {
-            Some(b) => u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]),
-            None => 0,
-        }
+        self.words.get(w).copied().unwrap_or(0)
     }
 
     /// The words in order.
-    pub fn words(&self) -> impl Iterator<Item = u64> + '_ {
-        self.bytes
-            .chunks_exact(8)
-            .map(|b| u64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+    pub fn words(&self) -> &[u64] {
+        &self.words
     }
 
     /// How many pieces are in `self` and not in `other`.
     pub fn count_and_not(&self, other: &Bitfield) -> u32 {
-        self.words()
+        self.words
+            .iter()
             .enumerate()
             .map(|(w, x)| (x & !other.word(w)).count_ones())
             .sum()
@@ -146,17 +150,24 @@ impl Bitfield {
 
     /// Whether some piece is in `self` and not in `other`.
     pub fn any_and_not(&self, other: &Bitfield) -> bool {
-        self.words()
-            .enumerate()
-            .any(|(w, x)| x & !other.word(w) != 0)
+        and_not_any(&self.words, &other.words)
     }
 
     /// The pieces in the set, in order.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.words()
+        self.words
+            .iter()
             .enumerate()
-            .flat_map(|(w, x)| Members::new(w, x))
+            .flat_map(|(w, x)| Members::new(w, *x))
     }
+}
+
+/// Whether some bit is in `a` and not in `b` (words of `a` past the end of `b` count
+/// whole).
+pub fn and_not_any(a: &[u64], b: &[u64]) -> bool {
+    a.iter()
+        .enumerate()
+        .any(|(w, x)| x & !b.get(w).copied().unwrap_or(0) != 0)
 }
 
 /// The pieces of one word, in order.
@@ -202,7 +213,7 @@ mod tests {
     fn wire_layout_and_spare_bits() {
         let mut b = Bitfield::new(10);
         assert!(b.set(0) && b.set(9) && !b.set(9) && !b.set(10));
-        assert_eq!(b.as_wire(), &[0x80, 0x40]);
+        assert_eq!(b.to_wire(), vec![0x80, 0x40]);
         assert_eq!(Bitfield::from_wire(&[0x80, 0x40], 10), Some(b.clone()));
         assert_eq!(Bitfield::from_wire(&[0x80, 0x41], 10), None);
         assert_eq!(Bitfield::from_wire(&[0x80], 10), None);
@@ -216,7 +227,7 @@ mod tests {
             let f = Bitfield::full(len);
             assert_eq!(f.count(), len);
             assert_eq!(f.iter().count() as u32, len);
-            assert_eq!(Bitfield::from_wire(f.as_wire(), len), Some(f.clone()));
+            assert_eq!(Bitfield::from_wire(&f.to_wire(), len), Some(f.clone()));
         }
     }
 

@@ -108,6 +108,26 @@ impl Terms {
         voucher: &Voucher,
         already: Option<PaidPiece>,
     ) -> Result<SpendDecision, SpendRefusal> {
+        self.decide_parts(
+            VoucherParts {
+                piece: voucher.piece,
+                amount: voucher.amount,
+                payer: &voucher.payer,
+                payee: &voucher.payee,
+            },
+            already.as_ref().map(|p| &p.payee),
+        )
+    }
+
+    /// [`Terms::decide`] on a voucher's fields, borrowed, and the payee the piece was
+    /// already paid to: the same decision without building a [`Voucher`] (a driver
+    /// that decides 10⁸ spends, the simulator, keeps its keys in one table and lends
+    /// them).
+    pub fn decide_parts(
+        &self,
+        voucher: VoucherParts<'_>,
+        already_paid_to: Option<&PublicKey>,
+    ) -> Result<SpendDecision, SpendRefusal> {
         let expected = piece_price(self.price, self.piece_count, voucher.piece).ok_or(
             SpendRefusal::NoSuchPiece {
                 piece: voucher.piece,
@@ -124,22 +144,35 @@ impl Terms {
         if voucher.payer == voucher.payee {
             return Err(SpendRefusal::SelfPayee);
         }
-        match already {
+        match already_paid_to {
             None => {
-                let s = split(expected, self.creator_share, voucher.payee == self.creator);
+                let s = split(expected, self.creator_share, *voucher.payee == self.creator);
                 Ok(SpendDecision::Charge {
                     amount: expected,
                     creator: s.creator,
                     seeder: s.seeder,
                 })
             }
-            Some(paid) if paid.payee == voucher.payee => Ok(SpendDecision::AlreadyPaid),
+            Some(paid) if paid == voucher.payee => Ok(SpendDecision::AlreadyPaid),
             Some(paid) => Ok(SpendDecision::Move {
-                from: paid.payee,
+                from: *paid,
                 amount: self.seeder_share(voucher.piece),
             }),
         }
     }
+}
+
+/// The fields of a [`Voucher`] that [`Terms::decide_parts`] looks at, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct VoucherParts<'a> {
+    /// The piece paid for.
+    pub piece: u32,
+    /// The amount the voucher authorises.
+    pub amount: Amount,
+    /// Who pays.
+    pub payer: &'a PublicKey,
+    /// Who is paid (the serving peer).
+    pub payee: &'a PublicKey,
 }
 
 #[cfg(test)]

@@ -140,6 +140,33 @@ impl Partials {
     }
 }
 
+/// Where picked blocks go: a list, or the one block of [`Requests::pick_one`].
+trait Sink {
+    fn len(&self) -> usize;
+    fn push(&mut self, block: BlockRef);
+}
+
+impl Sink for Vec<BlockRef> {
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    fn push(&mut self, block: BlockRef) {
+        Vec::push(self, block);
+    }
+}
+
+/// At most one block.
+struct One(Option<BlockRef>);
+
+impl Sink for One {
+    fn len(&self) -> usize {
+        usize::from(self.0.is_some())
+    }
+    fn push(&mut self, block: BlockRef) {
+        self.0 = Some(block);
+    }
+}
+
 /// What happened to a received block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Received {
@@ -256,8 +283,6 @@ pub struct Requests {
     partial: Partials,
     /// Block lists of finished pieces, reused for the next ones.
     spare: Vec<Vec<BlockState>>,
-    /// Reused output of [`Requests::pick_one`].
-    scratch: Vec<BlockRef>,
     rng: Rng,
 }
 
@@ -274,7 +299,6 @@ impl Requests {
             open: Bitfield::new(n),
             partial: Partials::default(),
             spare: Vec::new(),
-            scratch: Vec::new(),
             rng: Rng::new(seed),
         }
     }
@@ -361,12 +385,25 @@ impl Requests {
         peer_has: &Bitfield,
         availability: &Availability,
     ) -> Option<BlockRef> {
-        let mut out = std::mem::take(&mut self.scratch);
-        out.clear();
-        self.pick_into(peer, peer_has, 1, availability, &mut out);
-        let block = out.pop();
-        self.scratch = out;
-        block
+        let mut out = One(None);
+        self.pick_to(peer, peer_has, 1, availability, &mut out);
+        out.0
+    }
+
+    /// Reads one word of each of its buffers and returns them mixed: a driver that
+    /// knows it will call this picker soon (the simulator, reading ahead of its
+    /// events) brings its state into cache this way. Changes nothing.
+    pub fn warm(&self) -> u64 {
+        let words = |b: &Bitfield| b.words().iter().step_by(8).fold(0, |a, x| a ^ x);
+        words(&self.have)
+            ^ words(&self.started)
+            ^ words(&self.open)
+            ^ self.partial.pieces.first().map_or(0, |p| u64::from(*p))
+            ^ self
+                .partial
+                .states
+                .iter()
+                .fold(0, |a, p| a ^ u64::from(p.missing))
     }
 
     /// [`Requests::pick`], appending to `out` (which should start empty).
@@ -377,6 +414,17 @@ impl Requests {
         max: usize,
         availability: &Availability,
         out: &mut Vec<BlockRef>,
+    ) {
+        self.pick_to(peer, peer_has, max, availability, out);
+    }
+
+    fn pick_to<S: Sink>(
+        &mut self,
+        peer: PeerSlot,
+        peer_has: &Bitfield,
+        max: usize,
+        availability: &Availability,
+        out: &mut S,
     ) {
         let base = out.len();
         // 1. Finish started pieces first, so pieces complete (and can be shared) sooner.
@@ -488,7 +536,7 @@ impl Requests {
         self.open.clear(piece);
     }
 
-    fn take_missing(&mut self, piece: u32, peer: PeerSlot, max: usize, out: &mut Vec<BlockRef>) {
+    fn take_missing<S: Sink>(&mut self, piece: u32, peer: PeerSlot, max: usize, out: &mut S) {
         let n = self.block_count(piece);
         for b in 0..n {
             if out.len() >= max {

@@ -214,8 +214,7 @@ impl Session {
             metadata_len,
         });
         if let Some(have) = have {
-            s.outbox
-                .push_back(Message::Bitfield(have.as_wire().to_vec()));
+            s.outbox.push_back(Message::Bitfield(have.to_wire()));
         }
         s
     }
@@ -273,8 +272,7 @@ impl Session {
         }
         picker.add_peer(&self.peer_has);
         self.added_to_picker = true;
-        self.outbox
-            .push_back(Message::Bitfield(have.as_wire().to_vec()));
+        self.outbox.push_back(Message::Bitfield(have.to_wire()));
         self.update_interest(picker);
         self.fill_requests(picker);
     }

@@ -3,7 +3,8 @@
 //! peak RSS and the run's completion figures.
 //!
 //! `cargo bench -p ilpt-sim --bench flash_crowd` (release build). `ILPT_SIM_PEERS=N`
-//! runs a smaller crowd of N peers, to see how the cost scales.
+//! runs a smaller crowd of N peers, to see how the cost scales; `ILPT_SIM_UNTIL=T`
+//! stops at T virtual seconds (a quick sample of a large run, for profiling).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -32,6 +33,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
     {
         config.arrivals = Arrivals::Flash { count: n };
+    }
+    if let Some(t) = std::env::var("ILPT_SIM_UNTIL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        config.run.duration_s = t;
     }
     let Arrivals::Flash { count } = config.arrivals else {
         return;

@@ -1,13 +1,15 @@
 //! The verifier, as the simulator runs it: balances funded by receipts, vouchers spent
 //! through the protocol's charging rules, and every party's earnings.
 //!
-//! The decision of each spend is [`Terms::decide`], the function the real verifier
-//! uses; this module only carries its outcome out (debit, split, move), exactly as the
-//! verifier's ledger does. Two things are modelled rather than computed:
+//! The decision of each spend is [`Terms::decide_parts`], the body of the
+//! [`Terms::decide`] the real verifier calls, on the voucher's fields with keys lent
+//! from the keyring; this module only carries its outcome out (debit, split, move),
+//! exactly as the verifier's ledger does. Two things are modelled rather than
+//! computed:
 //!
 //! - **Signatures.** Signing and checking a real voucher per piece costs ~50 µs, too
 //!   much for 10⁸ pieces, so a voucher carries a `forged` flag instead of a signature;
-//!   a forged voucher is refused before [`Terms::decide`], as the verifier refuses a
+//!   a forged voucher is refused before the decision, as the verifier refuses a
 //!   signature that does not verify. Keys are real (see [`crate::keys`]), so the rules
 //!   compare real payers and payees.
 //! - **Receipts.** A receipt is an amount under a receipt id; crediting it adds only
@@ -16,9 +18,8 @@
 //!   seeders therefore counts once.
 
 use ilpt_protocol::amount::Amount;
-use ilpt_protocol::charging::{PaidPiece, SpendDecision, SpendRefusal, Terms};
-use ilpt_protocol::info_hash::InfoHash;
-use ilpt_protocol::voucher::Voucher;
+use ilpt_protocol::bitfield::word_mask;
+use ilpt_protocol::charging::{SpendDecision, SpendRefusal, Terms, VoucherParts};
 
 use crate::keys::Keyring;
 
@@ -28,7 +29,10 @@ pub(crate) type IdentityId = u32;
 /// Index of a receipt.
 pub(crate) type ReceiptId = u32;
 
-const UNPAID: u32 = u32::MAX;
+/// Words of a payer's paid-piece bits.
+fn words_per_payer(piece_count: u32) -> usize {
+    (piece_count as usize).div_ceil(64)
+}
 
 /// What a successful spend did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,9 +59,10 @@ pub(crate) enum SpendError {
 #[derive(Debug, Default)]
 struct Account {
     balance: u64,
-    /// Payee identity of each paid piece (`UNPAID` if not paid), once the payer spends.
-    paid: Option<Box<[u32]>>,
-    seq: u64,
+    /// Payee identity of each paid piece (meaningful where the payer's bit in
+    /// `Ledger::paid` is set), once the payer spends. Read only when a piece is bought
+    /// again; written at each first purchase (a store, which does not wait for memory).
+    payees: Option<Box<[u32]>>,
     earned: i128,
     /// Charged in total, and for how many pieces.
     charged: u64,
@@ -85,9 +90,13 @@ pub struct MoneyTotals {
 #[derive(Debug)]
 pub(crate) struct Ledger {
     terms: Terms,
-    info_hash: InfoHash,
     keys: Keyring,
     accounts: Vec<Account>,
+    /// Which pieces each payer has paid for: `words` 64-bit words per identity, in
+    /// one table (the word of a payer's piece is found without reading the account
+    /// first, so both reads go out together).
+    paid: Vec<u64>,
+    words: usize,
     receipts: Vec<(u64, u64)>,
     totals: MoneyTotals,
 }
@@ -97,7 +106,7 @@ impl Ledger {
     /// creator.
     pub(crate) fn new(price: Amount, piece_count: u32, share: ilpt_protocol::Bps) -> Ledger {
         let mut keys = Keyring::default();
-        let creator = keys.key(0);
+        let creator = keys.open();
         Ledger {
             terms: Terms {
                 price,
@@ -105,9 +114,10 @@ impl Ledger {
                 creator_share: share,
                 creator,
             },
-            info_hash: InfoHash([0x5a; 20]),
             keys,
             accounts: vec![Account::default()],
+            paid: vec![0; words_per_payer(piece_count)],
+            words: words_per_payer(piece_count),
             receipts: Vec::new(),
             totals: MoneyTotals::default(),
         }
@@ -116,6 +126,8 @@ impl Ledger {
     /// A new identity.
     pub(crate) fn open(&mut self) -> IdentityId {
         self.accounts.push(Account::default());
+        self.paid.resize(self.paid.len() + self.words, 0);
+        self.keys.open();
         (self.accounts.len() - 1) as IdentityId
     }
 
@@ -123,7 +135,10 @@ impl Ledger {
     /// earnings stay).
     pub(crate) fn close(&mut self, id: IdentityId) {
         if let Some(a) = self.accounts.get_mut(id as usize) {
-            a.paid = None;
+            a.payees = None;
+        }
+        if let Some(bits) = self.paid_bits_mut(id) {
+            bits.fill(0);
         }
     }
 
@@ -149,11 +164,15 @@ impl Ledger {
 
     /// Whether `payer` has paid for `piece` (to anyone).
     pub(crate) fn has_paid(&self, payer: IdentityId, piece: u32) -> bool {
-        self.accounts
-            .get(payer as usize)
-            .and_then(|a| a.paid.as_ref())
-            .and_then(|p| p.get(piece as usize))
-            .is_some_and(|p| *p != UNPAID)
+        let w = payer as usize * self.words + piece as usize / 64;
+        (piece as usize) < self.terms.piece_count as usize
+            && self.paid.get(w).is_some_and(|x| x & word_mask(piece) != 0)
+    }
+
+    /// `payer`'s words of `paid`.
+    fn paid_bits_mut(&mut self, payer: IdentityId) -> Option<&mut [u64]> {
+        let at = payer as usize * self.words;
+        self.paid.get_mut(at..at + self.words)
     }
 
     /// Spends `payer`'s voucher for `piece`, naming `payee`.
@@ -170,34 +189,33 @@ impl Ledger {
         }
         let n = self.terms.piece_count as usize;
         let price = self.terms.piece_price_of(piece).unwrap_or(Amount::ZERO);
-        let (payer_key, payee_key) = (self.keys.key(payer), self.keys.key(payee));
         let account = self
             .accounts
-            .get_mut(payer as usize)
+            .get(payer as usize)
             .ok_or(SpendError::Insufficient)?;
-        account.seq += 1;
-        let voucher = Voucher {
-            info_hash: self.info_hash,
-            payer: payer_key,
-            payee: payee_key,
+        let (Some(payer_key), Some(payee_key)) = (self.keys.key(payer), self.keys.key(payee))
+        else {
+            return Err(SpendError::Insufficient);
+        };
+        let earlier = if self.has_paid(payer, piece) {
+            account
+                .payees
+                .as_ref()
+                .and_then(|p| p.get(piece as usize).copied())
+        } else {
+            None
+        };
+        // The voucher's fields, the keys lent from the table: the verifier's decision.
+        let voucher = VoucherParts {
             piece,
             amount: price,
-            seq: account.seq,
+            payer: payer_key,
+            payee: payee_key,
         };
-        let earlier = account
-            .paid
-            .as_ref()
-            .and_then(|p| p.get(piece as usize).copied())
-            .filter(|p| *p != UNPAID);
-        let already = match earlier {
-            Some(id) => Some(PaidPiece {
-                payee: self.keys.key(id),
-            }),
-            None => None,
-        };
+        let already = earlier.and_then(|id| self.keys.key(id));
         let decision = self
             .terms
-            .decide(&voucher, already)
+            .decide_parts(voucher, already)
             .map_err(SpendError::Rules)?;
         let account = &mut self.accounts[payer as usize];
         let outcome = match decision {
@@ -221,7 +239,7 @@ impl Ledger {
             SpendDecision::Move { from, amount } => {
                 // `Move` comes only for a piece already paid, so `earlier` is its payee.
                 if let Some(from_id) = earlier {
-                    debug_assert_eq!(from, self.keys.key(from_id));
+                    debug_assert_eq!(Some(&from), self.keys.key(from_id));
                     self.totals.moved += amount.0;
                     self.accounts[from_id as usize].earned -= i128::from(amount.0);
                     self.accounts[payee as usize].earned += i128::from(amount.0);
@@ -230,13 +248,39 @@ impl Ledger {
             }
             SpendDecision::AlreadyPaid => Spent::AlreadyPaid,
         };
-        let paid = self.accounts[payer as usize]
-            .paid
-            .get_or_insert_with(|| vec![UNPAID; n].into_boxed_slice());
-        if let Some(slot) = paid.get_mut(piece as usize) {
+        let payees = self.accounts[payer as usize]
+            .payees
+            .get_or_insert_with(|| vec![0; n].into_boxed_slice());
+        if let Some(slot) = payees.get_mut(piece as usize) {
             *slot = payee;
+            let w = payer as usize * self.words + piece as usize / 64;
+            if let Some(x) = self.paid.get_mut(w) {
+                *x |= word_mask(piece);
+            }
         }
         Ok(outcome)
+    }
+
+    /// Reads `id`'s account (to bring it into cache before a spend; see the engine's
+    /// reading ahead).
+    pub(crate) fn warm(&self, id: IdentityId) -> u64 {
+        let key = self.keys.warm(id);
+        self.accounts.get(id as usize).map_or(key, |a| {
+            key ^ a.balance ^ a.payees.as_ref().map_or(0, |p| p.len() as u64)
+        }) ^ self.paid_words(id)
+    }
+
+    /// Reads receipt `r`'s entry (to bring it into cache before a credit).
+    pub(crate) fn warm_receipt(&self, r: ReceiptId) -> u64 {
+        self.receipts.get(r as usize).map_or(0, |x| x.1)
+    }
+
+    /// Reads `id`'s paid-piece words (a line in eight).
+    fn paid_words(&self, id: IdentityId) -> u64 {
+        let at = id as usize * self.words;
+        self.paid
+            .get(at..at + self.words)
+            .map_or(0, |w| w.iter().step_by(8).fold(0, |a, x| a ^ x))
     }
 
     /// What identity `id` has earned (net of moves).

@@ -19,6 +19,7 @@ pub mod behaviour;
 pub mod config;
 mod engine;
 mod event;
+mod flags;
 mod flows;
 mod keys;
 mod ledger;

@@ -70,7 +70,8 @@ pub(crate) struct Peer {
     pub(crate) have: Bitfield,
     /// The protocol's piece picker (its per-downloader half: what was started and
     /// asked of whom), while leeching; rarity comes from the swarm's availability.
-    pub(crate) picker: Option<Box<Requests>>,
+    /// Held inline, not boxed: its buffers' addresses are then one read away.
+    pub(crate) picker: Option<Requests>,
     /// Connections.
     pub(crate) neighbours: Vec<Neighbour>,
     /// Transfers this peer serves (pending or active).

@@ -161,6 +161,17 @@ impl EventQueue {
         Some((s.at, s.event))
     }
 
+    /// The event `k` places after the next one, if it is in the bucket being drained
+    /// (the engine reads ahead to bring its data into cache; see `Engine::warm_ahead`).
+    pub(crate) fn ahead(&self, k: usize) -> Option<&Event> {
+        if !self.sorted {
+            return None;
+        }
+        let bucket = &self.ring[(self.current % BUCKETS) as usize];
+        let i = bucket.len().checked_sub(k + 1)?;
+        bucket.get(i).map(|s| &s.event)
+    }
+
     /// Time of the earliest event.
     pub(crate) fn peek_time(&mut self) -> Option<f64> {
         if !self.settle() {

@@ -118,12 +118,12 @@ impl Engine {
         let layout = self.cfg.layout;
         let block_len = u32::try_from(layout.piece_length()).unwrap_or(u32::MAX);
         let seed = self.picker_stream.bits();
-        peer.picker = Some(Box::new(Requests::new(
+        peer.picker = Some(Requests::new(
             layout,
             block_len,
             Bitfield::new(layout.piece_count()),
             seed,
-        )));
+        ));
         let price = self.cfg.license.price.0;
         let pays = match behaviour {
             Behaviour::Honest | Behaviour::Pirate | Behaviour::Colluder => price,

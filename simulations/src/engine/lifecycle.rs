@@ -177,6 +177,7 @@ impl Engine {
         peer.neighbours = Vec::new();
         peer.have = ilpt_protocol::bitfield::Bitfield::default();
         self.pieces[p as usize] = 0;
+        self.row_mut(p).fill(0);
         self.sync_slots(p);
         if was_leeching {
             self.stats.counts(self.now, -1, 0);

@@ -11,8 +11,9 @@
 //! The handlers live in sibling files, one concept each: [`arrivals`], [`overlay`]
 //! (connections and announces), [`transfers`] (starting and finishing piece
 //! transfers), [`gate`] (the serving peer's payment check), [`rates`] (bandwidth
-//! sharing), [`lifecycle`] (completion, seeding, leaving), [`faults`] (outages) and
-//! [`report`] (the summary at the end).
+//! sharing), [`lifecycle`] (completion, seeding, leaving), [`faults`] (outages),
+//! [`report`] (the summary at the end) and [`warm`] (reading the next events' data
+//! ahead).
 
 mod arrivals;
 mod faults;
@@ -22,6 +23,7 @@ mod overlay;
 mod rates;
 mod report;
 mod transfers;
+mod warm;
 
 use std::collections::BTreeMap;
 
@@ -30,6 +32,7 @@ use ilpt_protocol::availability::Availability;
 use crate::behaviour::Assigner;
 use crate::config::Config;
 use crate::event::Event;
+use crate::flags::PeerFlags;
 use crate::flows::FlowTable;
 use crate::ledger::{IdentityId, Ledger};
 use crate::peer::{Peer, PeerId};
@@ -75,12 +78,18 @@ pub(crate) struct Engine {
     share: Vec<f64>,
     /// Per peer, whether it can take another upload: present, not leaving, a free
     /// upload slot (kept densely, for the search of a serving neighbour).
-    room: Vec<bool>,
+    room: PeerFlags,
     /// Per peer, whether it can take another download: leeching, a free request slot.
-    want: Vec<bool>,
+    want: PeerFlags,
     /// Per peer, how many pieces it has (its bitfield's count, kept densely: a peer
     /// with more pieces than another surely has one the other lacks).
     pieces: Vec<u32>,
+    /// Per peer, a copy of its bitfield's words, `words` of them, in one table: the
+    /// and-not of "is this neighbour useful" reads two rows whose addresses are known
+    /// from the peer ids, without reading the peers' records first.
+    rows: Vec<u64>,
+    /// Words per row of `rows`.
+    words: usize,
     /// Fail-open: what each serving peer served each payer unverified on their current
     /// connection, not settled yet (empty but during a verifier outage).
     open_credit: BTreeMap<(PeerId, PeerId), u64>,
@@ -121,9 +130,11 @@ impl Engine {
             decay_level: 1.0,
             open_credit: BTreeMap::new(),
             share: Vec::new(),
-            room: Vec::new(),
-            want: Vec::new(),
+            room: PeerFlags::default(),
+            want: PeerFlags::default(),
             pieces: Vec::new(),
+            rows: Vec::new(),
+            words: ilpt_protocol::bitfield::word_len(cfg.layout.piece_count()),
             dirty: Vec::new(),
             refill: Vec::new(),
             scratch: Vec::new(),
@@ -150,6 +161,7 @@ impl Engine {
             };
             self.now = at;
             self.stats.events += 1;
+            self.warm_ahead();
             self.handle(event);
             self.flush_rates();
             if self.stats.events % PROGRESS_EVERY == 0 {
@@ -226,20 +238,35 @@ impl Engine {
     fn push_peer(&mut self, peer: Peer) {
         self.share.push(peer.upload_bps);
         self.pieces.push(peer.have.count());
+        self.rows.extend_from_slice(peer.have.words());
+        self.rows
+            .resize(self.peers.len().saturating_add(1) * self.words, 0);
         self.peers.push(peer);
-        self.room.push(false);
-        self.want.push(false);
+        self.room.reserve(self.peers.len() as PeerId - 1);
+        self.want.reserve(self.peers.len() as PeerId - 1);
         self.sync_slots((self.peers.len() - 1) as PeerId);
+    }
+
+    /// `p`'s row of `rows`.
+    fn row(&self, p: PeerId) -> &[u64] {
+        let at = p as usize * self.words;
+        self.rows.get(at..at + self.words).unwrap_or(&[])
+    }
+
+    /// `p`'s row of `rows`, mutably.
+    fn row_mut(&mut self, p: PeerId) -> &mut [u64] {
+        let at = p as usize * self.words;
+        self.rows.get_mut(at..at + self.words).unwrap_or(&mut [])
     }
 
     /// Recomputes `p`'s entries of `room` and `want` after its transfers or its state
     /// changed.
     fn sync_slots(&mut self, p: PeerId) {
         let peer = &self.peers[p as usize];
-        self.room[p as usize] =
-            peer.present() && !peer.leaving && peer.uploads.len() < peer.upload_slots;
-        self.want[p as usize] =
-            peer.leeching() && peer.downloads.len() < self.cfg.peers.max_requests;
+        let room = peer.present() && !peer.leaving && peer.uploads.len() < peer.upload_slots;
+        let want = peer.leeching() && peer.downloads.len() < self.cfg.peers.max_requests;
+        self.room.set(p, room);
+        self.want.set(p, want);
     }
 
     /// `u`'s number of active uploads changed: the caps of its uploads change.

@@ -3,6 +3,7 @@
 //! peers' bitfields (a word-wise and-not), rather than kept current by `Have`
 //! messages; rarity is the swarm's (see the README, "Rarity is swarm-wide").
 
+use ilpt_protocol::bitfield::and_not_any;
 use ilpt_protocol::picker::PeerSlot;
 
 use super::Engine;
@@ -20,9 +21,13 @@ impl Engine {
             // Nothing to give, or more pieces than `to` has: no need to compare sets.
             return a > 0;
         }
-        self.peers[from as usize]
-            .have
-            .any_and_not(&self.peers[to as usize].have)
+        debug_assert_eq!(
+            and_not_any(self.row(from), self.row(to)),
+            self.peers[from as usize]
+                .have
+                .any_and_not(&self.peers[to as usize].have)
+        );
+        and_not_any(self.row(from), self.row(to))
     }
 
     /// `p` asks the tracker for peers and connects to them.

@@ -7,6 +7,7 @@
 //! free request slot asks its neighbours in turn. Either way the piece is the picker's
 //! choice, from the pieces the serving peer has.
 
+use ilpt_protocol::bitfield::word_mask;
 use ilpt_protocol::picker::{PeerSlot, Received};
 
 use super::gate::Gate;
@@ -21,20 +22,20 @@ impl Engine {
     fn can_upload(&self, u: PeerId) -> bool {
         let p = &self.peers[u as usize];
         debug_assert_eq!(
-            self.room[u as usize],
+            self.room.get(u),
             p.present() && !p.leaving && p.uploads.len() < p.upload_slots
         );
-        self.room[u as usize] && self.may_serve(u)
+        self.room.get(u) && self.may_serve(u)
     }
 
     /// Whether `d` may start a download now.
     fn can_download(&self, d: PeerId) -> bool {
         let p = &self.peers[d as usize];
         debug_assert_eq!(
-            self.want[d as usize],
+            self.want.get(d),
             p.leeching() && p.downloads.len() < self.cfg.peers.max_requests
         );
-        self.want[d as usize]
+        self.want.get(d)
     }
 
     /// Offers `u`'s free upload slots to its neighbours, in turn.
@@ -44,9 +45,15 @@ impl Engine {
         }
         let n = self.peers[u as usize].neighbours.len();
         let start = self.peers[u as usize].cursor_up;
-        for k in 0..n {
-            let i = (start + k) % n;
+        // `i` runs over `(start + k) % n` for k in 0..n, without a division per step.
+        let mut i = if n == 0 { 0 } else { start % n };
+        for _ in 0..n {
             let nb = self.peers[u as usize].neighbours[i];
+            let this = i;
+            i += 1;
+            if i == n {
+                i = 0;
+            }
             if !self.can_download(nb.peer) {
                 continue;
             }
@@ -54,7 +61,7 @@ impl Engine {
                 continue;
             }
             if self.try_start(u, nb.peer, nb.back as usize) && !self.can_upload(u) {
-                self.peers[u as usize].cursor_up = i + 1;
+                self.peers[u as usize].cursor_up = this + 1;
                 return;
             }
         }
@@ -75,12 +82,19 @@ impl Engine {
     fn fill_downloads_from(&mut self, d: PeerId, only_group: bool) {
         let n = self.peers[d as usize].neighbours.len();
         let start = self.peers[d as usize].cursor_down;
+        // `i` runs over `(start + k) % n` for k in 0..n, without a division per step.
+        let mut i = if n == 0 { 0 } else { start % n };
         for k in 0..n {
             if !self.can_download(d) {
                 self.peers[d as usize].cursor_down = start + k;
                 return;
             }
-            let i = (start + k) % n;
+            let this = i;
+            i += 1;
+            if i == n {
+                i = 0;
+            }
+            let i = this;
             let nb = self.peers[d as usize].neighbours[i];
             if nb.refused || !self.can_upload(nb.peer) || !self.useful(nb.peer, d) {
                 continue;
@@ -95,6 +109,9 @@ impl Engine {
     /// Asks `d`'s picker for a piece `u` has; if `u`'s payment check passes, starts the
     /// transfer. `di` is `u`'s entry in `d`'s list.
     fn try_start(&mut self, u: PeerId, d: PeerId, di: usize) -> bool {
+        // `d` was chosen just now, so nothing read ahead for it: issue the reads of its
+        // picker state and account together, so their cache misses overlap.
+        self.warm_start(d);
         let (pu, pd) = two_mut(&mut self.peers, u, d);
         let Some(picker) = pd.picker.as_mut() else {
             return false;
@@ -287,6 +304,10 @@ impl Engine {
         }
         peer.have.set(piece);
         self.pieces[d as usize] = peer.have.count();
+        if let Some(w) = self.row_mut(d).get_mut(piece as usize / 64) {
+            *w |= word_mask(piece);
+        }
+        let peer = &mut self.peers[d as usize];
         peer.bytes_in += len;
         peer.pieces_in += 1;
         self.availability.increment(piece);

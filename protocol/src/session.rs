@@ -710,29 +710,44 @@ mod tests {
                 a.handle(m, Some(pa)).unwrap();
                 moved = true;
             }
-            while let Some(e) = a.poll_event() {
-                if let Event::Serve(block) = e {
-                    a.send_block(block, vec![0; block.length as usize]);
-                    moved = true;
-                }
-            }
-            while let Some(e) = b.poll_event() {
-                if let Event::Block {
-                    block,
-                    complete: true,
-                    ..
-                } = &e
-                {
-                    pb.piece_verified(block.piece);
-                    b.we_have(block.piece, pb);
-                }
-                seen.push(e);
-                moved = true;
-            }
+            moved |= serve_with_zeros(a);
+            let events = take_leecher_events(b, pb);
+            moved |= !events.is_empty();
+            seen.extend(events);
             if !moved {
                 return seen;
             }
         }
+    }
+
+    /// Serves every block the seeder cleared, with zeros; true if it served any.
+    fn serve_with_zeros(seeder: &mut Session) -> bool {
+        let mut served = false;
+        while let Some(e) = seeder.poll_event() {
+            if let Event::Serve(block) = e {
+                seeder.send_block(block, vec![0; block.length as usize]);
+                served = true;
+            }
+        }
+        served
+    }
+
+    /// Takes the leecher's events, marking each completed piece verified and had.
+    fn take_leecher_events(leecher: &mut Session, picker: &mut Picker) -> Vec<Event> {
+        let mut events = Vec::new();
+        while let Some(e) = leecher.poll_event() {
+            if let Event::Block {
+                block,
+                complete: true,
+                ..
+            } = &e
+            {
+                picker.piece_verified(block.piece);
+                leecher.we_have(block.piece, picker);
+            }
+            events.push(e);
+        }
+        events
     }
 
     #[test]
@@ -776,23 +791,8 @@ mod tests {
                 l.handle(m, Some(&mut pl)).unwrap();
                 moved = true;
             }
-            while let Some(e) = s.poll_event() {
-                if let Event::Serve(block) = e {
-                    s.send_block(block, vec![0; block.length as usize]);
-                    moved = true;
-                }
-            }
-            while let Some(e) = l.poll_event() {
-                if let Event::Block {
-                    block,
-                    complete: true,
-                    ..
-                } = e
-                {
-                    pl.piece_verified(block.piece);
-                    l.we_have(block.piece, &mut pl);
-                }
-            }
+            moved |= serve_with_zeros(&mut s);
+            take_leecher_events(&mut l, &mut pl);
             if !moved {
                 break;
             }

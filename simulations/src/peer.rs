@@ -118,6 +118,15 @@ impl Peer {
     pub(crate) fn leeching(&self) -> bool {
         self.phase == Phase::Leeching
     }
+
+    /// The peer's upload list (`up`) or download list.
+    pub(crate) fn links_mut(&mut self, up: bool) -> &mut Vec<Link> {
+        if up {
+            &mut self.uploads
+        } else {
+            &mut self.downloads
+        }
+    }
 }
 
 /// Mutable references to two different peers.

@@ -182,12 +182,7 @@ impl Engine {
         f.since = self.now;
         let (u, d) = (f.up, f.down);
         for (p, up) in [(u, true), (d, false)] {
-            let peer = &mut self.peers[p as usize];
-            let list = if up {
-                &mut peer.uploads
-            } else {
-                &mut peer.downloads
-            };
+            let list = self.peers[p as usize].links_mut(up);
             if let Some(l) = list.iter_mut().find(|l| l.flow == id) {
                 l.active = true;
             }
@@ -203,11 +198,7 @@ impl Engine {
         let f = self.flows.remove(id);
         for (p, up) in [(f.up, true), (f.down, false)] {
             let peer = &mut self.peers[p as usize];
-            let list = if up {
-                &mut peer.uploads
-            } else {
-                &mut peer.downloads
-            };
+            let list = peer.links_mut(up);
             if let Some(pos) = list.iter().position(|l| l.flow == id) {
                 list.swap_remove(pos);
             }

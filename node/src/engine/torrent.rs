@@ -56,6 +56,16 @@ pub const SESSION_LIMITS: SessionConfig = SessionConfig {
 /// twice.
 pub const PAID_PIPELINE: (usize, usize) = (768, 384);
 
+/// Puts a connection under the license's payment rules, with the paid pipeline.
+fn make_paid(session: &mut Session, terms: &Terms, me: PublicKey, peer: PublicKey) {
+    session.set_paid(Paid {
+        terms: terms.clone(),
+        me,
+        peer,
+    });
+    session.set_pipeline(PAID_PIPELINE.0, PAID_PIPELINE.1);
+}
+
 /// A voucher a peer sent, waiting to be spent.
 #[derive(Debug)]
 struct PendingSpend {
@@ -546,12 +556,7 @@ impl Torrent {
             let Some(peer_key) = crate::payment::peer_key(&peer) else {
                 return;
             };
-            session.set_paid(Paid {
-                terms: pay.terms.clone(),
-                me: self.me,
-                peer: peer_key,
-            });
-            session.set_pipeline(PAID_PIPELINE.0, PAID_PIPELINE.1);
+            make_paid(&mut session, &pay.terms, self.me, peer_key);
         }
         let out = conn::spawn(slot, reader, writer, self.inputs_tx.clone());
         self.peers.insert(
@@ -962,12 +967,7 @@ impl Torrent {
         let have = ready.picker.have().clone();
         for p in self.peers.values_mut() {
             if let (Some(pay), Some(peer_key)) = (&self.pay, crate::payment::peer_key(&p.peer_id)) {
-                p.session.set_paid(Paid {
-                    terms: pay.terms.clone(),
-                    me: self.me,
-                    peer: peer_key,
-                });
-                p.session.set_pipeline(PAID_PIPELINE.0, PAID_PIPELINE.1);
+                make_paid(&mut p.session, &pay.terms, self.me, peer_key);
             }
             p.session.metadata_known(&have, &mut ready.picker);
         }

@@ -96,13 +96,18 @@ fn main() {
     let mib = env_or("ILPT_BENCH_MIB", 1024);
     let rounds = env_or("ILPT_BENCH_ROUNDS", 3);
     let dir = tempfile::tempdir().unwrap();
-    let (_verifier, line) = start(&[
+    // ILPT_BENCH_VERIFIER_DIR puts the verifier's database on another filesystem.
+    let db_dir = match std::env::var_os("ILPT_BENCH_VERIFIER_DIR") {
+        Some(d) => tempfile::tempdir_in(d).unwrap(),
+        None => tempfile::tempdir().unwrap(),
+    };
+    let (verifier, line) = start(&[
         "verifier",
         "--dev-rail",
         "--listen",
         "127.0.0.1:0",
         "--db",
-        s(&dir.path().join("v.db")),
+        s(&db_dir.path().join("v.db")),
     ]);
     let vurl = line
         .strip_prefix("verifier listening on ")
@@ -158,7 +163,7 @@ fn main() {
     ])
     .trim()
     .to_owned();
-    let _seed_free = start(&[
+    let seed_free = start(&[
         "seed",
         s(&free_t),
         "--data",
@@ -166,7 +171,7 @@ fn main() {
         "--listen",
         "/ip4/127.0.0.1/tcp/0",
     ]);
-    let _seed_paid = start(&[
+    let seed_paid = start(&[
         "seed",
         s(&paid_t),
         "--data",
@@ -182,7 +187,7 @@ fn main() {
         t[2] + t[3]
     };
     let leg_cpu = |seeder: &Proc, leg: &mut dyn FnMut()| {
-        let ids = (seeder.0.id(), _verifier.0.id());
+        let ids = (seeder.0.id(), verifier.0.id());
         let before = [cpu_ticks(ids.0), children(), cpu_ticks(ids.1)];
         leg();
         let after = [cpu_ticks(ids.0), children(), cpu_ticks(ids.1)];
@@ -192,10 +197,10 @@ fn main() {
     let (mut free_cpu, mut paid_cpu) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let (mut f, mut p, mut fp) = (0.0, 0.0, None);
-        free_cpu.push(leg_cpu(&_seed_free.0, &mut || {
+        free_cpu.push(leg_cpu(&seed_free.0, &mut || {
             f = download(dir.path(), &free, round, false).0;
         }));
-        paid_cpu.push(leg_cpu(&_seed_paid.0, &mut || {
+        paid_cpu.push(leg_cpu(&seed_paid.0, &mut || {
             (p, fp) = download(dir.path(), &paid, round, true);
         }));
         let (fc, pc) = (free_cpu[round], paid_cpu[round]);

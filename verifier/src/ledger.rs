@@ -79,7 +79,7 @@ const KEY_CACHE_LEN: usize = 4096;
 /// same keys recur (creators, busy peers, a payer buying piece after piece), so decoded
 /// keys are memoised. It is a pure function of public bytes, so the cache can never
 /// change an answer; it is cleared when full.
-pub fn decode_key(bytes: &[u8]) -> std::result::Result<PublicKey, ilpt_protocol::keys::KeyError> {
+fn decode_key(bytes: &[u8]) -> std::result::Result<PublicKey, ilpt_protocol::keys::KeyError> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     static CACHE: OnceLock<Mutex<HashMap<[u8; 32], PublicKey>>> = OnceLock::new();

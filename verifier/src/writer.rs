@@ -168,6 +168,13 @@ impl Syncer {
     }
 }
 
+/// Answers each job: its own result, or `failure` for all of them.
+fn answer_all(jobs: impl IntoIterator<Item = Box<dyn Job>>, failure: &Option<String>) {
+    for job in jobs {
+        job.answer(failure.clone());
+    }
+}
+
 /// Takes every committed batch waiting, syncs the WAL once, answers them all.
 fn sync_loop(wal: &std::fs::File, rx: &std_mpsc::Receiver<Vec<Box<dyn Job>>>, broken: &AtomicBool) {
     while let Ok(first) = rx.recv() {
@@ -183,9 +190,7 @@ fn sync_loop(wal: &std::fs::File, rx: &std_mpsc::Receiver<Vec<Box<dyn Job>>>, br
                 Some(format!("the ledger could not sync its log: {e}"))
             }
         };
-        for job in ready.into_iter().flatten() {
-            job.answer(failure.clone());
-        }
+        answer_all(ready.into_iter().flatten(), &failure);
     }
 }
 
@@ -203,10 +208,8 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, syncer: Option<Sy
             .as_ref()
             .is_some_and(|s| s.broken.load(Ordering::SeqCst))
         {
-            let reason = "the ledger stopped after a failed sync; restart the verifier".to_string();
-            for job in batch.drain(..) {
-                job.answer(Some(reason.clone()));
-            }
+            let reason = "the ledger stopped after a failed sync; restart the verifier";
+            answer_all(batch.drain(..), &Some(reason.into()));
             continue;
         }
         let failure = run_batch(&conn, &mut batch).err().map(|e| e.to_string());
@@ -220,16 +223,10 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Box<dyn Job>>, syncer: Option<Sy
             (Some(syncer), None) => {
                 let committed = std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH));
                 if let Err(std_mpsc::SendError(jobs)) = syncer.tx.send(committed) {
-                    for job in jobs {
-                        job.answer(Some("the WAL sync thread has stopped".into()));
-                    }
+                    answer_all(jobs, &Some("the WAL sync thread has stopped".into()));
                 }
             }
-            (_, failure) => {
-                for job in batch.drain(..) {
-                    job.answer(failure.clone());
-                }
-            }
+            (_, failure) => answer_all(batch.drain(..), &failure),
         }
     }
 }

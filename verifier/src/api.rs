@@ -403,20 +403,25 @@ async fn spend_batch(
     // The caller batched these already: one batch equation here, in this handler,
     // rather than another thread hop (single vouchers of /spend go to the checker
     // thread, where concurrent requests batch up).
-    let checked = ledger::VerifiedVoucher::check_all(&req.vouchers);
+    // A refused signature's answer is made here, once: the writer may run its closure
+    // twice.
+    let checked: Vec<Result<ledger::VerifiedVoucher, Value>> =
+        ledger::VerifiedVoucher::check_all(&req.vouchers)
+            .into_iter()
+            .map(|v| v.map_err(|e| answer_json(Err(e))))
+            .collect();
     let (seed, now) = (s.seed.clone(), now());
     let answers = s
         .writer
         .run(move |c| {
             let mut out = Vec::with_capacity(checked.len());
-            for v in checked {
-                let answer = match v {
-                    Ok(v) => ledger::in_savepoint(c, |c| {
-                        ledger::spend_voucher(c, &seed, info_hash, &v, &[], now)
-                    })?,
-                    Err(e) => Err(e),
-                };
-                out.push(answer_json(answer));
+            for v in &checked {
+                out.push(match v {
+                    Ok(v) => answer_json(ledger::in_savepoint(c, |c| {
+                        ledger::spend_voucher(c, &seed, info_hash, v, &[], now)
+                    })?),
+                    Err(refused) => refused.clone(),
+                });
             }
             Ok(out)
         })

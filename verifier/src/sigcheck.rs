@@ -3,18 +3,20 @@
 //! Every spend carries an ed25519 signature, and checking it is most of a spend's CPU.
 //! Handlers send the vouchers they decoded here; the thread takes whatever is waiting
 //! (up to [`MAX_PENDING_VOUCHERS`]) and checks it with
-//! [`ilpt_protocol::voucher::verify_all`], one batch equation per
-//! [`ilpt_protocol::voucher::MAX_SIGNATURE_BATCH`] signatures, about 2.5× cheaper per
+//! [`ilpt_protocol::voucher::verify_all`], in one batch equation, about 2.5× cheaper per
 //! signature than one at a time. Under light load a batch is one voucher, checked
 //! alone; under heavy load batches fill up by themselves, so batching adds no waiting.
+//! A round is one equation's worth, so its answers go out before the next round starts
+//! (rounds of 256 held the first answers back until the last of 256 was checked, and
+//! the ledger writer sat idle meanwhile).
 
 use std::sync::mpsc as std_mpsc;
 
 use ilpt_protocol::voucher::{verify_all, SignedVoucher, VoucherError};
 use tokio::sync::{mpsc, oneshot};
 
-/// The most vouchers checked in one round of the thread.
-pub const MAX_PENDING_VOUCHERS: usize = 256;
+/// The most vouchers checked in one round of the thread: one batch equation.
+pub const MAX_PENDING_VOUCHERS: usize = ilpt_protocol::voucher::MAX_SIGNATURE_BATCH;
 /// The most requests waiting; callers wait for room beyond it.
 pub const QUEUE_LEN: usize = 4096;
 

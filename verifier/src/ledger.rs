@@ -352,12 +352,42 @@ fn debit(
         "UPDATE balances SET amount = ?2 WHERE id = ?1",
         params![id, to_i64(remaining, "balance")?],
     )?;
+    journal_debit(conn, id, amount, kind, now)
+}
+
+/// Journals a debit of balance `id` (the balance itself is changed by the caller).
+fn journal_debit(conn: &Connection, id: &str, amount: u64, kind: &str, now: u64) -> Result<()> {
     exec(
         conn,
         "INSERT INTO debits (balance, amount, kind, at) VALUES (?1, ?2, ?3, ?4)",
         params![id, to_i64(amount, "debit")?, kind, to_i64(now, "time")?],
     )?;
     Ok(())
+}
+
+/// Takes `amount` from balance `id` if it covers it, in one statement; the balance
+/// left, or 402 with what is missing (nothing taken).
+fn take_from_balance(conn: &Connection, id: &str, amount: u64) -> Result<u64> {
+    if amount == 0 {
+        // A piece the price rounds to nothing: there may be no balance row at all.
+        return Ok(balance_of(conn, id)?.unwrap_or(0));
+    }
+    let left: Option<i64> = conn
+        .prepare_cached(
+            "UPDATE balances SET amount = amount - ?2 WHERE id = ?1 AND amount >= ?2 RETURNING amount",
+        )?
+        .query_row(params![id, to_i64(amount, "spend amount")?], |r| r.get(0))
+        .optional()?;
+    match left {
+        Some(left) => Ok(from_i64(left)),
+        None => {
+            let balance = balance_of(conn, id)?.unwrap_or(0);
+            Err(LedgerError::PaymentRequired {
+                missing: amount.saturating_sub(balance),
+                balance,
+            })
+        }
+    }
 }
 
 // ---------------------------------------------------------------- revenue-share accounts
@@ -730,23 +760,22 @@ pub fn spend_voucher(
         .terms
         .decide(v, already)
         .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
-    let balance = balance_of(conn, &balance_id)?.unwrap_or(0);
     let body = match decision {
         SpendDecision::Charge {
             amount,
             creator,
             seeder,
         } => {
-            let remaining =
-                balance
-                    .checked_sub(amount.0)
-                    .ok_or_else(|| LedgerError::PaymentRequired {
-                        missing: amount.0 - balance,
-                        balance,
-                    })?;
-            debit(conn, &balance_id, amount.0, remaining, "voucher", now)?;
-            earn(conn, &license.terms.creator, info_hash, creator.0 as i128)?;
-            earn(conn, &v.payee, info_hash, seeder.0 as i128)?;
+            let remaining = take_from_balance(conn, &balance_id, amount.0)?;
+            if amount.0 > 0 {
+                journal_debit(conn, &balance_id, amount.0, "voucher", now)?;
+            }
+            earn_split(
+                conn,
+                info_hash,
+                (&license.terms.creator, creator.0),
+                (&v.payee, seeder.0),
+            )?;
             set_paid(conn, info_hash, v)?;
             json!({"outcome": "charged", "charged": amount.0.to_string(), "balance": remaining.to_string(),
                    "creator": creator.0.to_string(), "seeder": seeder.0.to_string()})
@@ -755,10 +784,12 @@ pub fn spend_voucher(
             earn(conn, &from, info_hash, -(amount.0 as i128))?;
             earn(conn, &v.payee, info_hash, amount.0 as i128)?;
             set_paid(conn, info_hash, v)?;
+            let balance = balance_of(conn, &balance_id)?.unwrap_or(0);
             json!({"outcome": "moved", "charged": "0", "balance": balance.to_string(),
                    "moved": amount.0.to_string(), "from": from})
         }
         SpendDecision::AlreadyPaid => {
+            let balance = balance_of(conn, &balance_id)?.unwrap_or(0);
             json!({"outcome": "already_paid", "charged": "0", "balance": balance.to_string()})
         }
     };
@@ -805,6 +836,36 @@ fn set_paid(conn: &Connection, info_hash: InfoHash, v: &ilpt_protocol::Voucher) 
             &v.payer.to_bytes()[..],
             v.piece,
             &v.payee.to_bytes()[..]
+        ],
+    )?;
+    Ok(())
+}
+
+/// Credits a charge's two shares, in one statement when both are owed to different
+/// parties (the usual case), else as [`earn`] does each.
+fn earn_split(
+    conn: &Connection,
+    info_hash: InfoHash,
+    (creator, creator_amount): (&PublicKey, u64),
+    (seeder, seeder_amount): (&PublicKey, u64),
+) -> Result<()> {
+    if creator_amount == 0 || seeder_amount == 0 || creator == seeder {
+        earn(conn, creator, info_hash, i128::from(creator_amount))?;
+        return earn(conn, seeder, info_hash, i128::from(seeder_amount));
+    }
+    let amount = |a: u64| {
+        i64::try_from(a).map_err(|_| LedgerError::Conflict("earning exceeds 64 bits".into()))
+    };
+    exec(
+        conn,
+        "INSERT INTO earnings (party, info_hash, earned) VALUES (?1, ?3, ?4), (?2, ?3, ?5)
+         ON CONFLICT (party, info_hash) DO UPDATE SET earned = earned + excluded.earned",
+        params![
+            &creator.to_bytes()[..],
+            &seeder.to_bytes()[..],
+            &info_hash.0[..],
+            amount(creator_amount)?,
+            amount(seeder_amount)?
         ],
     )?;
     Ok(())

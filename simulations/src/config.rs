@@ -57,6 +57,8 @@ pub struct PeerLimits {
     pub min_peers: usize,
     /// Seconds between such announces.
     pub announce_interval_s: f64,
+    /// Pieces an upload slot sends the same downloader before it rotates.
+    pub rechoke_pieces: usize,
 }
 
 /// The creator's link.

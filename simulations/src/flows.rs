@@ -1,9 +1,13 @@
-//! Piece transfers as fluid flows: each carries one piece from an uploader to a
-//! downloader at a rate that changes when other transfers start or end.
+//! Transfers as fluid flows. A flow is one upload slot of a serving peer given to one
+//! downloader on their connection: it carries pieces back to back, as a BitTorrent
+//! connection's pipelined requests do, one piece at a time (`block`), at a rate that
+//! changes only when a flow of one of its two peers opens or closes. A piece finishing
+//! does not end the flow when the same pair can go on (see
+//! `engine::transfers::complete_flow`): the next piece follows at the same rate.
 //!
-//! Sharing rule (recomputed at every event that changes a peer's transfers): a serving
-//! peer splits its upload capacity equally among its active uploads, which caps each
-//! flow; a downloader water-fills its download capacity over its flows under those caps
+//! Sharing rule (recomputed at every event that opens, activates or closes a flow): a
+//! serving peer splits its upload capacity equally among its active flows, which caps
+//! each; a downloader water-fills its download capacity over its flows under those caps
 //! (each gets an equal share of what the capped ones leave). No peer ever sends or
 //! receives more than its capacity, and no downloader leaves capacity unused while one
 //! of its flows could go faster. Upload capacity a downloader cannot take is not handed
@@ -26,16 +30,18 @@ pub(crate) enum Payment {
     Deferred,
 }
 
-/// One transfer.
+/// One transfer: an upload slot serving one downloader, a piece at a time.
 #[derive(Debug, Clone)]
 pub(crate) struct Flow {
     /// Serving peer.
     pub(crate) up: PeerId,
     /// Receiving peer.
     pub(crate) down: PeerId,
-    /// What is transferred (a whole piece).
+    /// The piece being transferred now (a whole piece).
     pub(crate) block: BlockRef,
-    /// Bytes still to deliver as of `since`.
+    /// Pieces carried so far, this one included.
+    pub(crate) pieces: u32,
+    /// Bytes of `block` still to deliver as of `since`.
     pub(crate) left: f64,
     /// Bytes per second since `since` (0 while waiting for the verifier).
     pub(crate) rate: f64,
@@ -45,7 +51,7 @@ pub(crate) struct Flow {
     pub(crate) version: u32,
     /// Carrying bytes (false while the spend is at the verifier).
     pub(crate) active: bool,
-    /// How it is paid.
+    /// How the current piece is paid.
     pub(crate) payment: Payment,
     /// In use (false: on the free list).
     pub(crate) live: bool,

@@ -270,6 +270,14 @@ impl Ledger {
         }) ^ self.paid_words(id)
     }
 
+    /// Reads what a spend naming `id` as payee needs: its key and account.
+    pub(crate) fn warm_payee(&self, id: IdentityId) -> u64 {
+        let key = self.keys.warm(id);
+        self.accounts
+            .get(id as usize)
+            .map_or(key, |a| key ^ (a.earned as u64))
+    }
+
     /// Reads receipt `r`'s entry (to bring it into cache before a credit).
     pub(crate) fn warm_receipt(&self, r: ReceiptId) -> u64 {
         self.receipts.get(r as usize).map_or(0, |x| x.1)

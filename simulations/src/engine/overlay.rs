@@ -17,9 +17,10 @@ impl Engine {
         let (a, b) = (self.pieces[from as usize], self.pieces[to as usize]);
         debug_assert_eq!(a, self.peers[from as usize].have.count());
         debug_assert_eq!(b, self.peers[to as usize].have.count());
-        if a == 0 || a > b {
-            // Nothing to give, or more pieces than `to` has: no need to compare sets.
-            return a > 0;
+        if a == 0 || a > b || b == self.cfg.layout.piece_count() {
+            // Nothing to give, more pieces than `to` has, or `to` has every piece: no
+            // need to compare sets.
+            return a > 0 && b < self.cfg.layout.piece_count();
         }
         debug_assert_eq!(
             and_not_any(self.row(from), self.row(to)),
@@ -87,15 +88,17 @@ impl Engine {
         if a == b {
             return false;
         }
-        let (pa, pb) = two_mut(&mut self.peers, a, b);
-        if !pa.present() || !pb.present() || pa.neighbours.iter().any(|n| n.peer == b) {
-            return false;
-        }
-        let (for_a, for_b) = (pb.have.any_and_not(&pa.have), pa.have.any_and_not(&pb.have));
-        let both_empty = pa.have.count() == 0 && pb.have.count() == 0;
+        // From the dense tables first (piece counts and bitfield rows): most refusals
+        // (two seeds) are decided without reading either peer's record.
+        let (for_a, for_b) = (self.useful(b, a), self.useful(a, b));
+        let both_empty = self.pieces[a as usize] == 0 && self.pieces[b as usize] == 0;
         if !for_a && !for_b && !both_empty {
             // Neither has anything for the other. (Two peers that have nothing yet will
             // soon have pieces to swap: they connect.)
+            return false;
+        }
+        let (pa, pb) = two_mut(&mut self.peers, a, b);
+        if !pa.present() || !pb.present() || pa.neighbours.iter().any(|n| n.peer == b) {
             return false;
         }
         if !self.make_room(a) || !self.make_room(b) {
@@ -185,7 +188,7 @@ impl Engine {
         let mut i = 0;
         while i < self.peers[s as usize].neighbours.len() {
             let q = self.peers[s as usize].neighbours[i].peer;
-            if self.peers[q as usize].have.is_full() {
+            if self.pieces[q as usize] == self.cfg.layout.piece_count() {
                 self.disconnect(s, i);
                 self.after_loss(q);
             } else {

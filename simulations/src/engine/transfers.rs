@@ -1,14 +1,17 @@
-//! Piece transfers: which neighbour a free slot serves next, asking the protocol's
-//! picker what to send, starting a transfer once the serving peer's payment check
-//! passes, and finishing or cancelling it.
+//! Transfers: which neighbour a free slot serves next, asking the protocol's picker
+//! what to send, opening a flow once the serving peer's payment check passes, carrying
+//! the next piece on it when a piece ends, and closing or cancelling it.
 //!
 //! Slots are filled from both ends: a serving peer with a free upload slot offers it to
 //! its neighbours in turn (as BitTorrent's unchoke rotates), and a downloader with a
 //! free request slot asks its neighbours in turn. Either way the piece is the picker's
-//! choice, from the pieces the serving peer has.
+//! choice, from the pieces the serving peer has. A flow then carries pieces back to
+//! back (see [`crate::flows`]) until the pair cannot go on or it has carried
+//! `rechoke_pieces`; then its slots are offered again.
 
 use ilpt_protocol::bitfield::word_mask;
 use ilpt_protocol::picker::{PeerSlot, Received};
+use ilpt_protocol::wire::BlockRef;
 
 use super::gate::Gate;
 use super::Engine;
@@ -106,20 +109,71 @@ impl Engine {
         }
     }
 
-    /// Asks `d`'s picker for a piece `u` has; if `u`'s payment check passes, starts the
-    /// transfer. `di` is `u`'s entry in `d`'s list.
+    /// Asks `d`'s picker for a piece `u` has; if `u`'s payment check passes, opens a
+    /// flow from `u` to `d` (one of `u`'s upload slots, given to `d`). `di` is `u`'s
+    /// entry in `d`'s list. A connection carries at most one flow (BitTorrent unchokes
+    /// a connection, not a number of requests on it).
     fn try_start(&mut self, u: PeerId, d: PeerId, di: usize) -> bool {
         // `d` was chosen just now, so nothing read ahead for it: issue the reads of its
         // picker state and account together, so their cache misses overlap.
         self.warm_start(d);
-        let (pu, pd) = two_mut(&mut self.peers, u, d);
-        let Some(picker) = pd.picker.as_mut() else {
+        if self.peers[d as usize].downloads.iter().any(|l| l.peer == u) {
+            return false;
+        }
+        let Some((block, payment, wait, ticket)) = self.next_piece(u, d, Some(di)) else {
             return false;
         };
+        let active = wait <= 0.0;
+        let id = self.flows.insert(Flow {
+            up: u,
+            down: d,
+            block,
+            pieces: 1,
+            left: f64::from(block.length),
+            rate: 0.0,
+            since: self.now,
+            version: 0,
+            active,
+            payment,
+            live: true,
+            ticket,
+        });
+        let link = |peer| Link {
+            flow: id,
+            peer,
+            active: false,
+            rate: 0.0,
+        };
+        self.peers[u as usize].uploads.push(link(d));
+        self.sync_slots(u);
+        self.peers[d as usize].downloads.push(link(u));
+        self.sync_slots(d);
+        if active {
+            self.activate_flow(id);
+        } else {
+            let version = self.flows.get(id).version;
+            self.queue
+                .push(self.now + wait, Event::SpendDone { flow: id, version });
+        }
+        true
+    }
+
+    /// The protocol's choice of the next piece `u` sends `d`, and `u`'s payment check
+    /// of it: the piece, how it is paid, the verifier's delay and the deferred ticket;
+    /// `None` if `d` wants nothing `u` has or `u` refuses. `di` is `u`'s entry in
+    /// `d`'s neighbour list, if known (a lasting refusal is marked there).
+    fn next_piece(
+        &mut self,
+        u: PeerId,
+        d: PeerId,
+        di: Option<usize>,
+    ) -> Option<(BlockRef, Payment, f64, u32)> {
+        let (pu, pd) = two_mut(&mut self.peers, u, d);
+        let picker = pd.picker.as_mut()?;
         self.stats.picks += 1;
         let Some(block) = picker.pick_one(PeerSlot::from(u), &pu.have, &self.availability) else {
             self.stats.empty_picks += 1;
-            return false;
+            return None;
         };
         match self.gate(u, d, block.piece) {
             Gate::Refuse { lasting } => {
@@ -128,50 +182,20 @@ impl Engine {
                     picker.release(PeerSlot::from(u), &block);
                 }
                 if lasting {
-                    pd.neighbours[di].refused = true;
-                    let ui = pd.neighbours[di].back as usize;
-                    self.peers[u as usize].neighbours[ui].refusing = true;
+                    let di = di.or_else(|| pd.neighbours.iter().position(|n| n.peer == u));
+                    if let Some(nb) = di.and_then(|di| pd.neighbours.get_mut(di)) {
+                        nb.refused = true;
+                        let ui = nb.back as usize;
+                        self.peers[u as usize].neighbours[ui].refusing = true;
+                    }
                 }
-                false
+                None
             }
             Gate::Serve {
                 payment,
                 wait,
                 ticket,
-            } => {
-                let active = wait <= 0.0;
-                let id = self.flows.insert(Flow {
-                    up: u,
-                    down: d,
-                    block,
-                    left: f64::from(block.length),
-                    rate: 0.0,
-                    since: self.now,
-                    version: 0,
-                    active,
-                    payment,
-                    live: true,
-                    ticket,
-                });
-                let link = |peer| Link {
-                    flow: id,
-                    peer,
-                    active: false,
-                    rate: 0.0,
-                };
-                self.peers[u as usize].uploads.push(link(d));
-                self.sync_slots(u);
-                self.peers[d as usize].downloads.push(link(u));
-                self.sync_slots(d);
-                if active {
-                    self.activate_flow(id);
-                } else {
-                    let version = self.flows.get(id).version;
-                    self.queue
-                        .push(self.now + wait, Event::SpendDone { flow: id, version });
-                }
-                true
-            }
+            } => Some((block, payment, wait, ticket)),
         }
     }
 
@@ -229,11 +253,14 @@ impl Engine {
         }
     }
 
-    /// The last byte of flow `id` arrived.
+    /// The last byte of flow `id`'s piece arrived. The flow carries the next piece at
+    /// once if the pair can go on (see [`Engine::carry_on`]); otherwise it closes and
+    /// both freed slots are offered to the neighbours.
     pub(super) fn complete_flow(&mut self, id: FlowId) {
-        let f = self.detach(id);
-        let (u, d) = (f.up, f.down);
-        let len = u64::from(f.block.length);
+        let f = self.flows.get(id);
+        let (u, d, block, payment, ticket) = (f.up, f.down, f.block, f.payment, f.ticket);
+        let version = f.version;
+        let len = u64::from(block.length);
         self.stats.bytes_served += len;
         if self.now >= self.cfg.run.warmup_s {
             let by = match self.peers[u as usize].phase {
@@ -243,29 +270,75 @@ impl Engine {
             };
             self.stats.served_in_window[by] += len;
         }
-        match f.payment {
+        match payment {
             Payment::Paid => {}
             Payment::Unpaid => self.stats.unpaid_bytes += len,
-            Payment::Deferred => self.delivered_on_credit(f.ticket),
+            Payment::Deferred => self.delivered_on_credit(ticket),
         }
         let received = self.peers[d as usize]
             .picker
             .as_mut()
-            .map(|p| p.block_received(PeerSlot::from(u), &f.block));
-        match received {
+            .map(|p| p.block_received(PeerSlot::from(u), &block));
+        let complete = match received {
             Some(Received::Accepted { complete, cancel }) => {
                 for other in cancel {
-                    self.cancel_duplicate(d, other, f.block.piece);
+                    self.cancel_duplicate(d, other, block.piece);
                 }
-                if complete {
-                    self.piece_verified(d, f.block.piece, len);
-                }
+                complete
             }
-            Some(Received::Unexpected) | None => self.stats.wasted_bytes += len as f64,
+            Some(Received::Unexpected) | None => {
+                self.stats.wasted_bytes += len as f64;
+                false
+            }
+        };
+        // (An endgame cancellation above can, in principle, close this flow too.)
+        let live = self.flows.current(id, version);
+        let goes_on = live && self.carry_on(id, u, d);
+        if live && !goes_on {
+            self.detach(id);
         }
-        self.upload_ended(u);
-        self.fill_uploads(u);
-        self.fill_downloads(d);
+        if complete {
+            self.piece_verified(d, block.piece, len);
+        }
+        if !goes_on {
+            self.upload_ended(u);
+            self.fill_uploads(u);
+            self.fill_downloads(d);
+        }
+    }
+
+    /// Flow `id` (from `u` to `d`) has just delivered a piece: starts the next one on it
+    /// if the pair can go on — the slot has sent `d` fewer than `rechoke_pieces`
+    /// pieces, `u` still serves (present, not leaving), `d`'s picker wants a piece `u`
+    /// has, and `u`'s payment check of that piece passes. The request was pipelined
+    /// behind the piece just delivered, so the verifier's answer came while it was
+    /// being sent (the gate's wait is 0: `u` has this flow active). The rate does not
+    /// change: no other flow is touched. Returns whether the flow goes on.
+    fn carry_on(&mut self, id: FlowId, u: PeerId, d: PeerId) -> bool {
+        if self.flows.get(id).pieces as usize >= self.cfg.peers.rechoke_pieces {
+            return false;
+        }
+        self.maybe_leave(u);
+        let pu = &self.peers[u as usize];
+        if !pu.present() || pu.leaving || !self.may_serve(u) {
+            return false;
+        }
+        let Some((block, payment, wait, ticket)) = self.next_piece(u, d, None) else {
+            return false;
+        };
+        debug_assert!(wait <= 0.0, "an active flow hides the verifier's latency");
+        let now = self.now;
+        let f = self.flows.get_mut(id);
+        f.block = block;
+        f.left = f64::from(block.length);
+        f.since = now;
+        f.payment = payment;
+        f.ticket = ticket;
+        f.version = f.version.wrapping_add(1);
+        f.pieces += 1;
+        let (at, version) = (now + f.left / f.rate, f.version);
+        self.queue.push(at, Event::FlowDone { flow: id, version });
+        true
     }
 
     /// Endgame: another peer was sending the same piece; stop it.

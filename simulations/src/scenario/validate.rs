@@ -243,6 +243,7 @@ pub(super) fn validate(file: &ScenarioFile) -> Result<Config> {
         peers_per_announce: count("peers.peers_per_announce", p.peers_per_announce, 1)?,
         min_peers: count("peers.min_peers", p.min_peers, 0)?,
         announce_interval_s: positive("peers.announce_interval_s", p.announce_interval_s)?,
+        rechoke_pieces: count("peers.rechoke_pieces", p.rechoke_pieces, 1)?,
     };
     let creator = CreatorLink {
         upload_bps: positive("creator.upload_mibps", file.creator.upload_mibps)? * MIB,

@@ -113,13 +113,26 @@ impl Writer {
     /// Starts the writer thread on `conn`. The thread stops when every handle is dropped;
     /// the returned receiver fires when it has stopped.
     pub fn start(conn: Connection) -> (Writer, std_mpsc::Receiver<()>) {
+        Writer::start_with_wal_limit(conn, WAL_LIMIT)
+    }
+
+    /// [`Writer::start`], with the WAL restarted whenever it grows past `wal_limit`
+    /// bytes (see [`WAL_LIMIT`]).
+    pub fn start_with_wal_limit(
+        conn: Connection,
+        wal_limit: u64,
+    ) -> (Writer, std_mpsc::Receiver<()>) {
+        let mut conn = conn;
         let (tx, rx) = mpsc::channel::<Msg>(QUEUE_LEN);
         let (done_tx, done_rx) = std_mpsc::channel();
         let syncer = Syncer::start(&conn, tx.downgrade());
+        let wal = syncer
+            .as_ref()
+            .and_then(|_| WalBound::watch(&mut conn, wal_limit));
         std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
-                run(conn, rx, syncer);
+                run(conn, rx, syncer, wal);
                 let _ = done_tx.send(());
             })
             .map_err(|e| tracing::error!("cannot start the ledger writer: {e}"))
@@ -242,7 +255,90 @@ fn sync_loop(wal: &std::fs::File, rx: &std_mpsc::Receiver<Vec<Box<dyn Job>>>, st
     }
 }
 
-fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, syncer: Option<Syncer>) {
+/// Largest the WAL may grow before the writer restarts it itself.
+///
+/// The checkpoint thread copies the WAL into the database without blocking anyone, but
+/// SQLite starts the WAL over only when a checkpoint has caught up with the last commit,
+/// and under sustained load it never does: the WAL would grow for as long as the load
+/// lasts (at 15,000 spends/s, about 130 MB a second). Past this size the writer runs a
+/// RESTART checkpoint between two commits (it waits for the copy and two `fsync`s,
+/// tens of milliseconds under load; at full load that is once every few seconds), and
+/// the next commit writes the WAL from its start again, over the same file (which
+/// keeps its size: cutting it back would free and re-allocate its blocks each time).
+pub const WAL_LIMIT: u64 = 1 << 30;
+
+/// The WAL's size limit, and its size after the last commit.
+struct WalBound {
+    /// Frames in the WAL after the last commit (SQLite's WAL hook sets it).
+    frames: Arc<std::sync::atomic::AtomicU64>,
+    /// The most frames allowed: the limit over the size of a frame.
+    max_frames: u64,
+    /// After a failed restart, the next attempt waits until then.
+    next_try: std::time::Instant,
+}
+
+impl WalBound {
+    /// Counts the frames of `conn`'s WAL at each commit; `None` if it cannot.
+    fn watch(conn: &mut Connection, limit: u64) -> Option<WalBound> {
+        let page_size: i64 = conn
+            .query_row("PRAGMA page_size", [], |r| r.get(0))
+            .map_err(|e| tracing::warn!("cannot read the page size; the WAL is not bounded: {e}"))
+            .ok()?;
+        let page_size = u64::try_from(page_size).ok()?;
+        let frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = frames.clone();
+        conn.wal_hook(Some(move |_: &mut _, pages: std::ffi::c_int| {
+            counter.store(u64::try_from(pages).unwrap_or(0), Ordering::Relaxed);
+            Ok(())
+        }))
+        .map_err(|e| tracing::warn!("cannot watch the WAL; it is not bounded: {e}"))
+        .ok()?;
+        Some(WalBound {
+            frames,
+            // A frame is a page and a 24-byte header.
+            max_frames: limit / (page_size + 24),
+            next_try: std::time::Instant::now(),
+        })
+    }
+
+    /// Restarts the WAL if it has grown past the limit. Between commits only.
+    fn keep(&mut self, conn: &Connection) {
+        let now = std::time::Instant::now();
+        if self.frames.load(Ordering::Relaxed) <= self.max_frames || now < self.next_try {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        });
+        match outcome {
+            Ok((0, frames, copied)) if frames == copied => tracing::info!(
+                frames,
+                took_ms = started.elapsed().as_millis() as u64,
+                "the WAL reached its size limit under sustained load; started it over"
+            ),
+            Ok(_) => {
+                tracing::warn!("could not start the WAL over (busy); trying again in 1 s");
+                self.next_try = now + std::time::Duration::from_secs(1);
+            }
+            Err(e) => {
+                tracing::warn!("could not start the WAL over: {e}; trying again in 1 s");
+                self.next_try = now + std::time::Duration::from_secs(1);
+            }
+        }
+    }
+}
+
+fn run(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Msg>,
+    syncer: Option<Syncer>,
+    mut wal: Option<WalBound>,
+) {
     let mut batch = Batch::default();
     while let Some(first) = rx.blocking_recv() {
         // This message and whatever else is waiting, up to a full batch.
@@ -281,6 +377,9 @@ fn run(conn: Connection, mut rx: mpsc::Receiver<Msg>, syncer: Option<Syncer>) {
                 continue;
             }
         };
+        if let Some(wal) = wal.as_mut() {
+            wal.keep(&conn);
+        }
         match &syncer {
             Some(syncer) => {
                 syncer.idle.store(false, Ordering::SeqCst);
@@ -439,6 +538,35 @@ mod tests {
         drop(writer);
         let conn = Connection::open(&path).unwrap();
         assert_eq!(keys(&conn), expected);
+    }
+
+    /// Under a steady stream of commits the WAL is started over once it passes its
+    /// limit, instead of growing with every commit.
+    #[test]
+    fn the_wal_stays_near_its_limit_under_sustained_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let limit = 256 << 10;
+        let (writer, _done) = Writer::start_with_wal_limit(ledger::open(&path).unwrap(), limit);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for i in 0..400 {
+                // About three pages a commit: 400 commits write ~5 MB of WAL frames.
+                writer
+                    .run(move |c| ledger::set_meta(c, &format!("k{i}"), &"x".repeat(3000)))
+                    .await
+                    .unwrap();
+            }
+        });
+        let wal = std::fs::metadata(dir.path().join("w.db-wal"))
+            .unwrap()
+            .len();
+        assert!(wal < 4 * limit, "the WAL grew to {wal} bytes");
+        drop(writer);
+        let conn = Connection::open(&path).unwrap();
+        assert_eq!(keys(&conn).len(), 400);
     }
 
     /// Runs the futures concurrently on the current task and collects their outputs in

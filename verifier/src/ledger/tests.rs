@@ -15,6 +15,7 @@ struct Fixture {
     creator: SigningKey,
     pointer: String,
     info_hash: InfoHash,
+    price: Amount,
 }
 
 fn key(n: u8) -> SigningKey {
@@ -27,6 +28,11 @@ fn pk(k: &SigningKey) -> PublicKey {
 
 /// A ledger with one revenue-share account and one registered 4-piece license priced 1000.
 fn fixture() -> Fixture {
+    fixture_priced(Amount(1000))
+}
+
+/// [`fixture`] with the license priced `price`.
+fn fixture_priced(price: Amount) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let conn = open(&dir.path().join("l.db")).unwrap();
     let seed = ReceiptSeed(b"ilpt-public-test-seed-0123456789".to_vec());
@@ -45,7 +51,7 @@ fn fixture() -> Fixture {
     let license = License::new(
         pointer.clone(),
         "http://127.0.0.1:7000".into(),
-        Amount(1000),
+        price,
         Asset::new("USD", 2).unwrap(),
         Bps::new(8000).unwrap(),
         pk(&creator),
@@ -77,6 +83,7 @@ fn fixture() -> Fixture {
         creator,
         pointer,
         info_hash,
+        price,
     }
 }
 
@@ -89,7 +96,7 @@ impl Fixture {
     }
 
     fn voucher(&self, payer: &SigningKey, payee: &SigningKey, piece: u32, seq: u64) -> String {
-        let amount = ilpt_protocol::split::piece_price(Amount(1000), 4, piece).unwrap();
+        let amount = ilpt_protocol::split::piece_price(self.price, 4, piece).unwrap();
         Voucher {
             info_hash: self.info_hash,
             payer: pk(payer),
@@ -220,6 +227,33 @@ fn voucher_spend_charges_once_and_retries_get_the_same_answer() {
         (a.credited, a.balances, a.voucher_charges, a.earned),
         (1000, 750, 250, 250)
     );
+}
+
+/// A license priced below its piece count leaves some pieces free (price 2 over 4
+/// pieces: 1, 1, 0, 0). Spending one needs no balance and journals no debit; a paid
+/// piece still needs the money.
+#[test]
+fn a_piece_priced_at_zero_is_charged_nothing_without_a_balance() {
+    let f = fixture_priced(Amount(2));
+    let (payer, seeder) = (key(9), key(2));
+    let free = f.spend(&f.voucher(&payer, &seeder, 3, 0), &[]).unwrap();
+    assert_eq!(free.body["outcome"], "charged");
+    assert_eq!(free.body["charged"], "0");
+    assert_eq!(free.body["balance"], "0");
+    let err = f.spend(&f.voucher(&payer, &seeder, 0, 1), &[]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            LedgerError::PaymentRequired {
+                missing: 1,
+                balance: 0
+            }
+        ),
+        "{err:?}"
+    );
+    let a = audit(&f.conn).unwrap();
+    assert!(a.holds(), "{a:?}");
+    assert_eq!((a.debited, a.voucher_charges, a.earned), (0, 0, 0));
 }
 
 #[test]

@@ -12,13 +12,16 @@
 //! An operation that fails must change nothing, while the others in its batch stand.
 //! The writer first runs the batch straight through. If every operation succeeds, or
 //! fails before writing anything (the common cases), that is the batch. If one fails
-//! after it wrote, the writer rolls the whole transaction
-//! back and runs the batch again with each operation in its own savepoint, so the failed
-//! one rolls back alone. (Savepoints on every operation cost a copy of each page an
-//! operation touches that an earlier one in the batch already changed: the hot
-//! balance, earnings and journal pages, a third of the writer's time at full load.)
-//! Operations therefore may run twice; they only read and write the database, and the
-//! answer is that of the run that committed.
+//! after it wrote, the writer rolls the whole transaction back and runs the batch again
+//! with each operation in its own savepoint, so the failed one rolls back alone.
+//! (Savepoints on every operation cost a copy of each page an operation touches that an
+//! earlier one in the batch already changed: the hot balance, earnings and journal
+//! pages, a third of the writer's time at full load.) Operations therefore may run
+//! twice; they only read and write the database, and the answer is that of the run
+//! that committed.
+//!
+//! The WAL is kept under [`WAL_LIMIT`]: under load that never pauses, SQLite would
+//! otherwise never start it over.
 //!
 //! The fsync is pipelined. In WAL mode the writer commits with `synchronous=NORMAL`
 //! (frames written, not synced) and hands the batch to a second thread, which

@@ -148,11 +148,12 @@ pub fn open(path: &std::path::Path) -> Result<Connection> {
     // its own connection and syncs the WAL itself before answering ([`crate::writer`]).
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    // Each operation runs in a savepoint of the writer's batch, and SQLite keeps the
-    // pages a savepoint changes in a statement journal. In a temporary file (the bundled
-    // default) that journal is created, spilled past 64 KiB and deleted with every batch:
-    // block allocation and inode eviction on the commit path. It only ever undoes an
-    // open transaction, so memory is where it belongs.
+    // Savepoints (a writer batch run again after a failure, each voucher of a
+    // `/spend-batch`) and multi-row statements keep the pages they change in a
+    // statement journal. In a temporary file (the bundled default) that journal is
+    // created, spilled past 64 KiB and deleted with every batch: block allocation and
+    // inode eviction on the commit path. It only ever undoes an open transaction, so
+    // memory is where it belongs.
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
@@ -853,9 +854,6 @@ fn earn_split(
         earn(conn, creator, info_hash, i128::from(creator_amount))?;
         return earn(conn, seeder, info_hash, i128::from(seeder_amount));
     }
-    let amount = |a: u64| {
-        i64::try_from(a).map_err(|_| LedgerError::Conflict("earning exceeds 64 bits".into()))
-    };
     exec(
         conn,
         "INSERT INTO earnings (party, info_hash, earned) VALUES (?1, ?3, ?4), (?2, ?3, ?5)
@@ -864,16 +862,20 @@ fn earn_split(
             &creator.to_bytes()[..],
             &seeder.to_bytes()[..],
             &info_hash.0[..],
-            amount(creator_amount)?,
-            amount(seeder_amount)?
+            earning(u128::from(creator_amount))?,
+            earning(u128::from(seeder_amount))?
         ],
     )?;
     Ok(())
 }
 
+/// An earning as stored (an i64).
+fn earning(amount: u128) -> Result<i64> {
+    i64::try_from(amount).map_err(|_| LedgerError::Conflict("earning exceeds 64 bits".into()))
+}
+
 fn earn(conn: &Connection, party: &PublicKey, info_hash: InfoHash, delta: i128) -> Result<()> {
-    let amount = i64::try_from(delta.unsigned_abs())
-        .map_err(|_| LedgerError::Conflict("earning exceeds 64 bits".into()))?;
+    let amount = earning(delta.unsigned_abs())?;
     if delta > 0 {
         exec(
             conn,

@@ -168,10 +168,17 @@ const SYNC_QUEUE_LEN: usize = 64;
 /// The thread that syncs the WAL and answers committed batches (see the module docs).
 struct Syncer {
     tx: std_mpsc::SyncSender<Vec<Box<dyn Job>>>,
+    flags: Arc<SyncFlags>,
+}
+
+/// What the writer and the sync thread tell each other.
+#[derive(Default)]
+struct SyncFlags {
     /// Set when a sync failed: nothing more is accepted.
-    broken: Arc<AtomicBool>,
-    /// Set while the thread has nothing to sync: the writer commits and hands over then.
-    idle: Arc<AtomicBool>,
+    broken: AtomicBool,
+    /// Set while the sync thread has nothing to sync: the writer commits and hands over
+    /// then.
+    idle: AtomicBool,
 }
 
 impl Syncer {
@@ -193,30 +200,19 @@ impl Syncer {
             })
             .ok()?;
         let (tx, rx) = std_mpsc::sync_channel::<Vec<Box<dyn Job>>>(SYNC_QUEUE_LEN);
-        let broken = Arc::new(AtomicBool::new(false));
-        let idle = Arc::new(AtomicBool::new(true));
-        let state = SyncState {
-            broken: broken.clone(),
-            idle: idle.clone(),
-            writer,
-        };
+        let flags = Arc::new(SyncFlags::default());
+        flags.idle.store(true, Ordering::SeqCst);
+        let shared = flags.clone();
         std::thread::Builder::new()
             .name("ledger-sync".into())
-            .spawn(move || sync_loop(&wal, &rx, &state))
+            .spawn(move || sync_loop(&wal, &rx, &shared, &writer))
             .map_err(|e| tracing::error!("cannot start the WAL sync thread: {e}"))
             .ok()?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| tracing::error!("cannot set synchronous=NORMAL: {e}"))
             .ok()?;
-        Some(Syncer { tx, broken, idle })
+        Some(Syncer { tx, flags })
     }
-}
-
-/// The sync thread's side of the flags it shares with the writer.
-struct SyncState {
-    broken: Arc<AtomicBool>,
-    idle: Arc<AtomicBool>,
-    writer: mpsc::WeakSender<Msg>,
 }
 
 /// Answers each job: its own result, or `failure` for all of them.
@@ -228,7 +224,12 @@ fn answer_all(jobs: impl IntoIterator<Item = Box<dyn Job>>, failure: &Option<Str
 
 /// Takes every committed batch waiting, syncs the WAL once, answers them all; when
 /// nothing more is waiting, tells the writer it is free.
-fn sync_loop(wal: &std::fs::File, rx: &std_mpsc::Receiver<Vec<Box<dyn Job>>>, state: &SyncState) {
+fn sync_loop(
+    wal: &std::fs::File,
+    rx: &std_mpsc::Receiver<Vec<Box<dyn Job>>>,
+    flags: &SyncFlags,
+    writer: &mpsc::WeakSender<Msg>,
+) {
     let mut next = rx.recv().ok();
     while let Some(first) = next.take() {
         let mut ready = vec![first];
@@ -238,7 +239,7 @@ fn sync_loop(wal: &std::fs::File, rx: &std_mpsc::Receiver<Vec<Box<dyn Job>>>, st
         let failure = match wal.sync_data() {
             Ok(()) => None,
             Err(e) => {
-                state.broken.store(true, Ordering::SeqCst);
+                flags.broken.store(true, Ordering::SeqCst);
                 tracing::error!("syncing the WAL failed; the ledger stops accepting work: {e}");
                 Some(format!("the ledger could not sync its log: {e}"))
             }
@@ -247,9 +248,9 @@ fn sync_loop(wal: &std::fs::File, rx: &std_mpsc::Receiver<Vec<Box<dyn Job>>>, st
         next = match rx.try_recv() {
             Ok(batch) => Some(batch),
             Err(_) => {
-                state.idle.store(true, Ordering::SeqCst);
+                flags.idle.store(true, Ordering::SeqCst);
                 // A full queue means the writer is busy and will see the flag anyway.
-                if let Some(writer) = state.writer.upgrade() {
+                if let Some(writer) = writer.upgrade() {
                     let _ = writer.try_send(Msg::Synced);
                 }
                 rx.recv().ok()
@@ -310,7 +311,6 @@ impl WalBound {
         if self.frames.load(Ordering::Relaxed) <= self.max_frames || now < self.next_try {
             return;
         }
-        let started = std::time::Instant::now();
         let outcome = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -321,7 +321,7 @@ impl WalBound {
         match outcome {
             Ok((0, frames, copied)) if frames == copied => tracing::info!(
                 frames,
-                took_ms = started.elapsed().as_millis() as u64,
+                took_ms = now.elapsed().as_millis() as u64,
                 "the WAL reached its size limit under sustained load; started it over"
             ),
             Ok(_) => {
@@ -352,7 +352,7 @@ fn run(
             };
             if syncer
                 .as_ref()
-                .is_some_and(|s| s.broken.load(Ordering::SeqCst))
+                .is_some_and(|s| s.flags.broken.load(Ordering::SeqCst))
             {
                 let reason = "the ledger stopped after a failed sync; restart the verifier";
                 answer_all([job], &Some(reason.into()));
@@ -369,40 +369,43 @@ fn run(
         // join this transaction, and the hot pages they share go to the WAL once.
         let free = syncer
             .as_ref()
-            .is_none_or(|s| s.idle.load(Ordering::SeqCst));
+            .is_none_or(|s| s.flags.idle.load(Ordering::SeqCst));
         if batch.jobs.is_empty() || !(free || batch.jobs.len() >= MAX_BATCH) {
             continue;
         }
-        let committed = match batch.commit(&conn) {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                batch.fail(&conn, &e);
-                continue;
-            }
-        };
-        if let Some(wal) = wal.as_mut() {
-            wal.keep(&conn);
-        }
-        match &syncer {
-            Some(syncer) => {
-                syncer.idle.store(false, Ordering::SeqCst);
-                if let Err(std_mpsc::SendError(jobs)) = syncer.tx.send(committed) {
-                    answer_all(jobs, &Some("the WAL sync thread has stopped".into()));
-                }
-            }
-            None => answer_all(committed, &None),
-        }
+        commit_and_hand_over(&conn, &mut batch, syncer.as_ref(), wal.as_mut());
     }
-    // Every handle is gone, so no caller should be waiting; if one is, its commit
-    // syncs itself before the answer.
+    // Every handle is gone, so no caller should be waiting; if one is, it is answered
+    // as any other, once its commit is synced (the sync thread empties its queue before
+    // it stops).
     if !batch.jobs.is_empty() {
-        let committed = conn
-            .pragma_update(None, "synchronous", "FULL")
-            .and_then(|()| batch.commit(&conn));
-        match committed {
-            Ok(jobs) => answer_all(jobs, &None),
-            Err(e) => batch.fail(&conn, &e),
+        commit_and_hand_over(&conn, &mut batch, syncer.as_ref(), wal.as_mut());
+    }
+}
+
+/// Commits `batch` and hands it to the sync thread, which answers it once the WAL is on
+/// disk (or, with no sync thread, a `synchronous=FULL` commit already is: answers it).
+fn commit_and_hand_over(
+    conn: &Connection,
+    batch: &mut Batch,
+    syncer: Option<&Syncer>,
+    wal: Option<&mut WalBound>,
+) {
+    let committed = match batch.commit(conn) {
+        Ok(jobs) => jobs,
+        Err(e) => return batch.fail(conn, &e),
+    };
+    if let Some(wal) = wal {
+        wal.keep(conn);
+    }
+    match syncer {
+        Some(syncer) => {
+            syncer.flags.idle.store(false, Ordering::SeqCst);
+            if let Err(std_mpsc::SendError(jobs)) = syncer.tx.send(committed) {
+                answer_all(jobs, &Some("the WAL sync thread has stopped".into()));
+            }
         }
+        None => answer_all(committed, &None),
     }
 }
 

@@ -39,6 +39,11 @@ pub struct VerifierConfig {
     /// file). Shorter: smaller, more frequent background writes, so a commit's fsync
     /// queues behind less; longer: less total writing.
     pub checkpoint_ms: u64,
+    /// MiB the WAL may reach before the writer folds it into the database and starts it
+    /// over (see [`crate::writer::WAL_LIMIT`]). Smaller: a file that stops growing
+    /// sooner, so commits overwrite blocks already on disk; larger: fewer of the writer's
+    /// short restart pauses.
+    pub wal_limit_mib: u64,
 }
 
 impl Default for VerifierConfig {
@@ -50,6 +55,7 @@ impl Default for VerifierConfig {
             receipt_seed_file: None,
             receipt_ttl: 300,
             checkpoint_ms: 1000,
+            wal_limit_mib: crate::writer::WAL_LIMIT >> 20,
             dev_rail: false,
             collection_pointer: None,
             allow_http_receivers: false,
@@ -131,7 +137,8 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let (writer, _done) = Writer::start(conn);
+    let wal_limit = config.wal_limit_mib.max(1).saturating_mul(1 << 20);
+    let (writer, _done) = Writer::start_with_wal_limit(conn, wal_limit);
     let stop_checkpoints = Arc::new(std::sync::atomic::AtomicBool::new(false));
     {
         let (db, stop) = (config.db.clone(), stop_checkpoints.clone());

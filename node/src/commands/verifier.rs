@@ -48,6 +48,10 @@ pub struct VerifierArgs {
     /// Milliseconds between WAL checkpoints (default 1000).
     #[arg(long, value_name = "MS")]
     pub checkpoint_ms: Option<u64>,
+    /// MiB the WAL may reach before the verifier folds it into the database and starts
+    /// it over (default 64).
+    #[arg(long, value_name = "MIB")]
+    pub wal_limit_mib: Option<u64>,
     /// Enable the development payment rail (loopback testing only; no real money).
     #[arg(long)]
     pub dev_rail: bool,
@@ -84,6 +88,9 @@ impl VerifierArgs {
         }
         if let Some(ms) = self.checkpoint_ms {
             c.checkpoint_ms = ms;
+        }
+        if let Some(mib) = self.wal_limit_mib {
+            c.wal_limit_mib = mib;
         }
         c.dev_rail |= self.dev_rail;
         c.allow_http_receivers |= self.allow_http_receivers;

@@ -406,9 +406,6 @@ fn commit_and_hand_over(
         Ok(jobs) => jobs,
         Err(e) => return batch.fail(conn, &e),
     };
-    if let Some(wal) = wal {
-        wal.keep(conn);
-    }
     match syncer {
         Some(syncer) => {
             syncer.flags.idle.store(false, Ordering::SeqCst);
@@ -417,6 +414,11 @@ fn commit_and_hand_over(
             }
         }
         None => answer_all(committed, &None),
+    }
+    // After the hand-over, so the batch's sync does not wait for the checkpoint (which
+    // syncs the WAL itself before it copies anything).
+    if let Some(wal) = wal {
+        wal.keep(conn);
     }
 }
 

@@ -6,6 +6,9 @@
 //! ILPT_BENCH_SPENDS=200 ILPT_BENCH_RATE=10000 ILPT_BENCH_SECONDS=10 cargo bench -p ilpt-tests --bench verifier_spends
 //! ```
 //!
+//! `ILPT_BENCH_CHECKPOINT_MS` and `ILPT_BENCH_WAL_LIMIT_MIB` pass `--checkpoint-ms` and
+//! `--wal-limit-mib` to the verifier; `ILPT_BIN` runs another `ilpt` build (A/B).
+//!
 //! Each client is one payer with a funded balance that buys its own pieces (a signed
 //! voucher per piece, all prepared before timing starts). Two phases, both with the
 //! same 64 clients and one connection each:
@@ -117,6 +120,11 @@ async fn main() {
         .args(
             std::env::var("ILPT_BENCH_CHECKPOINT_MS")
                 .map(|ms| vec!["--checkpoint-ms".to_string(), ms])
+                .unwrap_or_default(),
+        )
+        .args(
+            std::env::var("ILPT_BENCH_WAL_LIMIT_MIB")
+                .map(|mib| vec!["--wal-limit-mib".to_string(), mib])
                 .unwrap_or_default(),
         )
         .env("RUST_LOG", "warn")

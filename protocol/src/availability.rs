@@ -166,6 +166,16 @@ impl Availability {
     }
 
     /// [`Availability::rarest`] of the set held in `words` (`total` members).
+    ///
+    /// The decision, whose draws a seeded run replays: take the least count `c` among
+    /// the wanted pieces and the `ties` wanted pieces with that count; draw one of
+    /// them uniformly. The tie order is the sorted order's when count `c`'s run ends
+    /// within `2·total + 16` places of the rarest end (where walking that order is the
+    /// cheaper search), and index order otherwise.
+    ///
+    /// How it is found: a short walk of the sorted order from the rarest end (cheap
+    /// when the wanted pieces include rare ones); failing that, one pass over the
+    /// wanted pieces reading their counts, which also collects the ties.
     fn rarest_in(&self, words: &[u64], total: usize, rng: &mut Rng) -> Option<u32> {
         if total == 0 {
             return None;
@@ -175,23 +185,22 @@ impl Availability {
                 .get(p as usize / 64)
                 .is_some_and(|x| x & word_mask(p) != 0)
         };
-        // Walking the wanted pieces costs two passes over them; walk the sorted order
-        // instead while that is cheaper.
         let budget = 2 * total + 16;
         let n = self.order.len();
-        let limit = budget.min(n);
-        if let Some(first) = self.order[..limit].iter().position(|p| contains(*p)) {
-            let c = self.count[self.order[first] as usize] as usize;
-            let end = self.start[c + 1] as usize;
+        let prefix = (total / 2 + 8).min(budget).min(n);
+        if let Some(first) = self.order[..prefix].iter().position(|p| contains(*p)) {
+            let c = self.count[self.order[first] as usize];
+            let end = self.start[c as usize + 1] as usize;
             if end <= budget {
+                // Nothing before `first` in the run is wanted.
                 let run = &self.order[first..end];
                 let ties = run.iter().filter(|p| contains(**p)).count();
                 let pick = pick_tie(ties, rng);
                 return run.iter().copied().filter(|p| contains(*p)).nth(pick);
             }
-        } else if limit == n {
-            return None;
         }
+        // One pass over the wanted pieces: the least count, how many have it, and the
+        // first `CANDIDATES` of them in index order.
         let members = || {
             words
                 .iter()
@@ -200,22 +209,51 @@ impl Availability {
                 .filter(|p| (*p as usize) < n)
         };
         let mut least = u32::MAX;
-        let mut ties = 0;
+        let mut ties = 0usize;
+        let mut candidates = [0u32; CANDIDATES];
         for p in members() {
             let c = self.count[p as usize];
             if c < least {
                 least = c;
-                ties = 1;
-            } else if c == least {
+                ties = 0;
+            }
+            if c == least {
+                if let Some(slot) = candidates.get_mut(ties) {
+                    *slot = p;
+                }
                 ties += 1;
             }
         }
+        if ties == 0 {
+            return None;
+        }
         let pick = pick_tie(ties, rng);
-        members()
-            .filter(|p| self.count[*p as usize] == least)
-            .nth(pick)
+        let run_start = self.start[least as usize] as usize;
+        let end = self.start[least as usize + 1] as usize;
+        if end <= budget && ties > 1 {
+            // Ties in the sorted order's sequence.
+            return self.order[run_start..end]
+                .iter()
+                .copied()
+                .filter(|p| contains(*p))
+                .nth(pick);
+        }
+        if end <= budget {
+            return Some(candidates[0]);
+        }
+        // `pick < ties`, so a kept candidate is a real one.
+        match candidates.get(pick) {
+            Some(p) => Some(*p),
+            None => members()
+                .filter(|p| self.count[*p as usize] == least)
+                .nth(pick),
+        }
     }
 }
+
+/// Ties kept by [`Availability::rarest`]'s pass over the wanted pieces; more are
+/// found by a second pass.
+const CANDIDATES: usize = 32;
 
 /// Torrents of up to this many 64-piece words (4,096 pieces) compute their wanted set
 /// on the stack.
@@ -244,6 +282,116 @@ mod tests {
                 .iter()
                 .enumerate()
                 .all(|(k, p)| a.position[*p as usize] == k as u32)
+    }
+
+    /// The rarest-first choice as it was first written (session 3): a walk of the
+    /// sorted order within a budget, else two passes over the wanted pieces. The
+    /// faster [`Availability::rarest`] must return the same piece with the same draws.
+    fn rarest_reference(a: &Availability, wanted: Wanted<'_>, rng: &mut Rng) -> Option<u32> {
+        let words: Vec<u64> = (0..wanted.offered.word_count())
+            .map(|w| wanted.word(w))
+            .collect();
+        let total: usize = words.iter().map(|x| x.count_ones() as usize).sum();
+        if total == 0 {
+            return None;
+        }
+        let contains = |p: u32| {
+            words
+                .get(p as usize / 64)
+                .is_some_and(|x| x & word_mask(p) != 0)
+        };
+        let budget = 2 * total + 16;
+        let n = a.order.len();
+        let limit = budget.min(n);
+        if let Some(first) = a.order[..limit].iter().position(|p| contains(*p)) {
+            let c = a.count[a.order[first] as usize] as usize;
+            let end = a.start[c + 1] as usize;
+            if end <= budget {
+                let run = &a.order[first..end];
+                let ties = run.iter().filter(|p| contains(**p)).count();
+                let pick = pick_tie(ties, rng);
+                return run.iter().copied().filter(|p| contains(*p)).nth(pick);
+            }
+        } else if limit == n {
+            return None;
+        }
+        let members = || {
+            words
+                .iter()
+                .enumerate()
+                .flat_map(|(w, x)| Members::new(w, *x))
+                .filter(|p| (*p as usize) < n)
+        };
+        let mut least = u32::MAX;
+        let mut ties = 0;
+        for p in members() {
+            let c = a.count[p as usize];
+            if c < least {
+                least = c;
+                ties = 1;
+            } else if c == least {
+                ties += 1;
+            }
+        }
+        let pick = pick_tie(ties, rng);
+        members()
+            .filter(|p| a.count[*p as usize] == least)
+            .nth(pick)
+    }
+
+    /// A random availability over `n` pieces (counts up to about `spread`, the sorted
+    /// order shuffled by the swaps of many updates) and a random wanted set.
+    fn random_case(n: u32, spread: u64, seed: u64) -> (Availability, [Bitfield; 3]) {
+        let mut rng = Rng::new(seed);
+        let mut a = Availability::new(n);
+        for _ in 0..(u64::from(n) * spread) {
+            let i = rng.below(u64::from(n)) as u32;
+            if rng.below(4) == 0 {
+                a.decrement(i);
+            } else {
+                a.increment(i);
+            }
+        }
+        let mut sets = [Bitfield::new(n), Bitfield::new(n), Bitfield::new(n)];
+        let density = [1 + rng.below(40), 1 + rng.below(3), 2 + rng.below(30)];
+        for i in 0..n {
+            for (set, d) in sets.iter_mut().zip(density) {
+                if rng.below(d) == 0 {
+                    set.set(i);
+                }
+            }
+        }
+        // Sometimes the peer offers mostly common pieces (a flash crowd's early phase).
+        if rng.below(2) == 0 {
+            let cut = a.order[a.start[a.start.len() / 2] as usize..].to_vec();
+            sets[0] = Bitfield::new(n);
+            for p in cut {
+                if rng.below(3) == 0 {
+                    sets[0].set(p);
+                }
+            }
+        }
+        (a, sets)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rarest_picks_what_the_reference_picks_with_the_same_draws(
+            n in proptest::prop_oneof![1u32..70, 70u32..1100, 4090u32..4200],
+            spread in 0u64..12,
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let (a, [offered, have, started]) = random_case(n, spread, seed);
+            let wanted = Wanted { offered: &offered, have: &have, started: &started };
+            for k in 0..8 {
+                let mut fast = Rng::new(seed ^ k);
+                let mut slow = Rng::new(seed ^ k);
+                let got = a.rarest(wanted, &mut fast);
+                let want = rarest_reference(&a, wanted, &mut slow);
+                proptest::prop_assert_eq!(got, want);
+                proptest::prop_assert_eq!(fast.next_u64(), slow.next_u64(), "same draws");
+            }
+        }
     }
 
     /// The rarest wanted pieces, by brute force.

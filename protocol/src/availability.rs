@@ -25,14 +25,20 @@ pub struct Wanted<'a> {
     pub offered: &'a Bitfield,
     /// The pieces the downloader has.
     pub have: &'a Bitfield,
-    /// The pieces the downloader has started (asked someone for).
-    pub started: &'a Bitfield,
+    /// The pieces the downloader has started (asked someone for), in increasing
+    /// order: a handful at a time, so a list rather than a set over every piece.
+    pub started: &'a [u32],
 }
 
 impl Wanted<'_> {
     /// Word `w` of the set (see [`Bitfield::word`]).
     pub fn word(&self, w: usize) -> u64 {
-        self.offered.word(w) & !self.have.word(w) & !self.started.word(w)
+        let started = self
+            .started
+            .iter()
+            .filter(|p| **p as usize / 64 == w)
+            .fold(0, |a, p| a | word_mask(*p));
+        self.offered.word(w) & !self.have.word(w) & !started
     }
 
     /// Whether piece `i` is in the set.
@@ -159,8 +165,16 @@ impl Availability {
         };
         let mut total = 0usize;
         for (w, x) in words.iter_mut().enumerate() {
-            *x = wanted.word(w);
+            *x = wanted.offered.word(w) & !wanted.have.word(w);
             total += x.count_ones() as usize;
+        }
+        for &p in wanted.started {
+            if let Some(x) = words.get_mut(p as usize / 64) {
+                if *x & word_mask(p) != 0 {
+                    *x &= !word_mask(p);
+                    total -= 1;
+                }
+            }
         }
         self.rarest_in(words, total, rng)
     }
@@ -382,6 +396,7 @@ mod tests {
             seed in proptest::prelude::any::<u64>(),
         ) {
             let (a, [offered, have, started]) = random_case(n, spread, seed);
+            let started: Vec<u32> = started.iter().collect();
             let wanted = Wanted { offered: &offered, have: &have, started: &started };
             for k in 0..8 {
                 let mut fast = Rng::new(seed ^ k);
@@ -448,6 +463,7 @@ mod tests {
                     started.set(i);
                 }
             }
+            let started: Vec<u32> = started.iter().collect();
             let wanted = Wanted {
                 offered: &offered,
                 have: &have,
@@ -478,7 +494,7 @@ mod tests {
         let w = |o, h| Wanted {
             offered: o,
             have: h,
-            started: &empty,
+            started: &[],
         };
         assert_eq!(a.rarest(w(&empty, &empty), &mut rng), None);
         assert_eq!(a.rarest(w(&full, &full), &mut rng), None);

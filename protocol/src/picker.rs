@@ -6,7 +6,7 @@
 //! blocks received and whether a completed piece's hash checked out.
 
 use crate::availability::{Availability, Wanted};
-use crate::bitfield::{Bitfield, Members};
+use crate::bitfield::Bitfield;
 use crate::pieces::PieceLayout;
 use crate::rng::Rng;
 use crate::wire::BlockRef;
@@ -135,8 +135,8 @@ impl Partials {
         Some(self.states.remove(i))
     }
 
-    fn iter_mut(&mut self) -> impl Iterator<Item = (&u32, &mut Partial)> {
-        self.pieces.iter().zip(self.states.iter_mut())
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Partial> {
+        self.states.iter_mut()
     }
 }
 
@@ -276,10 +276,9 @@ pub struct Requests {
     layout: PieceLayout,
     block_len: u32,
     have: Bitfield,
-    /// Pieces in `partial`.
-    started: Bitfield,
-    /// Pieces in `partial` with a missing block.
-    open: Bitfield,
+    /// The started pieces (their indices are the started set; those with a missing
+    /// block are the open ones). A handful at a time, so no bitfields of them: a
+    /// driver reading ahead touches two short arrays instead of three more sets.
     partial: Partials,
     /// Block lists of finished pieces, reused for the next ones.
     spare: Vec<Vec<BlockState>>,
@@ -290,13 +289,10 @@ impl Requests {
     /// Requests for `layout`, already having `have`, asking for blocks of `block_len`;
     /// ties are broken by a generator seeded with `seed`.
     pub fn new(layout: PieceLayout, block_len: u32, have: Bitfield, seed: u64) -> Requests {
-        let n = layout.piece_count();
         Requests {
             layout,
             block_len: block_len.max(1),
             have,
-            started: Bitfield::new(n),
-            open: Bitfield::new(n),
             partial: Partials::default(),
             spare: Vec::new(),
             rng: Rng::new(seed),
@@ -308,9 +304,9 @@ impl Requests {
         &self.have
     }
 
-    /// The pieces started and not yet verified.
-    pub fn started(&self) -> &Bitfield {
-        &self.started
+    /// The pieces started and not yet verified, in increasing order.
+    pub fn started(&self) -> &[u32] {
+        &self.partial.pieces
     }
 
     /// True when every piece is verified.
@@ -339,11 +335,10 @@ impl Requests {
 
     /// `peer` went away: release every request made to it.
     pub fn release_all(&mut self, peer: PeerSlot) {
-        for (&piece, p) in self.partial.iter_mut() {
+        for p in self.partial.iter_mut() {
             for b in p.blocks.as_mut_slice() {
                 if release(b, peer) {
                     p.missing += 1;
-                    self.open.set(piece);
                 }
             }
         }
@@ -358,7 +353,6 @@ impl Requests {
         if let Some(b) = p.blocks.get_mut(index as usize) {
             if release(b, peer) {
                 p.missing += 1;
-                self.open.set(block.piece);
             }
         }
     }
@@ -396,8 +390,6 @@ impl Requests {
     pub fn warm(&self) -> u64 {
         let words = |b: &Bitfield| b.words().iter().step_by(8).fold(0, |a, x| a ^ x);
         words(&self.have)
-            ^ words(&self.started)
-            ^ words(&self.open)
             ^ self.partial.pieces.first().map_or(0, |p| u64::from(*p))
             ^ self
                 .partial
@@ -428,9 +420,10 @@ impl Requests {
     ) {
         let base = out.len();
         // 1. Finish started pieces first, so pieces complete (and can be shared) sooner.
-        for w in 0..self.open.word_count() {
-            let bits = self.open.word(w) & peer_has.word(w);
-            for piece in Members::new(w, bits) {
+        //    (`take_missing` neither adds nor removes started pieces.)
+        for i in 0..self.partial.pieces.len() {
+            let piece = self.partial.pieces[i];
+            if self.partial.states[i].missing > 0 && peer_has.get(piece) {
                 self.take_missing(piece, peer, base + max, out);
                 if out.len() - base >= max {
                     return;
@@ -443,7 +436,7 @@ impl Requests {
             let wanted = Wanted {
                 offered: peer_has,
                 have: &self.have,
-                started: &self.started,
+                started: &self.partial.pieces,
             };
             let Some(piece) = availability.rarest(wanted, &mut self.rng) else {
                 exhausted = Some(true);
@@ -461,16 +454,16 @@ impl Requests {
             let wanted = Wanted {
                 offered: peer_has,
                 have: &self.have,
-                started: &self.started,
+                started: &self.partial.pieces,
             };
             availability.rarest(wanted, &mut self.rng).is_none()
         });
         if !exhausted {
             return;
         }
-        for w in 0..self.started.word_count() {
-            let bits = self.started.word(w) & peer_has.word(w);
-            for piece in Members::new(w, bits) {
+        for i in 0..self.partial.pieces.len() {
+            let piece = self.partial.pieces[i];
+            if peer_has.get(piece) {
                 let n = self.block_count(piece);
                 for b in 0..n {
                     let block = self.block_ref(piece, b);
@@ -515,10 +508,6 @@ impl Requests {
         ) {
             self.recycle(old.blocks);
         }
-        self.started.set(piece);
-        if n > 0 {
-            self.open.set(piece);
-        }
     }
 
     fn recycle(&mut self, blocks: Blocks) {
@@ -532,8 +521,6 @@ impl Requests {
         if let Some(p) = self.partial.remove(piece) {
             self.recycle(p.blocks);
         }
-        self.started.clear(piece);
-        self.open.clear(piece);
     }
 
     fn take_missing<S: Sink>(&mut self, piece: u32, peer: PeerSlot, max: usize, out: &mut S) {
@@ -550,9 +537,6 @@ impl Requests {
                 if *state == BlockState::Missing {
                     *state = BlockState::Requested(Askers::one(peer));
                     p.missing -= 1;
-                    if p.missing == 0 {
-                        self.open.clear(piece);
-                    }
                     out.push(block);
                 }
             }
@@ -725,7 +709,7 @@ mod tests {
             }
         );
         a.piece_verified(5);
-        assert!(a.have().get(5) && !a.started().get(5));
+        assert!(a.have().get(5) && !a.started().contains(&5));
         // A released one-block piece is asked for again, from anyone.
         let mut only6 = Bitfield::new(8);
         only6.set(6);

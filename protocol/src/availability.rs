@@ -14,15 +14,17 @@
 //! One [`Availability`] serves the node's [`Picker`](crate::picker::Picker) (one per
 //! torrent, counting its connected peers) and the simulator (one per swarm).
 
-use crate::bitfield::{word_mask, Bitfield, Members};
+use crate::bitfield::{word_mask, words_contain, Bitfield, Members};
 use crate::rng::Rng;
 
 /// The pieces a downloader could start from one peer: offered by the peer, not had,
 /// not already started.
 #[derive(Debug, Clone, Copy)]
 pub struct Wanted<'a> {
-    /// The pieces the peer has.
-    pub offered: &'a Bitfield,
+    /// The pieces the peer has, as the words of a [`Bitfield`] over the torrent's
+    /// pieces ([`Bitfield::words`]): a driver holding many peers' sets in one table
+    /// lends a row of it.
+    pub offered: &'a [u64],
     /// The pieces the downloader has.
     pub have: &'a Bitfield,
     /// The pieces the downloader has started (asked someone for), in increasing
@@ -38,7 +40,7 @@ impl Wanted<'_> {
             .iter()
             .filter(|p| **p as usize / 64 == w)
             .fold(0, |a, p| a | word_mask(*p));
-        self.offered.word(w) & !self.have.word(w) & !started
+        self.offered.get(w).copied().unwrap_or(0) & !self.have.word(w) & !started
     }
 
     /// Whether piece `i` is in the set.
@@ -49,14 +51,14 @@ impl Wanted<'_> {
 
     /// How many pieces are in the set.
     pub fn count(&self) -> u32 {
-        (0..self.offered.word_count())
+        (0..self.offered.len())
             .map(|w| self.word(w).count_ones())
             .sum()
     }
 
     /// The pieces in the set, in order.
     pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        (0..self.offered.word_count()).flat_map(|w| Members::new(w, self.word(w)))
+        (0..self.offered.len()).flat_map(|w| Members::new(w, self.word(w)))
     }
 }
 
@@ -154,7 +156,7 @@ impl Availability {
     pub fn rarest(&self, wanted: Wanted<'_>, rng: &mut Rng) -> Option<u32> {
         // The wanted set is computed once, a word at a time, into a buffer on the stack
         // (torrents of up to `STACK_WORDS`·64 pieces) and read from there.
-        let count = wanted.offered.word_count();
+        let count = wanted.offered.len();
         let mut stack = [0u64; STACK_WORDS];
         let mut heap = Vec::new();
         let words: &mut [u64] = if count <= STACK_WORDS {
@@ -165,7 +167,7 @@ impl Availability {
         };
         let mut total = 0usize;
         for (w, x) in words.iter_mut().enumerate() {
-            *x = wanted.offered.word(w) & !wanted.have.word(w);
+            *x = wanted.offered[w] & !wanted.have.word(w);
             total += x.count_ones() as usize;
         }
         for &p in wanted.started {
@@ -194,11 +196,7 @@ impl Availability {
         if total == 0 {
             return None;
         }
-        let contains = |p: u32| {
-            words
-                .get(p as usize / 64)
-                .is_some_and(|x| x & word_mask(p) != 0)
-        };
+        let contains = |p: u32| words_contain(words, p);
         let budget = 2 * total + 16;
         let n = self.order.len();
         let prefix = (total / 2 + 8).min(budget).min(n);
@@ -302,9 +300,7 @@ mod tests {
     /// sorted order within a budget, else two passes over the wanted pieces. The
     /// faster [`Availability::rarest`] must return the same piece with the same draws.
     fn rarest_reference(a: &Availability, wanted: Wanted<'_>, rng: &mut Rng) -> Option<u32> {
-        let words: Vec<u64> = (0..wanted.offered.word_count())
-            .map(|w| wanted.word(w))
-            .collect();
+        let words: Vec<u64> = (0..wanted.offered.len()).map(|w| wanted.word(w)).collect();
         let total: usize = words.iter().map(|x| x.count_ones() as usize).sum();
         if total == 0 {
             return None;
@@ -397,7 +393,7 @@ mod tests {
         ) {
             let (a, [offered, have, started]) = random_case(n, spread, seed);
             let started: Vec<u32> = started.iter().collect();
-            let wanted = Wanted { offered: &offered, have: &have, started: &started };
+            let wanted = Wanted { offered: offered.words(), have: &have, started: &started };
             for k in 0..8 {
                 let mut fast = Rng::new(seed ^ k);
                 let mut slow = Rng::new(seed ^ k);
@@ -465,7 +461,7 @@ mod tests {
             }
             let started: Vec<u32> = started.iter().collect();
             let wanted = Wanted {
-                offered: &offered,
+                offered: offered.words(),
                 have: &have,
                 started: &started,
             };
@@ -491,11 +487,13 @@ mod tests {
         let a = Availability::new(10);
         let full = Bitfield::full(10);
         let empty = Bitfield::new(10);
-        let w = |o, h| Wanted {
-            offered: o,
-            have: h,
-            started: &[],
-        };
+        fn w<'a>(o: &'a Bitfield, h: &'a Bitfield) -> Wanted<'a> {
+            Wanted {
+                offered: o.words(),
+                have: h,
+                started: &[],
+            }
+        }
         assert_eq!(a.rarest(w(&empty, &empty), &mut rng), None);
         assert_eq!(a.rarest(w(&full, &full), &mut rng), None);
         assert!(a.rarest(w(&full, &empty), &mut rng).is_some());

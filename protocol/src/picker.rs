@@ -6,7 +6,7 @@
 //! blocks received and whether a completed piece's hash checked out.
 
 use crate::availability::{Availability, Wanted};
-use crate::bitfield::Bitfield;
+use crate::bitfield::{words_contain, Bitfield};
 use crate::pieces::PieceLayout;
 use crate::rng::Rng;
 use crate::wire::BlockRef;
@@ -238,7 +238,8 @@ impl Picker {
 
     /// Up to `max` blocks to request from `peer`, which has `peer_has`.
     pub fn pick(&mut self, peer: PeerSlot, peer_has: &Bitfield, max: usize) -> Vec<BlockRef> {
-        self.requests.pick(peer, peer_has, max, &self.availability)
+        self.requests
+            .pick(peer, peer_has.words(), max, &self.availability)
     }
 
     /// A block arrived from `peer`.
@@ -357,12 +358,13 @@ impl Requests {
         }
     }
 
-    /// Up to `max` blocks to request from `peer`, which has `peer_has`, the rarity of
-    /// pieces taken from `availability`.
+    /// Up to `max` blocks to request from `peer`, which has the pieces of `peer_has`
+    /// (the words of a [`Bitfield`], see [`Bitfield::words`]), the rarity of pieces
+    /// taken from `availability`.
     pub fn pick(
         &mut self,
         peer: PeerSlot,
-        peer_has: &Bitfield,
+        peer_has: &[u64],
         max: usize,
         availability: &Availability,
     ) -> Vec<BlockRef> {
@@ -376,7 +378,7 @@ impl Requests {
     pub fn pick_one(
         &mut self,
         peer: PeerSlot,
-        peer_has: &Bitfield,
+        peer_has: &[u64],
         availability: &Availability,
     ) -> Option<BlockRef> {
         let mut out = One(None);
@@ -388,7 +390,12 @@ impl Requests {
     /// knows it will call this picker soon (the simulator, reading ahead of its
     /// events) brings its state into cache this way. Changes nothing.
     pub fn warm(&self) -> u64 {
-        let words = |b: &Bitfield| b.words().iter().step_by(8).fold(0, |a, x| a ^ x);
+        // A word of each 64-byte line: every eighth, and the last (the words need
+        // not start on a line).
+        let words = |b: &Bitfield| {
+            let w = b.words();
+            w.iter().step_by(8).fold(0, |a, x| a ^ x) ^ w.last().copied().unwrap_or(0)
+        };
         words(&self.have)
             ^ self.partial.pieces.first().map_or(0, |p| u64::from(*p))
             ^ self
@@ -402,7 +409,7 @@ impl Requests {
     pub fn pick_into(
         &mut self,
         peer: PeerSlot,
-        peer_has: &Bitfield,
+        peer_has: &[u64],
         max: usize,
         availability: &Availability,
         out: &mut Vec<BlockRef>,
@@ -413,7 +420,7 @@ impl Requests {
     fn pick_to<S: Sink>(
         &mut self,
         peer: PeerSlot,
-        peer_has: &Bitfield,
+        peer_has: &[u64],
         max: usize,
         availability: &Availability,
         out: &mut S,
@@ -423,7 +430,7 @@ impl Requests {
         //    (`take_missing` neither adds nor removes started pieces.)
         for i in 0..self.partial.pieces.len() {
             let piece = self.partial.pieces[i];
-            if self.partial.states[i].missing > 0 && peer_has.get(piece) {
+            if self.partial.states[i].missing > 0 && words_contain(peer_has, piece) {
                 self.take_missing(piece, peer, base + max, out);
                 if out.len() - base >= max {
                     return;
@@ -463,7 +470,7 @@ impl Requests {
         }
         for i in 0..self.partial.pieces.len() {
             let piece = self.partial.pieces[i];
-            if peer_has.get(piece) {
+            if words_contain(peer_has, piece) {
                 let n = self.block_count(piece);
                 for b in 0..n {
                     let block = self.block_ref(piece, b);
@@ -697,10 +704,14 @@ mod tests {
         swarm.decrement(5); // piece 5 is the rarest
         let mut a = Requests::new(layout, 32 * 1024, Bitfield::new(8), 1);
         let mut b = Requests::new(layout, 32 * 1024, Bitfield::new(8), 2);
-        let first = a.pick_one(7, &all, &swarm).unwrap();
+        let first = a.pick_one(7, all.words(), &swarm).unwrap();
         assert_eq!((first.piece, first.offset, first.length), (5, 0, 32 * 1024));
-        assert_eq!(b.pick_one(7, &all, &swarm).unwrap().piece, 5);
-        assert_ne!(a.pick_one(7, &all, &swarm).unwrap().piece, 5, "started");
+        assert_eq!(b.pick_one(7, all.words(), &swarm).unwrap().piece, 5);
+        assert_ne!(
+            a.pick_one(7, all.words(), &swarm).unwrap().piece,
+            5,
+            "started"
+        );
         assert_eq!(
             a.block_received(7, &first),
             Received::Accepted {
@@ -713,9 +724,9 @@ mod tests {
         // A released one-block piece is asked for again, from anyone.
         let mut only6 = Bitfield::new(8);
         only6.set(6);
-        let six = b.pick_one(9, &only6, &swarm).unwrap();
+        let six = b.pick_one(9, only6.words(), &swarm).unwrap();
         b.release(9, &six);
-        assert_eq!(b.pick_one(3, &only6, &swarm), Some(six));
+        assert_eq!(b.pick_one(3, only6.words(), &swarm), Some(six));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! One simulated peer: its link, its pieces, its picker, its connections and transfers.
+//! One simulated peer: its link, its picker, its connections and transfers. Its
+//! pieces are not here but in the engine's dense tables (`pieces`, `rows`), the one
+//! copy the other peers' pickers and the overlay read.
 
-use ilpt_protocol::bitfield::Bitfield;
 use ilpt_protocol::picker::Requests;
 
 use crate::behaviour::Behaviour;
@@ -66,8 +67,6 @@ pub(crate) struct Peer {
     pub(crate) download_bps: f64,
     /// Concurrent uploads allowed.
     pub(crate) upload_slots: usize,
-    /// Verified pieces.
-    pub(crate) have: Bitfield,
     /// The protocol's piece picker (its per-downloader half: what was started and
     /// asked of whom), while leeching; rarity comes from the swarm's availability.
     /// Held inline, not boxed: its buffers' addresses are then one read away.

@@ -81,12 +81,14 @@ pub(crate) struct Engine {
     room: PeerFlags,
     /// Per peer, whether it can take another download: leeching, a free request slot.
     want: PeerFlags,
-    /// Per peer, how many pieces it has (its bitfield's count, kept densely: a peer
-    /// with more pieces than another surely has one the other lacks).
+    /// Per peer, how many pieces it has (kept densely: a peer with more pieces than
+    /// another surely has one the other lacks).
     pieces: Vec<u32>,
-    /// Per peer, a copy of its bitfield's words, `words` of them, in one table: the
-    /// and-not of "is this neighbour useful" reads two rows whose addresses are known
-    /// from the peer ids, without reading the peers' records first.
+    /// Per peer, the pieces it has: the words of its bitfield, `words` of them, in one
+    /// table. This is the one copy (a leecher's picker keeps its own `have`): the
+    /// pieces a serving peer offers a picker, and the and-not of "is this neighbour
+    /// useful", are rows whose addresses are known from the peer ids, without reading
+    /// the peers' records first.
     rows: Vec<u64>,
     /// Words per row of `rows`.
     words: usize,
@@ -234,11 +236,11 @@ impl Engine {
         });
     }
 
-    /// Adds a peer to the table (and to the dense per-peer arrays).
-    fn push_peer(&mut self, peer: Peer) {
+    /// Adds a peer having `have` to the table (and to the dense per-peer arrays).
+    fn push_peer(&mut self, peer: Peer, have: &ilpt_protocol::bitfield::Bitfield) {
         self.share.push(peer.upload_bps);
-        self.pieces.push(peer.have.count());
-        self.rows.extend_from_slice(peer.have.words());
+        self.pieces.push(have.count());
+        self.rows.extend_from_slice(have.words());
         self.rows
             .resize(self.peers.len().saturating_add(1) * self.words, 0);
         self.peers.push(peer);

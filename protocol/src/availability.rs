@@ -74,16 +74,36 @@ pub struct Availability {
     /// `start[c]`: how many pieces have a count below `c` — the first place in `order`
     /// of count `c`. The last entry is the piece count (no piece has that count yet).
     start: Vec<u32>,
+    /// `order` cut into blocks of `block_len` places: block `b` as a set of pieces
+    /// (`words` words, [`Bitfield`] layout), so the first block holding a wanted piece
+    /// is found a word at a time rather than a place at a time.
+    blocks: Vec<u64>,
+    /// Places of `order` per block.
+    block_len: usize,
+    /// Words per block set.
+    words: usize,
 }
 
 impl Availability {
     /// Counts of zero for `pieces` pieces.
     pub fn new(pieces: u32) -> Availability {
+        let n = pieces as usize;
+        let words = crate::bitfield::word_len(pieces);
+        // At most `MAX_BLOCKS` blocks, so the sets take at most `MAX_BLOCKS · words`
+        // words however large the torrent.
+        let block_len = 64 * n.div_ceil(64 * MAX_BLOCKS).max(1);
+        let mut blocks = vec![0; n.div_ceil(block_len) * words];
+        for p in 0..pieces {
+            blocks[p as usize / block_len * words + p as usize / 64] |= word_mask(p);
+        }
         Availability {
-            count: vec![0; pieces as usize],
+            count: vec![0; n],
             order: (0..pieces).collect(),
             position: (0..pieces).collect(),
             start: vec![0, pieces],
+            blocks,
+            block_len,
+            words,
         }
     }
 
@@ -103,9 +123,19 @@ impl Availability {
     }
 
     fn swap(&mut self, a: usize, b: usize) {
+        let (pa, pb) = (self.order[a], self.order[b]);
         self.order.swap(a, b);
-        self.position[self.order[a] as usize] = a as u32;
-        self.position[self.order[b] as usize] = b as u32;
+        self.position[pb as usize] = a as u32;
+        self.position[pa as usize] = b as u32;
+        let (ba, bb) = (a / self.block_len, b / self.block_len);
+        if ba != bb {
+            // `pa` goes from block `ba` to block `bb`, `pb` the other way.
+            for block in [ba, bb] {
+                let at = block * self.words;
+                self.blocks[at + pa as usize / 64] ^= word_mask(pa);
+                self.blocks[at + pb as usize / 64] ^= word_mask(pb);
+            }
+        }
     }
 
     /// One more peer has piece `i` (ignored out of range).
@@ -181,6 +211,28 @@ impl Availability {
         self.rarest_in(words, total, rng)
     }
 
+    /// The least place in `order` of a piece in `words`, looking from block `from` on;
+    /// `None` if no piece of those blocks is in `words`.
+    fn first_wanted_place(&self, words: &[u64], from: usize) -> Option<usize> {
+        if self.words == 0 {
+            return None;
+        }
+        let w = self.words.min(words.len());
+        let words = &words[..w];
+        let block = self
+            .blocks
+            .chunks_exact(self.words)
+            .skip(from)
+            .find(|set| set.iter().zip(words).fold(0, |a, (x, y)| a | (x & y)) != 0)?;
+        let mut least = u32::MAX;
+        for (k, (x, y)) in block.iter().zip(words).enumerate() {
+            for p in Members::new(k, x & y) {
+                least = least.min(self.position[p as usize]);
+            }
+        }
+        Some(least as usize)
+    }
+
     /// [`Availability::rarest`] of the set held in `words` (`total` members).
     ///
     /// The decision, whose draws a seeded run replays: take the least count `c` among
@@ -200,16 +252,36 @@ impl Availability {
         let budget = 2 * total + 16;
         let n = self.order.len();
         let prefix = (total / 2 + 8).min(budget).min(n);
-        if let Some(first) = self.order[..prefix].iter().position(|p| contains(*p)) {
-            let c = self.count[self.order[first] as usize];
-            let end = self.start[c as usize + 1] as usize;
-            if end <= budget {
-                // Nothing before `first` in the run is wanted.
-                let run = &self.order[first..end];
-                let ties = run.iter().filter(|p| contains(**p)).count();
-                let pick = pick_tie(ties, rng);
-                return run.iter().copied().filter(|p| contains(*p)).nth(pick);
+        // The first wanted place in the sorted order: a short walk, else the first
+        // block holding a wanted piece and the least place among its wanted pieces.
+        let first = match self.order[..prefix].iter().position(|p| contains(*p)) {
+            Some(first) => first,
+            None => match self.first_wanted_place(words, prefix / self.block_len) {
+                Some(first) => first,
+                None => return None,
+            },
+        };
+        let c = self.count[self.order[first] as usize];
+        let end = self.start[c as usize + 1] as usize;
+        // Nothing before `first` in its run is wanted: the ties are the wanted pieces
+        // of `order[first..end]`.
+        let run = &self.order[first..end];
+        if end <= budget {
+            let ties = run.iter().filter(|p| contains(**p)).count();
+            let pick = pick_tie(ties, rng);
+            return run.iter().copied().filter(|p| contains(*p)).nth(pick);
+        }
+        if run.len() <= CANDIDATES {
+            // Ties in index order.
+            let mut candidates = [0u32; CANDIDATES];
+            let mut ties = 0;
+            for p in run.iter().copied().filter(|p| contains(*p)) {
+                candidates[ties] = p;
+                ties += 1;
             }
+            let candidates = &mut candidates[..ties];
+            candidates.sort_unstable();
+            return candidates.get(pick_tie(ties, rng)).copied();
         }
         // One pass over the wanted pieces: the least count, how many have it, and the
         // first `CANDIDATES` of them in index order.
@@ -263,9 +335,12 @@ impl Availability {
     }
 }
 
-/// Ties kept by [`Availability::rarest`]'s pass over the wanted pieces; more are
-/// found by a second pass.
+/// Ties kept by [`Availability::rarest`]'s pass over the wanted pieces (more are
+/// found by a second pass), and the longest run whose ties it sorts itself.
 const CANDIDATES: usize = 32;
+
+/// At most this many blocks of the sorted order have their own set.
+const MAX_BLOCKS: usize = 64;
 
 /// Torrents of up to this many 64-piece words (4,096 pieces) compute their wanted set
 /// on the stack.
@@ -288,7 +363,12 @@ mod tests {
         let counts: Vec<u32> = a.order.iter().map(|p| a.count(*p)).collect();
         let runs_ok = (0..a.start.len() - 1)
             .all(|c| (a.start[c]..a.start[c + 1]).all(|k| counts[k as usize] == c as u32));
+        let blocks_ok = a.order.iter().enumerate().all(|(k, p)| {
+            let set = &a.blocks[k / a.block_len * a.words..][..a.words];
+            words_contain(set, *p)
+        }) && a.blocks.iter().map(|x| x.count_ones()).sum::<u32>() == a.len();
         counts.windows(2).all(|w| w[0] <= w[1])
+            && blocks_ok
             && runs_ok
             && a.order
                 .iter()
@@ -417,23 +497,25 @@ mod tests {
     #[test]
     fn increments_and_decrements_keep_the_order_sorted() {
         let mut rng = Rng::new(3);
-        let mut a = Availability::new(100);
-        let mut shadow = [0u32; 100];
-        for _ in 0..20_000 {
-            let i = rng.below(100) as u32;
-            if rng.below(5) < 3 {
-                a.increment(i);
-                shadow[i as usize] += 1;
-            } else {
-                a.decrement(i);
-                shadow[i as usize] = shadow[i as usize].saturating_sub(1);
+        for n in [0u32, 1, 100, 1000, 5000] {
+            let mut a = Availability::new(n);
+            let mut shadow = vec![0u32; n as usize];
+            for _ in 0..20_000.min(n * 200) {
+                let i = rng.below(u64::from(n)) as u32;
+                if rng.below(5) < 3 {
+                    a.increment(i);
+                    shadow[i as usize] += 1;
+                } else {
+                    a.decrement(i);
+                    shadow[i as usize] = shadow[i as usize].saturating_sub(1);
+                }
             }
+            assert!(sorted(&a));
+            assert!((0..n).all(|i| a.count(i) == shadow[i as usize]));
+            a.increment(n + 1000);
+            a.decrement(n + 1000);
+            assert!(sorted(&a));
         }
-        assert!(sorted(&a));
-        assert!((0..100).all(|i| a.count(i) == shadow[i as usize]));
-        a.increment(1000);
-        a.decrement(1000);
-        assert!(sorted(&a));
     }
 
     #[test]

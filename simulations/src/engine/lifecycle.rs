@@ -170,12 +170,9 @@ impl Engine {
         let identity = self.peers[p as usize].identity;
         self.ledger.close(identity);
         self.tracker.remove(p);
-        let at = p as usize * self.words;
-        if let Some(row) = self.rows.get(at..at + self.words) {
-            for (w, x) in row.iter().enumerate() {
-                for i in ilpt_protocol::bitfield::Members::new(w, *x) {
-                    self.availability.decrement(i);
-                }
+        for (w, x) in self.rows.row(p).iter().enumerate() {
+            for i in ilpt_protocol::bitfield::Members::new(w, *x) {
+                self.availability.decrement(i);
             }
         }
         let peer = &mut self.peers[p as usize];

@@ -40,6 +40,7 @@ use crate::progress::Progress;
 use crate::queue::EventQueue;
 use crate::random::{Purpose, Stream};
 use crate::report::Report;
+use crate::rows::Rows;
 use crate::stats::Stats;
 use crate::tracker::Tracker;
 
@@ -89,9 +90,7 @@ pub(crate) struct Engine {
     /// pieces a serving peer offers a picker, and the and-not of "is this neighbour
     /// useful", are rows whose addresses are known from the peer ids, without reading
     /// the peers' records first.
-    rows: Vec<u64>,
-    /// Words per row of `rows`.
-    words: usize,
+    rows: Rows,
     /// Fail-open: what each serving peer served each payer unverified on their current
     /// connection, not settled yet (empty but during a verifier outage).
     open_credit: BTreeMap<(PeerId, PeerId), u64>,
@@ -135,8 +134,7 @@ impl Engine {
             room: PeerFlags::default(),
             want: PeerFlags::default(),
             pieces: Vec::new(),
-            rows: Vec::new(),
-            words: ilpt_protocol::bitfield::word_len(cfg.layout.piece_count()),
+            rows: Rows::new(ilpt_protocol::bitfield::word_len(cfg.layout.piece_count())),
             dirty: Vec::new(),
             refill: Vec::new(),
             scratch: Vec::new(),
@@ -240,9 +238,7 @@ impl Engine {
     fn push_peer(&mut self, peer: Peer, have: &ilpt_protocol::bitfield::Bitfield) {
         self.share.push(peer.upload_bps);
         self.pieces.push(have.count());
-        self.rows.extend_from_slice(have.words());
-        self.rows
-            .resize(self.peers.len().saturating_add(1) * self.words, 0);
+        self.rows.push(have.words());
         self.peers.push(peer);
         self.room.reserve(self.peers.len() as PeerId - 1);
         self.want.reserve(self.peers.len() as PeerId - 1);
@@ -251,14 +247,12 @@ impl Engine {
 
     /// `p`'s row of `rows`.
     fn row(&self, p: PeerId) -> &[u64] {
-        let at = p as usize * self.words;
-        self.rows.get(at..at + self.words).unwrap_or(&[])
+        self.rows.row(p)
     }
 
     /// `p`'s row of `rows`, mutably.
     fn row_mut(&mut self, p: PeerId) -> &mut [u64] {
-        let at = p as usize * self.words;
-        self.rows.get_mut(at..at + self.words).unwrap_or(&mut [])
+        self.rows.row_mut(p)
     }
 
     /// Recomputes `p`'s entries of `room` and `want` after its transfers or its state

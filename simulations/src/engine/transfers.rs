@@ -169,8 +169,7 @@ impl Engine {
         di: Option<usize>,
     ) -> Option<(BlockRef, Payment, f64, u32)> {
         let picker = self.peers[d as usize].picker.as_mut()?;
-        let at = u as usize * self.words;
-        let offered = self.rows.get(at..at + self.words).unwrap_or(&[]);
+        let offered = self.rows.row(u);
         self.stats.picks += 1;
         let Some(block) = picker.pick_one(PeerSlot::from(u), offered, &self.availability) else {
             self.stats.empty_picks += 1;

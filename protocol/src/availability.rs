@@ -25,8 +25,8 @@ pub struct Wanted<'a> {
     /// pieces ([`Bitfield::words`]): a driver holding many peers' sets in one table
     /// lends a row of it.
     pub offered: &'a [u64],
-    /// The pieces the downloader has.
-    pub have: &'a Bitfield,
+    /// The pieces the downloader has, as [`Bitfield`] words.
+    pub have: &'a [u64],
     /// The pieces the downloader has started (asked someone for), in increasing
     /// order: a handful at a time, so a list rather than a set over every piece.
     pub started: &'a [u32],
@@ -40,7 +40,8 @@ impl Wanted<'_> {
             .iter()
             .filter(|p| **p as usize / 64 == w)
             .fold(0, |a, p| a | word_mask(*p));
-        self.offered.get(w).copied().unwrap_or(0) & !self.have.word(w) & !started
+        let word = |set: &[u64]| set.get(w).copied().unwrap_or(0);
+        word(self.offered) & !word(self.have) & !started
     }
 
     /// Whether piece `i` is in the set.
@@ -197,7 +198,7 @@ impl Availability {
         };
         let mut total = 0usize;
         for (w, x) in words.iter_mut().enumerate() {
-            *x = wanted.offered[w] & !wanted.have.word(w);
+            *x = wanted.offered[w] & !wanted.have.get(w).copied().unwrap_or(0);
             total += x.count_ones() as usize;
         }
         for &p in wanted.started {
@@ -473,7 +474,7 @@ mod tests {
         ) {
             let (a, [offered, have, started]) = random_case(n, spread, seed);
             let started: Vec<u32> = started.iter().collect();
-            let wanted = Wanted { offered: offered.words(), have: &have, started: &started };
+            let wanted = Wanted { offered: offered.words(), have: have.words(), started: &started };
             for k in 0..8 {
                 let mut fast = Rng::new(seed ^ k);
                 let mut slow = Rng::new(seed ^ k);
@@ -544,7 +545,7 @@ mod tests {
             let started: Vec<u32> = started.iter().collect();
             let wanted = Wanted {
                 offered: offered.words(),
-                have: &have,
+                have: have.words(),
                 started: &started,
             };
             let best = rarest_set(&a, wanted);
@@ -572,7 +573,7 @@ mod tests {
         fn w<'a>(o: &'a Bitfield, h: &'a Bitfield) -> Wanted<'a> {
             Wanted {
                 offered: o.words(),
-                have: h,
+                have: h.words(),
                 started: &[],
             }
         }

@@ -188,6 +188,8 @@ pub enum Received {
 #[derive(Debug, Clone)]
 pub struct Picker {
     availability: Availability,
+    /// The pieces we have.
+    have: Bitfield,
     requests: Requests,
 }
 
@@ -196,18 +198,19 @@ impl Picker {
     pub fn new(layout: PieceLayout, block_len: u32, have: Bitfield, seed: u64) -> Picker {
         Picker {
             availability: Availability::new(layout.piece_count()),
-            requests: Requests::new(layout, block_len, have, seed),
+            have,
+            requests: Requests::new(layout, block_len, seed),
         }
     }
 
     /// The pieces we have.
     pub fn have(&self) -> &Bitfield {
-        self.requests.have()
+        &self.have
     }
 
     /// True when every piece is verified.
     pub fn is_complete(&self) -> bool {
-        self.requests.is_complete()
+        self.have.is_full()
     }
 
     /// How many peers are known to have piece `i`.
@@ -238,8 +241,13 @@ impl Picker {
 
     /// Up to `max` blocks to request from `peer`, which has `peer_has`.
     pub fn pick(&mut self, peer: PeerSlot, peer_has: &Bitfield, max: usize) -> Vec<BlockRef> {
-        self.requests
-            .pick(peer, peer_has.words(), max, &self.availability)
+        self.requests.pick(
+            peer,
+            peer_has.words(),
+            self.have.words(),
+            max,
+            &self.availability,
+        )
     }
 
     /// A block arrived from `peer`.
@@ -250,6 +258,7 @@ impl Picker {
     /// A completed piece hashed correctly: we have it now.
     pub fn piece_verified(&mut self, piece: u32) {
         self.requests.piece_verified(piece);
+        self.have.set(piece);
     }
 
     /// A completed piece failed its hash: forget its blocks and ask again.
@@ -259,14 +268,15 @@ impl Picker {
 
     /// Whether we want anything `peer_has` offers.
     pub fn wants_any(&self, peer_has: &Bitfield) -> bool {
-        self.requests.wants_any(peer_has)
+        peer_has.any_and_not(&self.have)
     }
 }
 
-/// One downloader's side of piece picking: the pieces it has, the pieces it started,
-/// and which peers it asked for which block. It picks against an [`Availability`] it
-/// is handed, so a node keeps one per torrent ([`Picker`]) and the simulator can share
-/// one swarm-wide availability among many downloaders.
+/// One downloader's side of piece picking: the pieces it started and which peers it
+/// asked for which block. It picks against an [`Availability`] and the set of pieces
+/// the downloader has, both lent by the caller, so a node keeps one per torrent
+/// ([`Picker`], which owns the set) and the simulator can share one swarm-wide
+/// availability among many downloaders and keep their sets in one table.
 ///
 /// The decision, in order: finish started pieces first (their missing blocks); then
 /// start the rarest piece the peer offers, ties broken at random
@@ -276,7 +286,6 @@ impl Picker {
 pub struct Requests {
     layout: PieceLayout,
     block_len: u32,
-    have: Bitfield,
     /// The started pieces (their indices are the started set; those with a missing
     /// block are the open ones). A handful at a time, so no bitfields of them: a
     /// driver reading ahead touches two short arrays instead of three more sets.
@@ -287,32 +296,21 @@ pub struct Requests {
 }
 
 impl Requests {
-    /// Requests for `layout`, already having `have`, asking for blocks of `block_len`;
-    /// ties are broken by a generator seeded with `seed`.
-    pub fn new(layout: PieceLayout, block_len: u32, have: Bitfield, seed: u64) -> Requests {
+    /// Requests for `layout`, asking for blocks of `block_len`; ties are broken by a
+    /// generator seeded with `seed`.
+    pub fn new(layout: PieceLayout, block_len: u32, seed: u64) -> Requests {
         Requests {
             layout,
             block_len: block_len.max(1),
-            have,
             partial: Partials::default(),
             spare: Vec::new(),
             rng: Rng::new(seed),
         }
     }
 
-    /// The pieces we have.
-    pub fn have(&self) -> &Bitfield {
-        &self.have
-    }
-
     /// The pieces started and not yet verified, in increasing order.
     pub fn started(&self) -> &[u32] {
         &self.partial.pieces
-    }
-
-    /// True when every piece is verified.
-    pub fn is_complete(&self) -> bool {
-        self.have.is_full()
     }
 
     fn block_count(&self, piece: u32) -> u32 {
@@ -358,18 +356,20 @@ impl Requests {
         }
     }
 
-    /// Up to `max` blocks to request from `peer`, which has the pieces of `peer_has`
-    /// (the words of a [`Bitfield`], see [`Bitfield::words`]), the rarity of pieces
-    /// taken from `availability`.
+    /// Up to `max` blocks to request from `peer`, which has the pieces of `peer_has`,
+    /// for a downloader having the pieces of `have` (both the words of a
+    /// [`Bitfield`], see [`Bitfield::words`]), the rarity of pieces taken from
+    /// `availability`.
     pub fn pick(
         &mut self,
         peer: PeerSlot,
         peer_has: &[u64],
+        have: &[u64],
         max: usize,
         availability: &Availability,
     ) -> Vec<BlockRef> {
         let mut out = Vec::new();
-        self.pick_into(peer, peer_has, max, availability, &mut out);
+        self.pick_into(peer, peer_has, have, max, availability, &mut out);
         out
     }
 
@@ -379,10 +379,11 @@ impl Requests {
         &mut self,
         peer: PeerSlot,
         peer_has: &[u64],
+        have: &[u64],
         availability: &Availability,
     ) -> Option<BlockRef> {
         let mut out = One(None);
-        self.pick_to(peer, peer_has, 1, availability, &mut out);
+        self.pick_to(peer, peer_has, have, 1, availability, &mut out);
         out.0
     }
 
@@ -390,14 +391,7 @@ impl Requests {
     /// knows it will call this picker soon (the simulator, reading ahead of its
     /// events) brings its state into cache this way. Changes nothing.
     pub fn warm(&self) -> u64 {
-        // A word of each 64-byte line: every eighth, and the last (the words need
-        // not start on a line).
-        let words = |b: &Bitfield| {
-            let w = b.words();
-            w.iter().step_by(8).fold(0, |a, x| a ^ x) ^ w.last().copied().unwrap_or(0)
-        };
-        words(&self.have)
-            ^ self.partial.pieces.first().map_or(0, |p| u64::from(*p))
+        self.partial.pieces.first().map_or(0, |p| u64::from(*p))
             ^ self
                 .partial
                 .states
@@ -410,17 +404,19 @@ impl Requests {
         &mut self,
         peer: PeerSlot,
         peer_has: &[u64],
+        have: &[u64],
         max: usize,
         availability: &Availability,
         out: &mut Vec<BlockRef>,
     ) {
-        self.pick_to(peer, peer_has, max, availability, out);
+        self.pick_to(peer, peer_has, have, max, availability, out);
     }
 
     fn pick_to<S: Sink>(
         &mut self,
         peer: PeerSlot,
         peer_has: &[u64],
+        have: &[u64],
         max: usize,
         availability: &Availability,
         out: &mut S,
@@ -442,7 +438,7 @@ impl Requests {
         while out.len() - base < max {
             let wanted = Wanted {
                 offered: peer_has,
-                have: &self.have,
+                have,
                 started: &self.partial.pieces,
             };
             let Some(piece) = availability.rarest(wanted, &mut self.rng) else {
@@ -460,7 +456,7 @@ impl Requests {
         let exhausted = exhausted.unwrap_or_else(|| {
             let wanted = Wanted {
                 offered: peer_has,
-                have: &self.have,
+                have,
                 started: &self.partial.pieces,
             };
             availability.rarest(wanted, &mut self.rng).is_none()
@@ -579,19 +575,14 @@ impl Requests {
     }
 
     /// A completed piece hashed correctly: we have it now.
+    /// (The caller adds it to the set of pieces it has.)
     pub fn piece_verified(&mut self, piece: u32) {
         self.finish(piece);
-        self.have.set(piece);
     }
 
     /// A completed piece failed its hash: forget its blocks and ask again.
     pub fn piece_failed(&mut self, piece: u32) {
         self.finish(piece);
-    }
-
-    /// Whether we want anything `peer_has` offers.
-    pub fn wants_any(&self, peer_has: &Bitfield) -> bool {
-        peer_has.any_and_not(&self.have)
     }
 }
 
@@ -702,13 +693,21 @@ mod tests {
         swarm.add(&all);
         swarm.add(&all);
         swarm.decrement(5); // piece 5 is the rarest
-        let mut a = Requests::new(layout, 32 * 1024, Bitfield::new(8), 1);
-        let mut b = Requests::new(layout, 32 * 1024, Bitfield::new(8), 2);
-        let first = a.pick_one(7, all.words(), &swarm).unwrap();
+        let mut a = Requests::new(layout, 32 * 1024, 1);
+        let mut b = Requests::new(layout, 32 * 1024, 2);
+        let (mut a_has, b_has) = (Bitfield::new(8), Bitfield::new(8));
+        let first = a.pick_one(7, all.words(), a_has.words(), &swarm).unwrap();
         assert_eq!((first.piece, first.offset, first.length), (5, 0, 32 * 1024));
-        assert_eq!(b.pick_one(7, all.words(), &swarm).unwrap().piece, 5);
+        assert_eq!(
+            b.pick_one(7, all.words(), b_has.words(), &swarm)
+                .unwrap()
+                .piece,
+            5
+        );
         assert_ne!(
-            a.pick_one(7, all.words(), &swarm).unwrap().piece,
+            a.pick_one(7, all.words(), a_has.words(), &swarm)
+                .unwrap()
+                .piece,
             5,
             "started"
         );
@@ -720,13 +719,23 @@ mod tests {
             }
         );
         a.piece_verified(5);
-        assert!(a.have().get(5) && !a.started().contains(&5));
+        a_has.set(5);
+        assert!(!a.started().contains(&5));
+        assert_ne!(
+            a.pick_one(7, all.words(), a_has.words(), &swarm)
+                .map(|b| b.piece),
+            Some(5),
+            "had"
+        );
         // A released one-block piece is asked for again, from anyone.
         let mut only6 = Bitfield::new(8);
         only6.set(6);
-        let six = b.pick_one(9, only6.words(), &swarm).unwrap();
+        let six = b.pick_one(9, only6.words(), b_has.words(), &swarm).unwrap();
         b.release(9, &six);
-        assert_eq!(b.pick_one(3, only6.words(), &swarm), Some(six));
+        assert_eq!(
+            b.pick_one(3, only6.words(), b_has.words(), &swarm),
+            Some(six)
+        );
     }
 
     #[test]

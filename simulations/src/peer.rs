@@ -68,7 +68,8 @@ pub(crate) struct Peer {
     /// Concurrent uploads allowed.
     pub(crate) upload_slots: usize,
     /// The protocol's piece picker (its per-downloader half: what was started and
-    /// asked of whom), while leeching; rarity comes from the swarm's availability.
+    /// asked of whom), while leeching; rarity comes from the swarm's availability and
+    /// the pieces had from the engine's rows.
     /// Held inline, not boxed: its buffers' addresses are then one read away.
     pub(crate) picker: Option<Requests>,
     /// Connections.

@@ -116,12 +116,7 @@ impl Engine {
         let layout = self.cfg.layout;
         let block_len = u32::try_from(layout.piece_length()).unwrap_or(u32::MAX);
         let seed = self.picker_stream.bits();
-        peer.picker = Some(Requests::new(
-            layout,
-            block_len,
-            Bitfield::new(layout.piece_count()),
-            seed,
-        ));
+        peer.picker = Some(Requests::new(layout, block_len, seed));
         let price = self.cfg.license.price.0;
         let pays = match behaviour {
             Behaviour::Honest | Behaviour::Pirate | Behaviour::Colluder => price,

@@ -169,9 +169,10 @@ impl Engine {
         di: Option<usize>,
     ) -> Option<(BlockRef, Payment, f64, u32)> {
         let picker = self.peers[d as usize].picker.as_mut()?;
-        let offered = self.rows.row(u);
+        let (offered, have) = (self.rows.row(u), self.rows.row(d));
         self.stats.picks += 1;
-        let Some(block) = picker.pick_one(PeerSlot::from(u), offered, &self.availability) else {
+        let Some(block) = picker.pick_one(PeerSlot::from(u), offered, have, &self.availability)
+        else {
             self.stats.empty_picks += 1;
             return None;
         };

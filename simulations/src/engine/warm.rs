@@ -78,10 +78,7 @@ impl Engine {
             ^ peer.neighbours.len() as u64
             ^ peer.uploads.len() as u64
             ^ peer.downloads.len() as u64
-            ^ peer
-                .picker
-                .as_ref()
-                .map_or(0, |r| u64::from(r.have().count()))
+            ^ peer.picker.as_ref().map_or(0, |r| r.started().len() as u64)
     }
 
     /// Reads what the serving end of a flow needs when a piece ends and the next

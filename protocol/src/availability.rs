@@ -242,9 +242,11 @@ impl Availability {
     /// within `2·total + 16` places of the rarest end (where walking that order is the
     /// cheaper search), and index order otherwise.
     ///
-    /// How it is found: a short walk of the sorted order from the rarest end (cheap
-    /// when the wanted pieces include rare ones); failing that, one pass over the
-    /// wanted pieces reading their counts, which also collects the ties.
+    /// How it is found: the first wanted place in the sorted order, by a short walk
+    /// from the rarest end (cheap when the wanted pieces include rare ones) or else
+    /// from the first block whose piece set meets the wanted set; the ties are the
+    /// wanted pieces of that place's run, walked (sorted when the tie order is index
+    /// order), or for a long run found by one pass over the wanted pieces.
     fn rarest_in(&self, words: &[u64], total: usize, rng: &mut Rng) -> Option<u32> {
         if total == 0 {
             return None;
@@ -252,7 +254,7 @@ impl Availability {
         let contains = |p: u32| words_contain(words, p);
         let budget = 2 * total + 16;
         let n = self.order.len();
-        let prefix = (total / 2 + 8).min(budget).min(n);
+        let prefix = (total / 2 + 8).min(PREFIX).min(n);
         // The first wanted place in the sorted order: a short walk, else the first
         // block holding a wanted piece and the least place among its wanted pieces.
         let first = match self.order[..prefix].iter().position(|p| contains(*p)) {
@@ -339,6 +341,10 @@ impl Availability {
 /// Ties kept by [`Availability::rarest`]'s pass over the wanted pieces (more are
 /// found by a second pass), and the longest run whose ties it sorts itself.
 const CANDIDATES: usize = 32;
+
+/// The longest walk of the sorted order before [`Availability::rarest`] looks block
+/// by block instead (about what one block's test costs).
+const PREFIX: usize = 16;
 
 /// At most this many blocks of the sorted order have their own set.
 const MAX_BLOCKS: usize = 64;

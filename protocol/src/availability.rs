@@ -259,10 +259,7 @@ impl Availability {
         // block holding a wanted piece and the least place among its wanted pieces.
         let first = match self.order[..prefix].iter().position(|p| contains(*p)) {
             Some(first) => first,
-            None => match self.first_wanted_place(words, prefix / self.block_len) {
-                Some(first) => first,
-                None => return None,
-            },
+            None => self.first_wanted_place(words, prefix / self.block_len)?,
         };
         let c = self.count[self.order[first] as usize];
         let end = self.start[c as usize + 1] as usize;

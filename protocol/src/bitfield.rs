@@ -170,6 +170,14 @@ pub fn and_not_any(a: &[u64], b: &[u64]) -> bool {
         .any(|(w, x)| x & !b.get(w).copied().unwrap_or(0) != 0)
 }
 
+/// Whether piece `i` is in the set held in `words` (see [`Bitfield::words`]; false
+/// past the end).
+pub fn words_contain(words: &[u64], i: u32) -> bool {
+    words
+        .get(i as usize / 64)
+        .is_some_and(|x| x & word_mask(i) != 0)
+}
+
 /// The pieces of one word, in order.
 #[derive(Debug, Clone)]
 pub struct Members {
@@ -249,8 +257,11 @@ mod tests {
             assert_eq!(a.any_and_not(&b), slow > 0);
             let members: Vec<u32> = (0..len).filter(|i| a.get(*i)).collect();
             assert_eq!(a.iter().collect::<Vec<_>>(), members);
-            for i in 0..len {
-                assert_eq!(a.word(i as usize / 64) & word_mask(i) != 0, a.get(i));
+            for i in 0..len + 70 {
+                assert_eq!(words_contain(a.words(), i), a.get(i));
+                if i < len {
+                    assert_eq!(a.word(i as usize / 64) & word_mask(i) != 0, a.get(i));
+                }
             }
             if let Some(&first) = members.first() {
                 assert!(a.clear(first) && !a.clear(first));

@@ -6,7 +6,7 @@
 //! blocks received and whether a completed piece's hash checked out.
 
 use crate::availability::{Availability, Wanted};
-use crate::bitfield::{Bitfield, Members};
+use crate::bitfield::{words_contain, Bitfield};
 use crate::pieces::PieceLayout;
 use crate::rng::Rng;
 use crate::wire::BlockRef;
@@ -135,8 +135,8 @@ impl Partials {
         Some(self.states.remove(i))
     }
 
-    fn iter_mut(&mut self) -> impl Iterator<Item = (&u32, &mut Partial)> {
-        self.pieces.iter().zip(self.states.iter_mut())
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Partial> {
+        self.states.iter_mut()
     }
 }
 
@@ -188,6 +188,8 @@ pub enum Received {
 #[derive(Debug, Clone)]
 pub struct Picker {
     availability: Availability,
+    /// The pieces we have.
+    have: Bitfield,
     requests: Requests,
 }
 
@@ -196,18 +198,19 @@ impl Picker {
     pub fn new(layout: PieceLayout, block_len: u32, have: Bitfield, seed: u64) -> Picker {
         Picker {
             availability: Availability::new(layout.piece_count()),
-            requests: Requests::new(layout, block_len, have, seed),
+            have,
+            requests: Requests::new(layout, block_len, seed),
         }
     }
 
     /// The pieces we have.
     pub fn have(&self) -> &Bitfield {
-        self.requests.have()
+        &self.have
     }
 
     /// True when every piece is verified.
     pub fn is_complete(&self) -> bool {
-        self.requests.is_complete()
+        self.have.is_full()
     }
 
     /// How many peers are known to have piece `i`.
@@ -238,7 +241,13 @@ impl Picker {
 
     /// Up to `max` blocks to request from `peer`, which has `peer_has`.
     pub fn pick(&mut self, peer: PeerSlot, peer_has: &Bitfield, max: usize) -> Vec<BlockRef> {
-        self.requests.pick(peer, peer_has, max, &self.availability)
+        self.requests.pick(
+            peer,
+            peer_has.words(),
+            self.have.words(),
+            max,
+            &self.availability,
+        )
     }
 
     /// A block arrived from `peer`.
@@ -249,6 +258,7 @@ impl Picker {
     /// A completed piece hashed correctly: we have it now.
     pub fn piece_verified(&mut self, piece: u32) {
         self.requests.piece_verified(piece);
+        self.have.set(piece);
     }
 
     /// A completed piece failed its hash: forget its blocks and ask again.
@@ -258,14 +268,15 @@ impl Picker {
 
     /// Whether we want anything `peer_has` offers.
     pub fn wants_any(&self, peer_has: &Bitfield) -> bool {
-        self.requests.wants_any(peer_has)
+        peer_has.any_and_not(&self.have)
     }
 }
 
-/// One downloader's side of piece picking: the pieces it has, the pieces it started,
-/// and which peers it asked for which block. It picks against an [`Availability`] it
-/// is handed, so a node keeps one per torrent ([`Picker`]) and the simulator can share
-/// one swarm-wide availability among many downloaders.
+/// One downloader's side of piece picking: the pieces it started and which peers it
+/// asked for which block. It picks against an [`Availability`] and the set of pieces
+/// the downloader has, both lent by the caller, so a node keeps one per torrent
+/// ([`Picker`], which owns the set) and the simulator can share one swarm-wide
+/// availability among many downloaders and keep their sets in one table.
 ///
 /// The decision, in order: finish started pieces first (their missing blocks); then
 /// start the rarest piece the peer offers, ties broken at random
@@ -275,11 +286,9 @@ impl Picker {
 pub struct Requests {
     layout: PieceLayout,
     block_len: u32,
-    have: Bitfield,
-    /// Pieces in `partial`.
-    started: Bitfield,
-    /// Pieces in `partial` with a missing block.
-    open: Bitfield,
+    /// The started pieces (their indices are the started set; those with a missing
+    /// block are the open ones). A handful at a time, so no bitfields of them: a
+    /// driver reading ahead touches two short arrays instead of three more sets.
     partial: Partials,
     /// Block lists of finished pieces, reused for the next ones.
     spare: Vec<Vec<BlockState>>,
@@ -287,35 +296,21 @@ pub struct Requests {
 }
 
 impl Requests {
-    /// Requests for `layout`, already having `have`, asking for blocks of `block_len`;
-    /// ties are broken by a generator seeded with `seed`.
-    pub fn new(layout: PieceLayout, block_len: u32, have: Bitfield, seed: u64) -> Requests {
-        let n = layout.piece_count();
+    /// Requests for `layout`, asking for blocks of `block_len`; ties are broken by a
+    /// generator seeded with `seed`.
+    pub fn new(layout: PieceLayout, block_len: u32, seed: u64) -> Requests {
         Requests {
             layout,
             block_len: block_len.max(1),
-            have,
-            started: Bitfield::new(n),
-            open: Bitfield::new(n),
             partial: Partials::default(),
             spare: Vec::new(),
             rng: Rng::new(seed),
         }
     }
 
-    /// The pieces we have.
-    pub fn have(&self) -> &Bitfield {
-        &self.have
-    }
-
-    /// The pieces started and not yet verified.
-    pub fn started(&self) -> &Bitfield {
-        &self.started
-    }
-
-    /// True when every piece is verified.
-    pub fn is_complete(&self) -> bool {
-        self.have.is_full()
+    /// The pieces started and not yet verified, in increasing order.
+    pub fn started(&self) -> &[u32] {
+        &self.partial.pieces
     }
 
     fn block_count(&self, piece: u32) -> u32 {
@@ -339,11 +334,10 @@ impl Requests {
 
     /// `peer` went away: release every request made to it.
     pub fn release_all(&mut self, peer: PeerSlot) {
-        for (&piece, p) in self.partial.iter_mut() {
+        for p in self.partial.iter_mut() {
             for b in p.blocks.as_mut_slice() {
                 if release(b, peer) {
                     p.missing += 1;
-                    self.open.set(piece);
                 }
             }
         }
@@ -358,22 +352,24 @@ impl Requests {
         if let Some(b) = p.blocks.get_mut(index as usize) {
             if release(b, peer) {
                 p.missing += 1;
-                self.open.set(block.piece);
             }
         }
     }
 
-    /// Up to `max` blocks to request from `peer`, which has `peer_has`, the rarity of
-    /// pieces taken from `availability`.
+    /// Up to `max` blocks to request from `peer`, which has the pieces of `peer_has`,
+    /// for a downloader having the pieces of `have` (both the words of a
+    /// [`Bitfield`], see [`Bitfield::words`]), the rarity of pieces taken from
+    /// `availability`.
     pub fn pick(
         &mut self,
         peer: PeerSlot,
-        peer_has: &Bitfield,
+        peer_has: &[u64],
+        have: &[u64],
         max: usize,
         availability: &Availability,
     ) -> Vec<BlockRef> {
         let mut out = Vec::new();
-        self.pick_into(peer, peer_has, max, availability, &mut out);
+        self.pick_into(peer, peer_has, have, max, availability, &mut out);
         out
     }
 
@@ -382,11 +378,12 @@ impl Requests {
     pub fn pick_one(
         &mut self,
         peer: PeerSlot,
-        peer_has: &Bitfield,
+        peer_has: &[u64],
+        have: &[u64],
         availability: &Availability,
     ) -> Option<BlockRef> {
         let mut out = One(None);
-        self.pick_to(peer, peer_has, 1, availability, &mut out);
+        self.pick_to(peer, peer_has, have, 1, availability, &mut out);
         out.0
     }
 
@@ -394,11 +391,7 @@ impl Requests {
     /// knows it will call this picker soon (the simulator, reading ahead of its
     /// events) brings its state into cache this way. Changes nothing.
     pub fn warm(&self) -> u64 {
-        let words = |b: &Bitfield| b.words().iter().step_by(8).fold(0, |a, x| a ^ x);
-        words(&self.have)
-            ^ words(&self.started)
-            ^ words(&self.open)
-            ^ self.partial.pieces.first().map_or(0, |p| u64::from(*p))
+        self.partial.pieces.first().map_or(0, |p| u64::from(*p))
             ^ self
                 .partial
                 .states
@@ -410,27 +403,30 @@ impl Requests {
     pub fn pick_into(
         &mut self,
         peer: PeerSlot,
-        peer_has: &Bitfield,
+        peer_has: &[u64],
+        have: &[u64],
         max: usize,
         availability: &Availability,
         out: &mut Vec<BlockRef>,
     ) {
-        self.pick_to(peer, peer_has, max, availability, out);
+        self.pick_to(peer, peer_has, have, max, availability, out);
     }
 
     fn pick_to<S: Sink>(
         &mut self,
         peer: PeerSlot,
-        peer_has: &Bitfield,
+        peer_has: &[u64],
+        have: &[u64],
         max: usize,
         availability: &Availability,
         out: &mut S,
     ) {
         let base = out.len();
         // 1. Finish started pieces first, so pieces complete (and can be shared) sooner.
-        for w in 0..self.open.word_count() {
-            let bits = self.open.word(w) & peer_has.word(w);
-            for piece in Members::new(w, bits) {
+        //    (`take_missing` neither adds nor removes started pieces.)
+        for i in 0..self.partial.pieces.len() {
+            let piece = self.partial.pieces[i];
+            if self.partial.states[i].missing > 0 && words_contain(peer_has, piece) {
                 self.take_missing(piece, peer, base + max, out);
                 if out.len() - base >= max {
                     return;
@@ -442,8 +438,8 @@ impl Requests {
         while out.len() - base < max {
             let wanted = Wanted {
                 offered: peer_has,
-                have: &self.have,
-                started: &self.started,
+                have,
+                started: &self.partial.pieces,
             };
             let Some(piece) = availability.rarest(wanted, &mut self.rng) else {
                 exhausted = Some(true);
@@ -460,17 +456,17 @@ impl Requests {
         let exhausted = exhausted.unwrap_or_else(|| {
             let wanted = Wanted {
                 offered: peer_has,
-                have: &self.have,
-                started: &self.started,
+                have,
+                started: &self.partial.pieces,
             };
             availability.rarest(wanted, &mut self.rng).is_none()
         });
         if !exhausted {
             return;
         }
-        for w in 0..self.started.word_count() {
-            let bits = self.started.word(w) & peer_has.word(w);
-            for piece in Members::new(w, bits) {
+        for i in 0..self.partial.pieces.len() {
+            let piece = self.partial.pieces[i];
+            if words_contain(peer_has, piece) {
                 let n = self.block_count(piece);
                 for b in 0..n {
                     let block = self.block_ref(piece, b);
@@ -515,10 +511,6 @@ impl Requests {
         ) {
             self.recycle(old.blocks);
         }
-        self.started.set(piece);
-        if n > 0 {
-            self.open.set(piece);
-        }
     }
 
     fn recycle(&mut self, blocks: Blocks) {
@@ -532,8 +524,6 @@ impl Requests {
         if let Some(p) = self.partial.remove(piece) {
             self.recycle(p.blocks);
         }
-        self.started.clear(piece);
-        self.open.clear(piece);
     }
 
     fn take_missing<S: Sink>(&mut self, piece: u32, peer: PeerSlot, max: usize, out: &mut S) {
@@ -550,9 +540,6 @@ impl Requests {
                 if *state == BlockState::Missing {
                     *state = BlockState::Requested(Askers::one(peer));
                     p.missing -= 1;
-                    if p.missing == 0 {
-                        self.open.clear(piece);
-                    }
                     out.push(block);
                 }
             }
@@ -588,19 +575,14 @@ impl Requests {
     }
 
     /// A completed piece hashed correctly: we have it now.
+    /// (The caller adds it to the set of pieces it has.)
     pub fn piece_verified(&mut self, piece: u32) {
         self.finish(piece);
-        self.have.set(piece);
     }
 
     /// A completed piece failed its hash: forget its blocks and ask again.
     pub fn piece_failed(&mut self, piece: u32) {
         self.finish(piece);
-    }
-
-    /// Whether we want anything `peer_has` offers.
-    pub fn wants_any(&self, peer_has: &Bitfield) -> bool {
-        peer_has.any_and_not(&self.have)
     }
 }
 
@@ -711,12 +693,24 @@ mod tests {
         swarm.add(&all);
         swarm.add(&all);
         swarm.decrement(5); // piece 5 is the rarest
-        let mut a = Requests::new(layout, 32 * 1024, Bitfield::new(8), 1);
-        let mut b = Requests::new(layout, 32 * 1024, Bitfield::new(8), 2);
-        let first = a.pick_one(7, &all, &swarm).unwrap();
+        let mut a = Requests::new(layout, 32 * 1024, 1);
+        let mut b = Requests::new(layout, 32 * 1024, 2);
+        let (mut a_has, b_has) = (Bitfield::new(8), Bitfield::new(8));
+        let first = a.pick_one(7, all.words(), a_has.words(), &swarm).unwrap();
         assert_eq!((first.piece, first.offset, first.length), (5, 0, 32 * 1024));
-        assert_eq!(b.pick_one(7, &all, &swarm).unwrap().piece, 5);
-        assert_ne!(a.pick_one(7, &all, &swarm).unwrap().piece, 5, "started");
+        assert_eq!(
+            b.pick_one(7, all.words(), b_has.words(), &swarm)
+                .unwrap()
+                .piece,
+            5
+        );
+        assert_ne!(
+            a.pick_one(7, all.words(), a_has.words(), &swarm)
+                .unwrap()
+                .piece,
+            5,
+            "started"
+        );
         assert_eq!(
             a.block_received(7, &first),
             Received::Accepted {
@@ -725,13 +719,23 @@ mod tests {
             }
         );
         a.piece_verified(5);
-        assert!(a.have().get(5) && !a.started().get(5));
+        a_has.set(5);
+        assert!(!a.started().contains(&5));
+        assert_ne!(
+            a.pick_one(7, all.words(), a_has.words(), &swarm)
+                .map(|b| b.piece),
+            Some(5),
+            "had"
+        );
         // A released one-block piece is asked for again, from anyone.
         let mut only6 = Bitfield::new(8);
         only6.set(6);
-        let six = b.pick_one(9, &only6, &swarm).unwrap();
+        let six = b.pick_one(9, only6.words(), b_has.words(), &swarm).unwrap();
         b.release(9, &six);
-        assert_eq!(b.pick_one(3, &only6, &swarm), Some(six));
+        assert_eq!(
+            b.pick_one(3, only6.words(), b_has.words(), &swarm),
+            Some(six)
+        );
     }
 
     #[test]

@@ -30,8 +30,10 @@ pub(crate) enum Payment {
     Deferred,
 }
 
-/// One transfer: an upload slot serving one downloader, a piece at a time.
+/// One transfer: an upload slot serving one downloader, a piece at a time. One cache
+/// line (aligned), as the events that name it read it first.
 #[derive(Debug, Clone)]
+#[repr(align(64))]
 pub(crate) struct Flow {
     /// Serving peer.
     pub(crate) up: PeerId,
@@ -121,4 +123,15 @@ impl FlowTable {
 /// Bytes delivered by `flow` between its last update and `now`.
 pub(crate) fn delivered_since(flow: &Flow, now: f64) -> f64 {
     flow.rate * (now - flow.since)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flow_is_one_cache_line() {
+        assert_eq!(std::mem::size_of::<Flow>(), 64);
+        assert_eq!(std::mem::align_of::<Flow>(), 64);
+    }
 }

@@ -56,7 +56,9 @@ pub(crate) enum SpendError {
     Rules(SpendRefusal),
 }
 
+/// One identity's account: one cache line (a spend reads and writes the payer's).
 #[derive(Debug, Default)]
+#[repr(align(64))]
 struct Account {
     balance: u64,
     /// Payee identity of each paid piece (meaningful where the payer's bit in

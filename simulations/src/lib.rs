@@ -29,6 +29,7 @@ pub mod progress;
 mod queue;
 mod random;
 pub mod report;
+mod rows;
 pub mod scenario;
 pub mod stats;
 pub mod theory;

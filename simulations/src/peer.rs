@@ -1,6 +1,7 @@
-//! One simulated peer: its link, its pieces, its picker, its connections and transfers.
+//! One simulated peer: its link, its picker, its connections and transfers. Its
+//! pieces are not here but in the engine's dense tables (`pieces`, `rows`), the one
+//! copy the other peers' pickers and the overlay read.
 
-use ilpt_protocol::bitfield::Bitfield;
 use ilpt_protocol::picker::Requests;
 
 use crate::behaviour::Behaviour;
@@ -49,41 +50,53 @@ pub(crate) struct Link {
     pub(crate) rate: f64,
 }
 
-/// A peer.
+/// A peer. Laid out in declaration order from a cache line's start, so that what a
+/// piece transfer reads of either end (behaviour, phase, identity, counts, receipt,
+/// the download list) is the first line and the picker the next two.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(crate) struct Peer {
     /// What it does.
     pub(crate) behaviour: Behaviour,
-    /// Its current payer/payee identity.
-    pub(crate) identity: IdentityId,
-    /// Identities used so far (sybils whitewash).
-    pub(crate) identities_used: u32,
     /// Leeching, seeding or gone.
     pub(crate) phase: Phase,
+    /// Seeding: stops taking uploads and leaves when the current ones finish.
+    pub(crate) leaving: bool,
+    /// Seeding: the seeding timer has run out.
+    pub(crate) seed_timer_done: bool,
+    /// Its current payer/payee identity.
+    pub(crate) identity: IdentityId,
+    /// How many uploads carry bytes now.
+    pub(crate) active_up: u32,
+    /// Pieces received.
+    pub(crate) pieces_in: u32,
+    /// How many downloads carry bytes now.
+    pub(crate) active_down: u32,
+    /// The receipt of its payment, shown to the verifier with every spend.
+    pub(crate) receipt: Option<ReceiptId>,
+    /// Bytes received (complete pieces only).
+    pub(crate) bytes_in: u64,
+    /// Transfers this peer receives (pending or active).
+    pub(crate) downloads: Vec<Link>,
+    /// The protocol's piece picker (its per-downloader half: what was started and
+    /// asked of whom), while leeching; rarity comes from the swarm's availability and
+    /// the pieces had from the engine's rows.
+    /// Held inline, not boxed: its buffers' addresses are then one read away.
+    pub(crate) picker: Option<Requests>,
+    /// Transfers this peer serves (pending or active).
+    pub(crate) uploads: Vec<Link>,
+    /// Connections.
+    pub(crate) neighbours: Vec<Neighbour>,
+    /// `active_up` when the rates of this peer's uploads were last computed.
+    pub(crate) flushed_up: u32,
+    /// Identities used so far (sybils whitewash).
+    pub(crate) identities_used: u32,
     /// Upload capacity, bytes/s.
     pub(crate) upload_bps: f64,
     /// Download capacity, bytes/s.
     pub(crate) download_bps: f64,
     /// Concurrent uploads allowed.
     pub(crate) upload_slots: usize,
-    /// Verified pieces.
-    pub(crate) have: Bitfield,
-    /// The protocol's piece picker (its per-downloader half: what was started and
-    /// asked of whom), while leeching; rarity comes from the swarm's availability.
-    /// Held inline, not boxed: its buffers' addresses are then one read away.
-    pub(crate) picker: Option<Requests>,
-    /// Connections.
-    pub(crate) neighbours: Vec<Neighbour>,
-    /// Transfers this peer serves (pending or active).
-    pub(crate) uploads: Vec<Link>,
-    /// Transfers this peer receives (pending or active).
-    pub(crate) downloads: Vec<Link>,
-    /// How many uploads carry bytes now.
-    pub(crate) active_up: u32,
-    /// `active_up` when the rates of this peer's uploads were last computed.
-    pub(crate) flushed_up: u32,
-    /// How many downloads carry bytes now.
-    pub(crate) active_down: u32,
     /// Round-robin positions in `neighbours` for uploads and downloads.
     pub(crate) cursor_up: usize,
     /// See `cursor_up`.
@@ -94,18 +107,8 @@ pub(crate) struct Peer {
     pub(crate) completed: Option<f64>,
     /// An announce is scheduled.
     pub(crate) announce_pending: bool,
-    /// Seeding: the seeding timer has run out.
-    pub(crate) seed_timer_done: bool,
-    /// Seeding: stops taking uploads and leaves when the current ones finish.
-    pub(crate) leaving: bool,
     /// Seeding: seeder earnings when the download completed.
     pub(crate) earned_at_completion: i128,
-    /// Bytes received (complete pieces only).
-    pub(crate) bytes_in: u64,
-    /// Pieces received.
-    pub(crate) pieces_in: u32,
-    /// The receipt of its payment, shown to the verifier with every spend.
-    pub(crate) receipt: Option<ReceiptId>,
 }
 
 impl Peer {
@@ -139,5 +142,19 @@ pub(crate) fn two_mut(peers: &mut [Peer], a: PeerId, b: PeerId) -> (&mut Peer, &
     } else {
         let (lo, hi) = peers.split_at_mut(a);
         (&mut hi[0], &mut lo[b])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn what_a_transfer_reads_of_a_peer_is_its_first_line_and_the_picker_the_next() {
+        let hot_end = offset_of!(Peer, downloads) + size_of::<Vec<Link>>();
+        assert!(hot_end <= 64, "first line ends at {hot_end}");
+        assert_eq!(offset_of!(Peer, picker), 64);
+        assert_eq!(std::mem::align_of::<Peer>(), 64);
     }
 }

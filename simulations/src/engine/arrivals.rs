@@ -13,7 +13,6 @@ use crate::peer::{Peer, PeerId, Phase};
 
 impl Engine {
     fn blank_peer(&self, behaviour: Behaviour, identity: u32) -> Peer {
-        let n = self.cfg.layout.piece_count();
         Peer {
             behaviour,
             identity,
@@ -22,7 +21,6 @@ impl Engine {
             upload_bps: self.cfg.peers.upload_bps,
             download_bps: self.cfg.peers.download_bps,
             upload_slots: self.cfg.peers.upload_slots,
-            have: Bitfield::new(n),
             picker: None,
             neighbours: Vec::new(),
             uploads: Vec::new(),
@@ -48,12 +46,12 @@ impl Engine {
     pub(super) fn add_creator(&mut self) {
         let mut creator = self.blank_peer(Behaviour::Creator, 0);
         creator.phase = Phase::Seeding;
-        creator.have = Bitfield::full(self.cfg.layout.piece_count());
         creator.upload_bps = self.cfg.creator.upload_bps;
         creator.upload_slots = self.cfg.creator.upload_slots;
         creator.completed = Some(0.0);
-        self.availability.add(&creator.have);
-        self.push_peer(creator);
+        let all = Bitfield::full(self.cfg.layout.piece_count());
+        self.availability.add(&all);
+        self.push_peer(creator, &all);
         self.owners.push(0);
         self.tracker.add(0);
     }
@@ -118,12 +116,7 @@ impl Engine {
         let layout = self.cfg.layout;
         let block_len = u32::try_from(layout.piece_length()).unwrap_or(u32::MAX);
         let seed = self.picker_stream.bits();
-        peer.picker = Some(Requests::new(
-            layout,
-            block_len,
-            Bitfield::new(layout.piece_count()),
-            seed,
-        ));
+        peer.picker = Some(Requests::new(layout, block_len, seed));
         let price = self.cfg.license.price.0;
         let pays = match behaviour {
             Behaviour::Honest | Behaviour::Pirate | Behaviour::Colluder => price,
@@ -133,7 +126,7 @@ impl Engine {
         if pays > 0 {
             peer.receipt = Some(self.ledger.pay(pays));
         }
-        self.push_peer(peer);
+        self.push_peer(peer, &Bitfield::new(layout.piece_count()));
         self.tracker.add(id);
         self.stats.arrived += 1;
         if self.now >= self.cfg.run.warmup_s {

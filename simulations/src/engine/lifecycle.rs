@@ -105,7 +105,7 @@ impl Engine {
         if !peer.leeching() {
             return;
         }
-        let now_pieces = peer.have.count();
+        let now_pieces = self.pieces[p as usize];
         if now_pieces <= pieces {
             // Nothing received: a sybil starts over under a new identity; others give up.
             let can_rename = peer.behaviour == Behaviour::Sybil
@@ -170,12 +170,15 @@ impl Engine {
         let identity = self.peers[p as usize].identity;
         self.ledger.close(identity);
         self.tracker.remove(p);
+        for (w, x) in self.rows.row(p).iter().enumerate() {
+            for i in ilpt_protocol::bitfield::Members::new(w, *x) {
+                self.availability.decrement(i);
+            }
+        }
         let peer = &mut self.peers[p as usize];
-        self.availability.remove(&peer.have);
         peer.phase = Phase::Gone;
         peer.picker = None;
         peer.neighbours = Vec::new();
-        peer.have = ilpt_protocol::bitfield::Bitfield::default();
         self.pieces[p as usize] = 0;
         self.row_mut(p).fill(0);
         self.sync_slots(p);

@@ -40,6 +40,7 @@ use crate::progress::Progress;
 use crate::queue::EventQueue;
 use crate::random::{Purpose, Stream};
 use crate::report::Report;
+use crate::rows::Rows;
 use crate::stats::Stats;
 use crate::tracker::Tracker;
 
@@ -81,15 +82,15 @@ pub(crate) struct Engine {
     room: PeerFlags,
     /// Per peer, whether it can take another download: leeching, a free request slot.
     want: PeerFlags,
-    /// Per peer, how many pieces it has (its bitfield's count, kept densely: a peer
-    /// with more pieces than another surely has one the other lacks).
+    /// Per peer, how many pieces it has (kept densely: a peer with more pieces than
+    /// another surely has one the other lacks).
     pieces: Vec<u32>,
-    /// Per peer, a copy of its bitfield's words, `words` of them, in one table: the
-    /// and-not of "is this neighbour useful" reads two rows whose addresses are known
-    /// from the peer ids, without reading the peers' records first.
-    rows: Vec<u64>,
-    /// Words per row of `rows`.
-    words: usize,
+    /// Per peer, the pieces it has: the words of its bitfield, `words` of them, in one
+    /// table. This is the one copy (a leecher's picker keeps its own `have`): the
+    /// pieces a serving peer offers a picker, and the and-not of "is this neighbour
+    /// useful", are rows whose addresses are known from the peer ids, without reading
+    /// the peers' records first.
+    rows: Rows,
     /// Fail-open: what each serving peer served each payer unverified on their current
     /// connection, not settled yet (empty but during a verifier outage).
     open_credit: BTreeMap<(PeerId, PeerId), u64>,
@@ -133,8 +134,7 @@ impl Engine {
             room: PeerFlags::default(),
             want: PeerFlags::default(),
             pieces: Vec::new(),
-            rows: Vec::new(),
-            words: ilpt_protocol::bitfield::word_len(cfg.layout.piece_count()),
+            rows: Rows::new(ilpt_protocol::bitfield::word_len(cfg.layout.piece_count())),
             dirty: Vec::new(),
             refill: Vec::new(),
             scratch: Vec::new(),
@@ -234,13 +234,11 @@ impl Engine {
         });
     }
 
-    /// Adds a peer to the table (and to the dense per-peer arrays).
-    fn push_peer(&mut self, peer: Peer) {
+    /// Adds a peer having `have` to the table (and to the dense per-peer arrays).
+    fn push_peer(&mut self, peer: Peer, have: &ilpt_protocol::bitfield::Bitfield) {
         self.share.push(peer.upload_bps);
-        self.pieces.push(peer.have.count());
-        self.rows.extend_from_slice(peer.have.words());
-        self.rows
-            .resize(self.peers.len().saturating_add(1) * self.words, 0);
+        self.pieces.push(have.count());
+        self.rows.push(have.words());
         self.peers.push(peer);
         self.room.reserve(self.peers.len() as PeerId - 1);
         self.want.reserve(self.peers.len() as PeerId - 1);
@@ -249,14 +247,12 @@ impl Engine {
 
     /// `p`'s row of `rows`.
     fn row(&self, p: PeerId) -> &[u64] {
-        let at = p as usize * self.words;
-        self.rows.get(at..at + self.words).unwrap_or(&[])
+        self.rows.row(p)
     }
 
     /// `p`'s row of `rows`, mutably.
     fn row_mut(&mut self, p: PeerId) -> &mut [u64] {
-        let at = p as usize * self.words;
-        self.rows.get_mut(at..at + self.words).unwrap_or(&mut [])
+        self.rows.row_mut(p)
     }
 
     /// Recomputes `p`'s entries of `room` and `want` after its transfers or its state

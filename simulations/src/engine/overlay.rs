@@ -15,19 +15,11 @@ impl Engine {
     /// Whether `from` has a piece `to` lacks.
     pub(super) fn useful(&self, from: PeerId, to: PeerId) -> bool {
         let (a, b) = (self.pieces[from as usize], self.pieces[to as usize]);
-        debug_assert_eq!(a, self.peers[from as usize].have.count());
-        debug_assert_eq!(b, self.peers[to as usize].have.count());
         if a == 0 || a > b || b == self.cfg.layout.piece_count() {
             // Nothing to give, more pieces than `to` has, or `to` has every piece: no
             // need to compare sets.
             return a > 0 && b < self.cfg.layout.piece_count();
         }
-        debug_assert_eq!(
-            and_not_any(self.row(from), self.row(to)),
-            self.peers[from as usize]
-                .have
-                .any_and_not(&self.peers[to as usize].have)
-        );
         and_not_any(self.row(from), self.row(to))
     }
 

@@ -18,7 +18,7 @@ use super::Engine;
 use crate::behaviour::Behaviour;
 use crate::event::{Event, FlowId};
 use crate::flows::{delivered_since, Flow, Payment};
-use crate::peer::{two_mut, Link, PeerId};
+use crate::peer::{Link, PeerId};
 
 impl Engine {
     /// Whether `u` may start an upload now.
@@ -168,10 +168,11 @@ impl Engine {
         d: PeerId,
         di: Option<usize>,
     ) -> Option<(BlockRef, Payment, f64, u32)> {
-        let (pu, pd) = two_mut(&mut self.peers, u, d);
-        let picker = pd.picker.as_mut()?;
+        let picker = self.peers[d as usize].picker.as_mut()?;
+        let (offered, have) = (self.rows.row(u), self.rows.row(d));
         self.stats.picks += 1;
-        let Some(block) = picker.pick_one(PeerSlot::from(u), &pu.have, &self.availability) else {
+        let Some(block) = picker.pick_one(PeerSlot::from(u), offered, have, &self.availability)
+        else {
             self.stats.empty_picks += 1;
             return None;
         };
@@ -366,16 +367,16 @@ impl Engine {
         if let Some(picker) = peer.picker.as_mut() {
             picker.piece_verified(piece);
         }
-        peer.have.set(piece);
-        self.pieces[d as usize] = peer.have.count();
-        if let Some(w) = self.row_mut(d).get_mut(piece as usize / 64) {
-            *w |= word_mask(piece);
-        }
-        let peer = &mut self.peers[d as usize];
         peer.bytes_in += len;
         peer.pieces_in += 1;
+        if let Some(w) = self.row_mut(d).get_mut(piece as usize / 64) {
+            if *w & word_mask(piece) == 0 {
+                *w |= word_mask(piece);
+                self.pieces[d as usize] += 1;
+            }
+        }
         self.availability.increment(piece);
-        if self.peers[d as usize].have.is_full() {
+        if self.pieces[d as usize] == self.cfg.layout.piece_count() {
             self.on_complete(d);
         } else {
             self.fill_uploads(d);

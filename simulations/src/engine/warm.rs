@@ -21,6 +21,12 @@ use super::Engine;
 use crate::event::{Event, FlowId};
 use crate::peer::PeerId;
 
+/// Reads a word of each 64-byte line of `words` (its first, every eighth, its last: a
+/// row or bitfield need not start on a line).
+fn lines(words: &[u64]) -> u64 {
+    words.iter().step_by(8).fold(0, |a, x| a ^ x) ^ words.last().copied().unwrap_or(0)
+}
+
 /// Neighbour entries in one 64-byte cache line.
 const NEIGHBOURS_PER_LINE: usize = 64 / std::mem::size_of::<crate::peer::Neighbour>();
 
@@ -72,11 +78,7 @@ impl Engine {
             ^ peer.neighbours.len() as u64
             ^ peer.uploads.len() as u64
             ^ peer.downloads.len() as u64
-            ^ u64::from(peer.have.count())
-            ^ peer
-                .picker
-                .as_ref()
-                .map_or(0, |r| u64::from(r.have().count()))
+            ^ peer.picker.as_ref().map_or(0, |r| r.started().len() as u64)
     }
 
     /// Reads what the serving end of a flow needs when a piece ends and the next
@@ -86,8 +88,7 @@ impl Engine {
         let Some(peer) = self.peers.get(p as usize) else {
             return 0;
         };
-        let words = |w: &[u64]| w.iter().step_by(8).fold(0, |a, x| a ^ x);
-        words(peer.have.words()) ^ self.ledger.warm_payee(peer.identity)
+        lines(self.row(p)) ^ self.ledger.warm_payee(peer.identity)
     }
 
     /// Reads `p`'s buffers: its pieces, picker state, transfer lists, verifier account
@@ -97,8 +98,7 @@ impl Engine {
         let Some(peer) = self.peers.get(p as usize) else {
             return 0;
         };
-        let words = |w: &[u64]| w.iter().step_by(8).fold(0, |a, x| a ^ x);
-        let mut acc = words(peer.have.words());
+        let mut acc = lines(self.row(p));
         if let Some(r) = peer.picker.as_ref() {
             acc ^= r.warm();
         }

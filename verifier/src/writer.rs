@@ -562,51 +562,22 @@ mod tests {
         assert_eq!(keys(&conn), expected);
     }
 
-    /// Under a steady stream of commits the WAL is started over once it passes its
-    /// limit, instead of growing with every commit.
-    #[test]
-    fn the_wal_stays_near_its_limit_under_sustained_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.db");
-        let limit = 256 << 10;
-        let (writer, _done) = Writer::start_with_wal_limit(ledger::open(&path).unwrap(), limit);
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            for i in 0..400 {
-                // About three pages a commit: 400 commits write ~5 MB of WAL frames.
-                writer
-                    .run(move |c| ledger::set_meta(c, &format!("k{i}"), &"x".repeat(3000)))
-                    .await
-                    .unwrap();
-            }
-        });
-        let wal = std::fs::metadata(dir.path().join("w.db-wal"))
-            .unwrap()
-            .len();
-        assert!(wal < 4 * limit, "the WAL grew to {wal} bytes");
-        drop(writer);
-        let conn = Connection::open(&path).unwrap();
-        assert_eq!(keys(&conn).len(), 400);
-    }
-
-    /// With the checkpoint thread copying pages at the same time (as in the service),
-    /// the writer's own checkpoint still starts the WAL over at its limit, and nothing
-    /// committed is lost.
-    #[test]
-    fn the_wal_starts_over_at_its_limit_beside_the_checkpoint_thread() {
+    /// Commits 400 writes of about three pages each (~5 MB of WAL frames) through a
+    /// writer whose WAL limit is 256 KiB, with the checkpoint thread running beside it
+    /// if `checkpoints`; checks the WAL never grew far past the limit and every write
+    /// is there afterwards.
+    fn write_through_a_small_wal(checkpoints: bool) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let limit = 256 << 10;
         let (writer, _done) = Writer::start_with_wal_limit(ledger::open(&path).unwrap(), limit);
         let stop = Arc::new(AtomicBool::new(false));
-        let checkpoints = {
+        let checkpointer = checkpoints.then(|| {
             let (path, stop) = (path.clone(), stop.clone());
             std::thread::spawn(move || {
                 ledger::checkpoint_loop(&path, std::time::Duration::from_millis(2), &stop)
             })
-        };
+        });
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -623,10 +594,27 @@ mod tests {
         });
         assert!(largest < 4 * limit, "the WAL grew to {largest} bytes");
         stop.store(true, Ordering::Relaxed);
-        checkpoints.join().unwrap();
+        if let Some(thread) = checkpointer {
+            thread.join().unwrap();
+        }
         drop(writer);
         let conn = Connection::open(&path).unwrap();
         assert_eq!(keys(&conn).len(), 400);
+    }
+
+    /// Under a steady stream of commits the WAL is started over once it passes its
+    /// limit, instead of growing with every commit.
+    #[test]
+    fn the_wal_stays_near_its_limit_under_sustained_writes() {
+        write_through_a_small_wal(false);
+    }
+
+    /// With the checkpoint thread copying pages at the same time (as in the service),
+    /// the writer's own checkpoint still starts the WAL over at its limit, and nothing
+    /// committed is lost.
+    #[test]
+    fn the_wal_starts_over_at_its_limit_beside_the_checkpoint_thread() {
+        write_through_a_small_wal(true);
     }
 
     /// Runs the futures concurrently on the current task and collects their outputs in

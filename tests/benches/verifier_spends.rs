@@ -7,7 +7,9 @@
 //! ```
 //!
 //! `ILPT_BENCH_CHECKPOINT_MS` and `ILPT_BENCH_WAL_LIMIT_MIB` pass `--checkpoint-ms` and
-//! `--wal-limit-mib` to the verifier; `ILPT_BIN` runs another `ilpt` build (A/B).
+//! `--wal-limit-mib` to the verifier; `ILPT_BIN` runs another `ilpt` build (A/B);
+//! `ILPT_BENCH_LOG` is the verifier's `RUST_LOG` (default `warn`; its log goes to
+//! stderr).
 //!
 //! Each client is one payer with a funded balance that buys its own pieces (a signed
 //! voucher per piece, all prepared before timing starts). Two phases, both with the
@@ -127,7 +129,10 @@ async fn main() {
                 .map(|mib| vec!["--wal-limit-mib".to_string(), mib])
                 .unwrap_or_default(),
         )
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("ILPT_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();

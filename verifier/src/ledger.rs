@@ -163,8 +163,10 @@ pub fn open(path: &std::path::Path) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Copies committed WAL pages into the database every `interval`, on its own
-/// connection and without blocking the writer (PASSIVE), until `stop` is set.
+/// Copies committed WAL pages into the database every `interval`, or at once when the
+/// writer asks through `requests` (its WAL nears its limit), on its own connection and
+/// without blocking the writer (PASSIVE), until told to stop through `requests`; then
+/// folds the whole WAL into the database.
 ///
 /// Under sustained load a pass never reaches the last commit (the writer goes on
 /// appending), and SQLite syncs the database only after a pass that does. So each pass
@@ -175,7 +177,7 @@ pub fn open(path: &std::path::Path) -> Result<Connection> {
 pub fn checkpoint_loop(
     path: &std::path::Path,
     interval: std::time::Duration,
-    stop: &std::sync::atomic::AtomicBool,
+    requests: &crate::writer::CheckpointRequests,
 ) {
     let conn = match Connection::open(path) {
         Ok(c) => c,
@@ -189,24 +191,35 @@ pub fn checkpoint_loop(
         .map_err(|e| tracing::warn!("cannot open the database file to sync checkpoints: {e}"))
         .ok();
     let mut synced = 0;
-    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        std::thread::sleep(interval);
+    while requests.wait(interval) {
+        let number = requests.begin();
         let pass = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         });
-        match pass {
+        let copied = match pass {
             // This pass copied frames but stopped short of the last commit, so SQLite
             // did not sync them. (`copied` counts from the WAL's start, which moves
             // when the WAL starts over.)
             Ok((frames, copied)) if copied != synced && copied < frames => {
-                if let Some(Err(e)) = db_file.as_ref().map(std::fs::File::sync_data) {
-                    tracing::warn!("syncing the database after a checkpoint failed: {e}");
+                match db_file.as_ref().map(std::fs::File::sync_data) {
+                    Some(Ok(())) => synced = copied,
+                    Some(Err(e)) => {
+                        tracing::warn!("syncing the database after a checkpoint failed: {e}")
+                    }
+                    None => {}
                 }
-                synced = copied;
+                synced
             }
-            Ok((_, copied)) => synced = copied,
-            Err(e) => tracing::warn!("checkpoint failed (will retry): {e}"),
-        }
+            Ok((_, copied)) => {
+                synced = copied;
+                copied
+            }
+            Err(e) => {
+                tracing::warn!("checkpoint failed (will retry): {e}");
+                0
+            }
+        };
+        requests.finish(number, u64::try_from(copied).unwrap_or(0));
     }
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }

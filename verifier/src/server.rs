@@ -100,7 +100,7 @@ pub struct Running {
     pub addr: SocketAddr,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
-    stop_checkpoints: Arc<std::sync::atomic::AtomicBool>,
+    checkpoints: Arc<crate::writer::CheckpointRequests>,
 }
 
 impl Running {
@@ -109,8 +109,7 @@ impl Running {
         let _ = self.stop.send(());
         let served = self.server.await;
         // Ends the checkpoint thread, which folds the WAL into the database on its way out.
-        self.stop_checkpoints
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.checkpoints.stop();
         served.context("server task")?.context("server")?;
         Ok(())
     }
@@ -138,16 +137,16 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
     let wal_limit = config.wal_limit_mib.max(1).saturating_mul(1 << 20);
-    let (writer, _done) = Writer::start_with_wal_limit(conn, wal_limit);
-    let stop_checkpoints = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let checkpoints = Arc::new(crate::writer::CheckpointRequests::default());
     {
-        let (db, stop) = (config.db.clone(), stop_checkpoints.clone());
+        let (db, requests) = (config.db.clone(), checkpoints.clone());
         let interval = std::time::Duration::from_millis(config.checkpoint_ms.max(1));
         std::thread::Builder::new()
             .name("ledger-checkpoint".into())
-            .spawn(move || ledger::checkpoint_loop(&db, interval, &stop))
+            .spawn(move || ledger::checkpoint_loop(&db, interval, &requests))
             .context("cannot start the checkpoint thread")?;
     }
+    let (writer, _done) = Writer::start_with_wal_limit(conn, wal_limit, Some(checkpoints.clone()));
     let (signatures, _signatures_done) =
         crate::sigcheck::SignatureChecker::start().context("cannot start the signature checker")?;
     let state = Arc::new(AppState {
@@ -181,6 +180,6 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
         addr,
         server,
         stop,
-        stop_checkpoints,
+        checkpoints,
     })
 }

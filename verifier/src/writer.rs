@@ -39,7 +39,7 @@
 //! because a spend that comes up short may first have credited receipts the payer
 //! really paid; the spend itself has written nothing by then.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
 
@@ -116,14 +116,17 @@ impl Writer {
     /// Starts the writer thread on `conn`. The thread stops when every handle is dropped;
     /// the returned receiver fires when it has stopped.
     pub fn start(conn: Connection) -> (Writer, std_mpsc::Receiver<()>) {
-        Writer::start_with_wal_limit(conn, WAL_LIMIT)
+        Writer::start_with_wal_limit(conn, WAL_LIMIT, None)
     }
 
-    /// [`Writer::start`], with the WAL restarted whenever it grows past `wal_limit`
-    /// bytes (see [`WAL_LIMIT`]).
+    /// [`Writer::start`], with the WAL restarted before it grows past `wal_limit` bytes
+    /// (see [`WAL_LIMIT`]). `checkpoints` is the checkpoint thread's
+    /// ([`crate::ledger::checkpoint_loop`]), if one runs: the writer then asks it for a
+    /// pass ahead of the limit, so that its own pause finds little left.
     pub fn start_with_wal_limit(
         conn: Connection,
         wal_limit: u64,
+        checkpoints: Option<Arc<CheckpointRequests>>,
     ) -> (Writer, std_mpsc::Receiver<()>) {
         let mut conn = conn;
         let (tx, rx) = mpsc::channel::<Msg>(QUEUE_LEN);
@@ -131,7 +134,7 @@ impl Writer {
         let syncer = Syncer::start(&conn, tx.downgrade());
         let wal = syncer
             .as_ref()
-            .and_then(|_| WalBound::watch(&mut conn, wal_limit));
+            .and_then(|_| WalBound::watch(&mut conn, wal_limit, checkpoints));
         std::thread::Builder::new()
             .name("ledger-writer".into())
             .spawn(move || {
@@ -259,6 +262,79 @@ fn sync_loop(
     }
 }
 
+/// Between the writer and the checkpoint thread: the writer asks for a pass now (as its
+/// WAL nears the limit), and sees when a pass that began after its request is done; the
+/// service tells the thread to stop.
+#[derive(Debug, Default)]
+pub struct CheckpointRequests {
+    state: std::sync::Mutex<Asked>,
+    wake: std::sync::Condvar,
+    /// Passes begun, and the number of the last one finished.
+    begun: AtomicU64,
+    finished: AtomicU64,
+    /// WAL frames in the database after the last pass finished.
+    copied: AtomicU64,
+}
+
+/// What the checkpoint thread has been asked.
+#[derive(Debug, Default)]
+struct Asked {
+    pass: bool,
+    stop: bool,
+}
+
+impl CheckpointRequests {
+    fn state(&self) -> std::sync::MutexGuard<'_, Asked> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Asks for a pass now; returns the number of passes begun so far (see
+    /// [`CheckpointRequests::finished_since`]).
+    fn ask(&self) -> u64 {
+        let begun = self.begun.load(Ordering::SeqCst);
+        self.state().pass = true;
+        self.wake.notify_one();
+        begun
+    }
+
+    /// If a pass begun after `begun` passes has finished, the WAL frames then in the
+    /// database.
+    fn finished_since(&self, begun: u64) -> Option<u64> {
+        (self.finished.load(Ordering::SeqCst) > begun).then(|| self.copied.load(Ordering::SeqCst))
+    }
+
+    /// Tells the checkpoint thread to make its last pass and end.
+    pub fn stop(&self) {
+        self.state().stop = true;
+        self.wake.notify_one();
+    }
+
+    /// The checkpoint thread: waits until a pass is asked for or `interval` is up;
+    /// false once it is to stop.
+    pub fn wait(&self, interval: std::time::Duration) -> bool {
+        let (mut state, _) = self
+            .wake
+            .wait_timeout_while(self.state(), interval, |s| !s.pass && !s.stop)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.pass = false;
+        !state.stop
+    }
+
+    /// The checkpoint thread: a pass begins; returns its number.
+    pub fn begin(&self) -> u64 {
+        self.begun.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// The checkpoint thread: pass `pass` (from [`CheckpointRequests::begin`]) is done:
+    /// the WAL's first `copied` frames are in the database and synced.
+    pub fn finish(&self, pass: u64, copied: u64) {
+        self.copied.store(copied, Ordering::SeqCst);
+        self.finished.store(pass, Ordering::SeqCst);
+    }
+}
+
 /// Largest the WAL may grow before the writer starts it over itself.
 ///
 /// The checkpoint thread copies the WAL into the database without blocking anyone, but
@@ -267,36 +343,56 @@ fn sync_loop(
 /// lasts (at 15,000 spends/s, about 130 MB a second). A growing WAL is slow twice over:
 /// each new frame extends the file, which takes an ext4 journal handle, and each
 /// `fdatasync` of a longer file is a journal commit that waits for whatever else the
-/// journal carries (the database's newly written blocks among them). Past this size the
-/// writer runs a checkpoint of its own between two commits: it copies what the
-/// checkpoint thread has not yet copied (at most this much WAL), syncs it, and lets the
-/// next commit write the WAL from its start again, over blocks the file already has, so
-/// a WAL sync writes data only. At full load that is a short pause several times a
-/// second, in place of a long one every few seconds. Measured at a paced 10,000
+/// journal carries (the database's newly written blocks among them). So the writer
+/// starts it over itself, with a checkpoint of its own between two commits: it copies
+/// what the checkpoint thread has not yet copied, syncs it, and lets the next commit
+/// write the WAL from its start again, over blocks the file already has, so a WAL sync
+/// writes data only. Every operation waits while it runs, so it should find little to
+/// do: from half the limit the writer asks the checkpoint thread for passes (copying and
+/// syncing without blocking anyone), and runs its own at the first commit after one
+/// that left at most [`PAUSE_FRAMES`] frames to copy; it runs its own at the limit in
+/// any case (or, with no checkpoint thread, only then). At full
+/// load that is a pause of about a millisecond several times a second, in place of a
+/// long one every few seconds. Measured at a paced 10,000
 /// spends/s for 15 s (BENCHMARKS.md), the smaller the limit the shorter the tail, down
 /// to about this size: p99 ≈ 11 ms at 16 MiB, 13 ms at 64 MiB, 32 ms at 256 MiB and
 /// 30 ms for session 4's code (1 GiB), on the same machine in the same minutes.
 pub const WAL_LIMIT: u64 = 16 << 20;
 
+/// The most WAL frames the writer's own checkpoint should find left to copy: it runs
+/// once the checkpoint thread's passes have left no more (or at the limit).
+const PAUSE_FRAMES: u64 = 256;
+
 /// The WAL's size limit, and its size after the last commit.
 struct WalBound {
     /// Frames in the WAL after the last commit (SQLite's WAL hook sets it).
-    frames: Arc<std::sync::atomic::AtomicU64>,
+    frames: Arc<AtomicU64>,
     /// The most frames allowed: the limit over the size of a frame.
     max_frames: u64,
     /// After a failed checkpoint, the next attempt waits until then.
     next_try: std::time::Instant,
+    /// Commits and operations since the WAL last started over (for the log).
+    commits: u64,
+    operations: u64,
+    /// The checkpoint thread's requests, and the passes it had begun when this WAL's
+    /// early pass was asked for.
+    checkpoints: Option<Arc<CheckpointRequests>>,
+    asked: Option<u64>,
 }
 
 impl WalBound {
     /// Counts the frames of `conn`'s WAL at each commit; `None` if it cannot.
-    fn watch(conn: &mut Connection, limit: u64) -> Option<WalBound> {
+    fn watch(
+        conn: &mut Connection,
+        limit: u64,
+        checkpoints: Option<Arc<CheckpointRequests>>,
+    ) -> Option<WalBound> {
         let page_size: i64 = conn
             .query_row("PRAGMA page_size", [], |r| r.get(0))
             .map_err(|e| tracing::warn!("cannot read the page size; the WAL is not bounded: {e}"))
             .ok()?;
         let page_size = u64::try_from(page_size).ok()?;
-        let frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let frames = Arc::new(AtomicU64::new(0));
         let counter = frames.clone();
         conn.wal_hook(Some(move |_: &mut _, pages: std::ffi::c_int| {
             counter.store(u64::try_from(pages).unwrap_or(0), Ordering::Relaxed);
@@ -309,20 +405,50 @@ impl WalBound {
             // A frame is a page and a 24-byte header.
             max_frames: (limit / (page_size + 24)).max(1),
             next_try: std::time::Instant::now(),
+            commits: 0,
+            operations: 0,
+            checkpoints,
+            asked: None,
         })
     }
 
-    /// Folds the WAL into the database if it has grown past the limit, so that the next
-    /// commit starts it over. Between commits only.
+    /// Folds the WAL into the database when it is due (see [`WAL_LIMIT`]: after the
+    /// checkpoint thread's early pass, or at the limit), so that the next commit starts
+    /// it over. Between commits only; `operations` were in the commit just made.
     ///
     /// A PASSIVE checkpoint: nobody else writes, so it copies every frame, and because it
     /// reached the last commit SQLite syncs the database before it counts the WAL as
     /// copied (the WAL is started over only after that). If the checkpoint thread is
     /// in the middle of its own pass, this one is busy and is tried again after the
     /// next commit.
-    fn keep(&mut self, conn: &Connection) {
+    fn keep(&mut self, conn: &Connection, operations: usize) {
+        self.commits += 1;
+        self.operations += operations as u64;
         let now = std::time::Instant::now();
-        if self.frames.load(Ordering::Relaxed) <= self.max_frames || now < self.next_try {
+        let frames = self.frames.load(Ordering::Relaxed);
+        if frames <= self.max_frames / 2 {
+            self.asked = None;
+            return;
+        }
+        let below_limit = frames <= self.max_frames;
+        let mut left_to_copy = frames;
+        if let Some(checkpoints) = &self.checkpoints {
+            // Passes of the checkpoint thread until one leaves little for this one.
+            let copied = self
+                .asked
+                .and_then(|begun| checkpoints.finished_since(begun));
+            let left = copied.map(|copied| frames.saturating_sub(copied));
+            if self.asked.is_none() || left.is_some_and(|left| left > PAUSE_FRAMES) {
+                self.asked = Some(checkpoints.ask());
+            }
+            if below_limit && left.is_none_or(|left| left > PAUSE_FRAMES) {
+                return;
+            }
+            left_to_copy = left.unwrap_or(frames);
+        } else if below_limit {
+            return;
+        }
+        if now < self.next_try {
             return;
         }
         let outcome = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
@@ -333,11 +459,19 @@ impl WalBound {
             ))
         });
         match outcome {
-            Ok((0, frames, copied)) if frames == copied => tracing::debug!(
-                frames,
-                took_us = now.elapsed().as_micros() as u64,
-                "the WAL reached its size limit under sustained load; it starts over"
-            ),
+            Ok((0, frames, copied)) if frames == copied => {
+                tracing::debug!(
+                    frames,
+                    left_to_copy,
+                    commits = self.commits,
+                    operations = self.operations,
+                    took_us = now.elapsed().as_micros() as u64,
+                    "the WAL reached its size limit under sustained load; it starts over"
+                );
+                self.commits = 0;
+                self.operations = 0;
+                self.asked = None;
+            }
             // The checkpoint thread holds the checkpoint lock: after the next commit.
             Ok(_) => {}
             Err(e) => {
@@ -409,6 +543,7 @@ fn commit_and_hand_over(
         Ok(jobs) => jobs,
         Err(e) => return batch.fail(conn, &e),
     };
+    let operations = committed.len();
     match syncer {
         Some(syncer) => {
             syncer.flags.idle.store(false, Ordering::SeqCst);
@@ -421,7 +556,7 @@ fn commit_and_hand_over(
     // After the hand-over, so the batch's sync does not wait for the checkpoint (which
     // syncs the WAL itself before it copies anything).
     if let Some(wal) = wal {
-        wal.keep(conn);
+        wal.keep(conn, operations);
     }
 }
 
@@ -564,18 +699,20 @@ mod tests {
 
     /// Commits 400 writes of about three pages each (~5 MB of WAL frames) through a
     /// writer whose WAL limit is 256 KiB, with the checkpoint thread running beside it
-    /// if `checkpoints`; checks the WAL never grew far past the limit and every write
-    /// is there afterwards.
-    fn write_through_a_small_wal(checkpoints: bool) {
+    /// every `checkpoint_ms` if given; checks the WAL never grew far past the limit and
+    /// every write is there afterwards. Returns the checkpoint thread's passes.
+    fn write_through_a_small_wal(checkpoint_ms: Option<u64>) -> u64 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
         let limit = 256 << 10;
-        let (writer, _done) = Writer::start_with_wal_limit(ledger::open(&path).unwrap(), limit);
-        let stop = Arc::new(AtomicBool::new(false));
-        let checkpointer = checkpoints.then(|| {
-            let (path, stop) = (path.clone(), stop.clone());
+        let requests = checkpoint_ms.map(|_| Arc::new(CheckpointRequests::default()));
+        let (writer, _done) =
+            Writer::start_with_wal_limit(ledger::open(&path).unwrap(), limit, requests.clone());
+        let checkpointer = requests.clone().zip(checkpoint_ms).map(|(requests, ms)| {
+            let path = path.clone();
             std::thread::spawn(move || {
-                ledger::checkpoint_loop(&path, std::time::Duration::from_millis(2), &stop)
+                let interval = std::time::Duration::from_millis(ms);
+                ledger::checkpoint_loop(&path, interval, &requests)
             })
         });
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -593,20 +730,24 @@ mod tests {
             }
         });
         assert!(largest < 4 * limit, "the WAL grew to {largest} bytes");
-        stop.store(true, Ordering::Relaxed);
+        let passes = requests.map_or(0, |r| {
+            r.stop();
+            r.finished.load(Ordering::SeqCst)
+        });
         if let Some(thread) = checkpointer {
             thread.join().unwrap();
         }
         drop(writer);
         let conn = Connection::open(&path).unwrap();
         assert_eq!(keys(&conn).len(), 400);
+        passes
     }
 
     /// Under a steady stream of commits the WAL is started over once it passes its
     /// limit, instead of growing with every commit.
     #[test]
     fn the_wal_stays_near_its_limit_under_sustained_writes() {
-        write_through_a_small_wal(false);
+        write_through_a_small_wal(None);
     }
 
     /// With the checkpoint thread copying pages at the same time (as in the service),
@@ -614,7 +755,16 @@ mod tests {
     /// committed is lost.
     #[test]
     fn the_wal_starts_over_at_its_limit_beside_the_checkpoint_thread() {
-        write_through_a_small_wal(true);
+        write_through_a_small_wal(Some(2));
+    }
+
+    /// The writer asks the checkpoint thread for its passes as the WAL nears the limit:
+    /// with a timer that never fires during the run, every pass is one it asked for
+    /// (about one each time the WAL starts over: ~5 MB through a 256 KiB limit).
+    #[test]
+    fn the_writer_asks_the_checkpoint_thread_for_a_pass_before_the_limit() {
+        let passes = write_through_a_small_wal(Some(600_000));
+        assert!(passes >= 5, "{passes} passes");
     }
 
     /// Runs the futures concurrently on the current task and collects their outputs in

@@ -369,6 +369,12 @@ impl Engine {
         }
         peer.bytes_in += len;
         peer.pieces_in += 1;
+        let payer = peer.identity;
+        // It will not ask for this piece again; only a voucher deferred while the
+        // verifier is down could still be spent for it.
+        if self.deferred.is_empty() {
+            self.ledger.delivered(payer, piece);
+        }
         if let Some(w) = self.row_mut(d).get_mut(piece as usize / 64) {
             if *w & word_mask(piece) == 0 {
                 *w |= word_mask(piece);

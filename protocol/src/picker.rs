@@ -399,6 +399,22 @@ impl Requests {
                 .fold(0, |a, p| a ^ u64::from(p.missing))
     }
 
+    /// Its buffers, as (start, bytes): for a driver that prefetches them ahead of a
+    /// call (see [`Requests::warm`]).
+    pub fn buffers(&self) -> [(*const u8, usize); 2] {
+        let (pieces, states) = (&self.partial.pieces, &self.partial.states);
+        [
+            (
+                pieces.as_ptr().cast(),
+                std::mem::size_of_val(pieces.as_slice()),
+            ),
+            (
+                states.as_ptr().cast(),
+                std::mem::size_of_val(states.as_slice()),
+            ),
+        ]
+    }
+
     /// [`Requests::pick`], appending to `out` (which should start empty).
     pub fn pick_into(
         &mut self,

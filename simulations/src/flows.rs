@@ -102,6 +102,13 @@ impl FlowTable {
         &self.flows[id as usize]
     }
 
+    /// Prefetches flow `id`'s record.
+    pub(crate) fn prefetch(&self, id: FlowId) {
+        if let Some(f) = self.flows.get(id as usize) {
+            crate::prefetch::of(f);
+        }
+    }
+
     /// The flow `id`, mutably.
     pub(crate) fn get_mut(&mut self, id: FlowId) -> &mut Flow {
         &mut self.flows[id as usize]

@@ -29,10 +29,11 @@ impl Keyring {
         self.keys.get(id as usize)
     }
 
-    /// Reads identity `id`'s key (to bring it into cache before a spend).
-    pub(crate) fn warm(&self, id: u32) -> u64 {
-        self.key(id)
-            .map_or(0, |k| u64::from(k.verifying_key().as_bytes()[0]))
+    /// Prefetches identity `id`'s key (before a spend).
+    pub(crate) fn warm(&self, id: u32) {
+        if let Some(k) = self.key(id) {
+            crate::prefetch::of(k.verifying_key().as_bytes());
+        }
     }
 }
 

@@ -281,34 +281,40 @@ impl Ledger {
         }
     }
 
-    /// Reads `id`'s account (to bring it into cache before a spend; see the engine's
-    /// reading ahead).
-    pub(crate) fn warm(&self, id: IdentityId) -> u64 {
-        let key = self.keys.warm(id);
-        self.accounts.get(id as usize).map_or(key, |a| {
-            key ^ a.balance ^ a.payees.first().map_or(0, |p| u64::from(p.0))
-        }) ^ self.paid_words(id)
-    }
-
-    /// Reads what a spend naming `id` as payee needs: its key and account.
-    pub(crate) fn warm_payee(&self, id: IdentityId) -> u64 {
-        let key = self.keys.warm(id);
-        self.accounts
-            .get(id as usize)
-            .map_or(key, |a| key ^ (a.earned as u64))
-    }
-
-    /// Reads receipt `r`'s entry (to bring it into cache before a credit).
-    pub(crate) fn warm_receipt(&self, r: ReceiptId) -> u64 {
-        self.receipts.get(r as usize).map_or(0, |x| x.1)
-    }
-
-    /// Reads `id`'s paid-piece words (a line in eight).
-    fn paid_words(&self, id: IdentityId) -> u64 {
+    /// Prefetches `id`'s account, key, payee record and paid-piece words (before a
+    /// spend; see the engine's reading ahead).
+    pub(crate) fn warm(&self, id: IdentityId) {
+        self.keys.warm(id);
+        if let Some(a) = self.accounts.get(id as usize) {
+            crate::prefetch::of(a);
+        }
         let at = id as usize * self.words;
-        self.paid
-            .get(at..at + self.words)
-            .map_or(0, |w| w.iter().step_by(8).fold(0, |a, x| a ^ x))
+        if let Some(words) = self.paid.get(at..at + self.words) {
+            crate::prefetch::slice(words);
+        }
+    }
+
+    /// Prefetches `id`'s record of paid pieces' payees (its address is in the account:
+    /// call this once [`Ledger::warm`]'s prefetch of the account has arrived).
+    pub(crate) fn warm_payees(&self, id: IdentityId) {
+        if let Some(a) = self.accounts.get(id as usize) {
+            crate::prefetch::line(a.payees.as_ptr());
+        }
+    }
+
+    /// Prefetches what a spend naming `id` as payee needs: its key and account.
+    pub(crate) fn warm_payee(&self, id: IdentityId) {
+        self.keys.warm(id);
+        if let Some(a) = self.accounts.get(id as usize) {
+            crate::prefetch::of(a);
+        }
+    }
+
+    /// Prefetches receipt `r`'s entry (before a credit).
+    pub(crate) fn warm_receipt(&self, r: ReceiptId) {
+        if let Some(x) = self.receipts.get(r as usize) {
+            crate::prefetch::of(x);
+        }
     }
 
     /// What identity `id` has earned (net of moves).

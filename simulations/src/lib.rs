@@ -25,6 +25,7 @@ mod keys;
 mod ledger;
 pub mod output;
 mod peer;
+mod prefetch;
 pub mod progress;
 mod queue;
 mod random;

@@ -43,8 +43,8 @@ impl Engine {
         }
         if let Some(id) = self.flow_ahead(PEER_AHEAD) {
             let f = self.flows.get(id);
-            self.warm_peer(f.up);
-            self.warm_peer(f.down);
+            self.warm_peer(f.up, false);
+            self.warm_peer(f.down, true);
         }
         if let Some(id) = self.flow_ahead(BUFFERS_AHEAD) {
             let f = self.flows.get(id);
@@ -72,13 +72,17 @@ impl Engine {
         }
     }
 
-    /// `p`'s record: its first line and the picker's two.
-    fn warm_peer(&self, p: PeerId) {
+    /// `p`'s record: its first line and, if `picker` (the receiving end's), the
+    /// picker's two. (The serving end's picker is not used: every line prefetched and
+    /// not needed holds a line-fill buffer that a needed one waits for.)
+    fn warm_peer(&self, p: PeerId, picker: bool) {
         if let Some(peer) = self.peers.get(p as usize) {
             let at = std::ptr::from_ref(peer).cast::<u8>();
             prefetch::line(at);
-            prefetch::line(at.wrapping_add(64));
-            prefetch::line(at.wrapping_add(128));
+            if picker {
+                prefetch::line(at.wrapping_add(64));
+                prefetch::line(at.wrapping_add(128));
+            }
         }
     }
 

@@ -35,14 +35,16 @@ pub struct VerifierConfig {
     pub collection_pointer: Option<String>,
     /// Let the SPSP proxy query plain-http receivers (for loopback testing only).
     pub allow_http_receivers: bool,
-    /// Milliseconds between WAL checkpoints (copying committed pages into the database
-    /// file). Shorter: smaller, more frequent background writes, so a commit's fsync
+    /// Milliseconds between the background WAL checkpoints (copying committed pages into
+    /// the database file); under load the writer also asks for passes as the WAL nears
+    /// its limit. Shorter: smaller, more frequent background writes, so a commit's fsync
     /// queues behind less; longer: less total writing.
     pub checkpoint_ms: u64,
     /// MiB the WAL may reach before the writer folds it into the database and starts it
-    /// over (see [`crate::writer::WAL_LIMIT`]). Smaller: a file that stops growing
-    /// sooner, so commits overwrite blocks already on disk; larger: fewer of the writer's
-    /// short restart pauses.
+    /// over (see [`crate::writer::WAL_LIMIT`]; from half this size the checkpoint thread
+    /// copies ahead of it). Smaller: a file that stops growing sooner, so commits
+    /// overwrite blocks already on disk; larger: fewer of the writer's short restart
+    /// pauses.
     pub wal_limit_mib: u64,
 }
 

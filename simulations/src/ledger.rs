@@ -378,12 +378,18 @@ mod tests {
         assert_eq!(l.spend(payer, 0, 1, false), Err(SpendError::Insufficient));
     }
 
-    #[test]
-    fn a_payee_is_kept_until_its_piece_is_delivered() {
-        let mut l = ledger();
+    /// A payer credited with 1000 (the price of every piece), and two payees.
+    fn funded_payer_and_two_payees(l: &mut Ledger) -> (IdentityId, IdentityId, IdentityId) {
         let (payer, a, b) = (l.open(), l.open(), l.open());
         let r = l.pay(1000);
         l.credit(payer, r);
+        (payer, a, b)
+    }
+
+    #[test]
+    fn a_payee_is_kept_until_its_piece_is_delivered() {
+        let mut l = ledger();
+        let (payer, a, b) = funded_payer_and_two_payees(&mut l);
         assert_eq!(l.spend(payer, a, 0, false), Ok(Spent::Charged));
         assert_eq!(l.spend(payer, a, 1, false), Ok(Spent::Charged));
         assert_eq!(l.accounts[payer as usize].payees.len(), 2);
@@ -401,9 +407,7 @@ mod tests {
     #[test]
     fn charges_split_and_moves_conserve_the_total() {
         let mut l = ledger();
-        let (payer, a, b) = (l.open(), l.open(), l.open());
-        let r = l.pay(1000);
-        l.credit(payer, r);
+        let (payer, a, b) = funded_payer_and_two_payees(&mut l);
         assert_eq!(l.spend(payer, a, 0, false), Ok(Spent::Charged));
         assert_eq!(l.spend(payer, b, 0, false), Ok(Spent::Moved));
         assert_eq!(l.spend(payer, b, 0, false), Ok(Spent::AlreadyPaid));

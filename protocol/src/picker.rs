@@ -387,20 +387,9 @@ impl Requests {
         out.0
     }
 
-    /// Reads one word of each of its buffers and returns them mixed: a driver that
-    /// knows it will call this picker soon (the simulator, reading ahead of its
-    /// events) brings its state into cache this way. Changes nothing.
-    pub fn warm(&self) -> u64 {
-        self.partial.pieces.first().map_or(0, |p| u64::from(*p))
-            ^ self
-                .partial
-                .states
-                .iter()
-                .fold(0, |a, p| a ^ u64::from(p.missing))
-    }
-
-    /// Its buffers, as (start, bytes): for a driver that prefetches them ahead of a
-    /// call (see [`Requests::warm`]).
+    /// Its buffers, as (start, bytes): a driver that knows it will call this picker
+    /// soon (the simulator, reading ahead of its events) can prefetch them. Reading
+    /// through these addresses is the caller's affair; the picker changes nothing.
     pub fn buffers(&self) -> [(*const u8, usize); 2] {
         let (pieces, states) = (&self.partial.pieces, &self.partial.states);
         [

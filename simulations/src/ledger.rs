@@ -281,13 +281,10 @@ impl Ledger {
         }
     }
 
-    /// Prefetches `id`'s account, key, payee record and paid-piece words (before a
-    /// spend; see the engine's reading ahead).
+    /// Prefetches `id`'s account, key and paid-piece words (before a spend; see the
+    /// engine's reading ahead).
     pub(crate) fn warm(&self, id: IdentityId) {
-        self.keys.warm(id);
-        if let Some(a) = self.accounts.get(id as usize) {
-            crate::prefetch::of(a);
-        }
+        self.warm_payee(id);
         let at = id as usize * self.words;
         if let Some(words) = self.paid.get(at..at + self.words) {
             crate::prefetch::slice(words);

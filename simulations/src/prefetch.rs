@@ -36,8 +36,12 @@ pub(crate) fn of<T>(value: &T) {
 /// Hints that every line of `items` will be read soon.
 #[inline(always)]
 pub(crate) fn slice<T>(items: &[T]) {
-    let start = items.as_ptr().cast::<u8>();
-    let bytes = std::mem::size_of_val(items);
+    bytes(items.as_ptr().cast(), std::mem::size_of_val(items));
+}
+
+/// Hints that every line of the `bytes` bytes from `start` will be read soon.
+#[inline(always)]
+pub(crate) fn bytes(start: *const u8, bytes: usize) {
     let mut off = 0;
     while off < bytes {
         line(start.wrapping_add(off));

@@ -106,11 +106,7 @@ impl Engine {
         prefetch::slice(self.row(p));
         if let Some(r) = peer.picker.as_ref() {
             for (at, bytes) in r.buffers() {
-                let mut off = 0;
-                while off < bytes {
-                    prefetch::line(at.wrapping_add(off));
-                    off += 64;
-                }
+                prefetch::bytes(at, bytes);
             }
         }
         prefetch::line(peer.uploads.as_ptr());

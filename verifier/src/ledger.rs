@@ -196,6 +196,8 @@ pub fn checkpoint_loop(
         let pass = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
             Ok((r.get::<_, i64>(1)?, r.get::<_, i64>(2)?))
         });
+        // Frames now in the database and synced; 0 if that is not known (the writer
+        // then copies them itself).
         let copied = match pass {
             // This pass copied frames but stopped short of the last commit, so SQLite
             // did not sync them. (`copied` counts from the WAL's start, which moves
@@ -208,7 +210,11 @@ pub fn checkpoint_loop(
                     }
                     None => {}
                 }
-                synced
+                if synced == copied {
+                    copied
+                } else {
+                    0
+                }
             }
             Ok((_, copied)) => {
                 synced = copied;

@@ -351,12 +351,12 @@ impl CheckpointRequests {
 /// do: from half the limit the writer asks the checkpoint thread for passes (copying and
 /// syncing without blocking anyone), and runs its own at the first commit after one
 /// that left at most [`PAUSE_FRAMES`] frames to copy; it runs its own at the limit in
-/// any case (or, with no checkpoint thread, only then). At full
-/// load that is a pause of about a millisecond several times a second, in place of a
-/// long one every few seconds. Measured at a paced 10,000
-/// spends/s for 15 s (BENCHMARKS.md), the smaller the limit the shorter the tail, down
-/// to about this size: p99 ≈ 11 ms at 16 MiB, 13 ms at 64 MiB, 32 ms at 256 MiB and
-/// 30 ms for session 4's code (1 GiB), on the same machine in the same minutes.
+/// any case (or, with no checkpoint thread, only then). At a paced 10,000 spends/s that
+/// is a pause of 2–3 ms (p50 2.5 ms; 4.6 ms before the early passes) about ten times a
+/// second, in place of a long one every few seconds. Measured at that load for 15 s
+/// before the early passes (session 5, BENCHMARKS.md), the smaller the limit the
+/// shorter the tail, down to about this size: p99 ≈ 11 ms at 16 MiB, 13 ms at 64 MiB,
+/// 32 ms at 256 MiB and 30 ms for session 4's code (1 GiB), in the same minutes.
 pub const WAL_LIMIT: u64 = 16 << 20;
 
 /// The most WAL frames the writer's own checkpoint should find left to copy: it runs

@@ -318,7 +318,7 @@ async fn spend_voucher(
 ) -> Result<Response, LedgerError> {
     let info_hash = parse_info_hash(&info_hash)?;
     let req: SpendRequest = json_body(&body)?;
-    // Checked on the signature thread, in a batch with other requests' vouchers.
+    // Checked in a batch with other requests' vouchers (see `sigcheck`).
     let signed = ledger::decode_voucher(&req.voucher)?;
     let answer = s
         .signatures

@@ -149,8 +149,7 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
             .context("cannot start the checkpoint thread")?;
     }
     let (writer, _done) = Writer::start_with_wal_limit(conn, wal_limit, Some(checkpoints.clone()));
-    let (signatures, _signatures_done) =
-        crate::sigcheck::SignatureChecker::start().context("cannot start the signature checker")?;
+    let signatures = crate::sigcheck::SignatureChecker::new();
     let state = Arc::new(AppState {
         writer,
         signatures,

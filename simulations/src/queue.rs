@@ -172,6 +172,19 @@ impl EventQueue {
         bucket.get(i).map(|s| &s.event)
     }
 
+    /// Prefetches the entry of the event `k` places after the next one, if it is in the
+    /// bucket being drained (so that [`EventQueue::ahead`] finds it in cache later: the
+    /// bucket was filled by pushes up to seconds ago, and its lines are cold).
+    pub(crate) fn prefetch_ahead(&self, k: usize) {
+        if !self.sorted {
+            return;
+        }
+        let bucket = &self.ring[(self.current % BUCKETS) as usize];
+        if let Some(s) = bucket.len().checked_sub(k + 1).and_then(|i| bucket.get(i)) {
+            crate::prefetch::of(s);
+        }
+    }
+
     /// Time of the earliest event.
     pub(crate) fn peek_time(&mut self) -> Option<f64> {
         if !self.settle() {

@@ -4,11 +4,13 @@
 //! miss after the other. The calendar knows the next events of the bucket being
 //! drained, so before each event the engine prefetches (see [`crate::prefetch`]), a
 //! few events ahead, what those events will need, in stages, each stage reading only
-//! addresses the stage before brought in: the flow of the event `FLOW_AHEAD` places
-//! on; the records of its two peers `PEER_AHEAD` on (the flow is in cache by then);
-//! their buffers `BUFFERS_AHEAD` on (pieces, picker state, transfer lists, verifier
-//! accounts, keys and paid pieces, found from the records); and the payer's payee
-//! record `RECORDS_AHEAD` on (found from its account). Most flow events are a piece
+//! addresses the stage before brought in: the calendar's entry of the event
+//! `QUEUE_AHEAD` places on (the bucket was filled seconds ago and is cold); the flow
+//! of the event `FLOW_AHEAD` places on; the records of its two peers `PEER_AHEAD` on
+//! (the flow is in cache by then); their buffers `BUFFERS_AHEAD` on (pieces and
+//! their count, picker state, transfer lists, verifier accounts, keys and paid pieces,
+//! found from the records); and the payer's payee record `RECORDS_AHEAD` on (found
+//! from its account). Most flow events are a piece
 //! ending with the next following on the same flow, so only what that needs is
 //! prefetched: the serving end's pieces and account, the receiving end's pieces,
 //! picker state, lists and account, and its neighbour list only if it has an upload
@@ -26,6 +28,8 @@ use crate::event::{Event, FlowId};
 use crate::peer::PeerId;
 use crate::prefetch;
 
+/// How far ahead the calendar's entry of an event is read.
+const QUEUE_AHEAD: usize = 32;
 /// How far ahead the flow of an event is read.
 const FLOW_AHEAD: usize = 16;
 /// How far ahead its two peers' records are read.
@@ -33,11 +37,12 @@ const PEER_AHEAD: usize = 8;
 /// How far ahead the peers' buffers (pieces, picker state, transfer lists) are read.
 const BUFFERS_AHEAD: usize = 4;
 /// How far ahead what the buffers point to (the payer's payee record) is read.
-const RECORDS_AHEAD: usize = 1;
+const RECORDS_AHEAD: usize = 2;
 
 impl Engine {
     /// Reads ahead for the next events (see the module's comment).
     pub(super) fn warm_ahead(&self) {
+        self.queue.prefetch_ahead(QUEUE_AHEAD);
         if let Some(id) = self.flow_ahead(FLOW_AHEAD) {
             self.flows.prefetch(id);
         }
@@ -96,23 +101,27 @@ impl Engine {
         }
     }
 
-    /// `p`'s buffers: its pieces, picker state, transfer lists, verifier account and, if
+    /// `p`'s buffers: its pieces, picker state, download list, verifier account and, if
     /// `neighbours` (it has an upload slot free, which its next piece will be offered
-    /// to), its neighbour list.
+    /// to), its neighbour and upload lists.
     fn warm_buffers(&self, p: PeerId, neighbours: bool) {
         let Some(peer) = self.peers.get(p as usize) else {
             return;
         };
         prefetch::slice(self.row(p));
+        // Its count of pieces, which a verified piece increments.
+        if let Some(count) = self.pieces.get(p as usize) {
+            prefetch::of(count);
+        }
         if let Some(r) = peer.picker.as_ref() {
             for (at, bytes) in r.buffers() {
                 prefetch::bytes(at, bytes);
             }
         }
-        prefetch::line(peer.uploads.as_ptr());
         prefetch::line(peer.downloads.as_ptr());
-        // The neighbour list is scanned for a free slot.
+        // The neighbour list is scanned for a free slot, and a new upload joins the list.
         if neighbours {
+            prefetch::line(peer.uploads.as_ptr());
             prefetch::slice(&peer.neighbours);
         }
         if let Some(r) = peer.receipt {

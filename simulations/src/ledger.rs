@@ -322,7 +322,8 @@ impl Ledger {
     /// call this once [`Ledger::warm`]'s prefetch of the account has arrived).
     pub(crate) fn warm_payees(&self, id: IdentityId) {
         if let Some(a) = self.accounts.get(id as usize) {
-            crate::prefetch::line(a.payees.as_ptr());
+            // Every line of it: a list of a handful of entries often spans two.
+            crate::prefetch::slice(&a.payees);
         }
     }
 

@@ -9,8 +9,9 @@
 //! of the event `FLOW_AHEAD` places on; the records of its two peers `PEER_AHEAD` on
 //! (the flow is in cache by then); their buffers `BUFFERS_AHEAD` on (pieces and
 //! their count, picker state, transfer lists, verifier accounts, keys and paid pieces,
-//! found from the records); and the payer's payee record `RECORDS_AHEAD` on (found
-//! from its account). Most flow events are a piece
+//! found from the records); and the payer's payee record and, unless its account
+//! says it was credited, its receipt `RECORDS_AHEAD` on (found from its account).
+//! Most flow events are a piece
 //! ending with the next following on the same flow, so only what that needs is
 //! prefetched: the serving end's pieces and account, the receiving end's pieces,
 //! picker state, lists and account, and its neighbour list only if it has an upload
@@ -60,6 +61,9 @@ impl Engine {
             let d = self.flows.get(id).down;
             if let Some(peer) = self.peers.get(d as usize) {
                 self.ledger.warm_payees(peer.identity);
+                if let Some(r) = peer.receipt {
+                    self.ledger.warm_receipt(peer.identity, r);
+                }
             }
         }
     }
@@ -101,7 +105,8 @@ impl Engine {
         }
     }
 
-    /// `p`'s buffers: its pieces, picker state, download list, verifier account and, if
+    /// `p`'s buffers: its pieces, picker state, download list, verifier account (its
+    /// receipt is read later, if its account needs it) and, if
     /// `neighbours` (it has an upload slot free, which its next piece will be offered
     /// to), its neighbour and upload lists.
     fn warm_buffers(&self, p: PeerId, neighbours: bool) {
@@ -123,9 +128,6 @@ impl Engine {
         if neighbours {
             prefetch::line(peer.uploads.as_ptr());
             prefetch::slice(&peer.neighbours);
-        }
-        if let Some(r) = peer.receipt {
-            self.ledger.warm_receipt(r);
         }
         self.ledger.warm(peer.identity);
     }

@@ -54,8 +54,12 @@ impl Engine {
         }
         if let Some(id) = self.flow_ahead(BUFFERS_AHEAD) {
             let f = self.flows.get(id);
-            self.warm_serving(f.up);
-            self.warm_buffers(f.down, self.room.get(f.down));
+            // A flow carrying its last piece before the rechoke closes at its end: it
+            // leaves both ends' transfer lists, and both ends scan their neighbours
+            // for the freed slots.
+            let closing = f.pieces as usize >= self.cfg.peers.rechoke_pieces;
+            self.warm_serving(f.up, closing);
+            self.warm_buffers(f.down, closing || self.room.get(f.down));
         }
         if let Some(id) = self.flow_ahead(RECORDS_AHEAD) {
             let d = self.flows.get(id).down;
@@ -96,12 +100,17 @@ impl Engine {
     }
 
     /// What the serving end of a flow needs when a piece ends and the next follows:
-    /// its pieces (offered to the picker) and its verifier account (payee). Its
-    /// neighbour list is needed only if the flow closes, which few pieces do.
-    fn warm_serving(&self, p: PeerId) {
+    /// its pieces (offered to the picker) and its verifier account (payee); and if
+    /// the flow is `closing`, its upload and neighbour lists (one piece in
+    /// `rechoke_pieces` closes a flow).
+    fn warm_serving(&self, p: PeerId, closing: bool) {
         if let Some(peer) = self.peers.get(p as usize) {
             prefetch::slice(self.row(p));
             self.ledger.warm_payee(peer.identity);
+            if closing {
+                prefetch::line(peer.uploads.as_ptr());
+                prefetch::slice(&peer.neighbours);
+            }
         }
     }
 

@@ -49,8 +49,9 @@ impl Engine {
         }
         if let Some(id) = self.flow_ahead(PEER_AHEAD) {
             let f = self.flows.get(id);
-            self.warm_peer(f.up, false);
-            self.warm_peer(f.down, true);
+            let closing = f.pieces as usize >= self.cfg.peers.rechoke_pieces;
+            self.warm_peer(f.up, false, closing);
+            self.warm_peer(f.down, true, closing || self.room.get(f.down));
         }
         if let Some(id) = self.flow_ahead(BUFFERS_AHEAD) {
             let f = self.flows.get(id);
@@ -85,16 +86,24 @@ impl Engine {
         }
     }
 
-    /// `p`'s record: its first line and, if `picker` (the receiving end's), the
-    /// picker's two. (The serving end's picker is not used: every line prefetched and
-    /// not needed holds a line-fill buffer that a needed one waits for.)
-    fn warm_peer(&self, p: PeerId, picker: bool) {
+    /// `p`'s record: its first line; if `picker` (the receiving end's), the picker's
+    /// two; and if `slots` (its slots will be offered: the flow closes, or it has an
+    /// upload slot free), the lines holding its upload and neighbour lists and their
+    /// cursors, whose addresses the next stage reads. (The serving end's picker is
+    /// not used: every line prefetched and not needed holds a line-fill buffer that a
+    /// needed one waits for.)
+    fn warm_peer(&self, p: PeerId, picker: bool, slots: bool) {
         if let Some(peer) = self.peers.get(p as usize) {
             let at = std::ptr::from_ref(peer).cast::<u8>();
             prefetch::line(at);
             if picker {
                 prefetch::line(at.wrapping_add(64));
                 prefetch::line(at.wrapping_add(128));
+            }
+            if slots {
+                prefetch::line(std::ptr::from_ref(&peer.uploads));
+                prefetch::line(std::ptr::from_ref(&peer.neighbours));
+                prefetch::line(std::ptr::from_ref(&peer.cursor_down));
             }
         }
     }

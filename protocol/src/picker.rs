@@ -290,6 +290,10 @@ pub struct Requests {
     /// block are the open ones). A handful at a time, so no bitfields of them: a
     /// driver reading ahead touches two short arrays instead of three more sets.
     partial: Partials,
+    /// Blocks missing over every started piece (the sum of their `missing`): a pick
+    /// looks through the started pieces for missing blocks only when there are some,
+    /// which is rare (a released request), so it need not read their states.
+    missing: u32,
     /// Block lists of finished pieces, reused for the next ones.
     spare: Vec<Vec<BlockState>>,
     rng: Rng,
@@ -303,6 +307,7 @@ impl Requests {
             layout,
             block_len: block_len.max(1),
             partial: Partials::default(),
+            missing: 0,
             spare: Vec::new(),
             rng: Rng::new(seed),
         }
@@ -338,6 +343,7 @@ impl Requests {
             for b in p.blocks.as_mut_slice() {
                 if release(b, peer) {
                     p.missing += 1;
+                    self.missing += 1;
                 }
             }
         }
@@ -352,6 +358,7 @@ impl Requests {
         if let Some(b) = p.blocks.get_mut(index as usize) {
             if release(b, peer) {
                 p.missing += 1;
+                self.missing += 1;
             }
         }
     }
@@ -429,7 +436,16 @@ impl Requests {
         let base = out.len();
         // 1. Finish started pieces first, so pieces complete (and can be shared) sooner.
         //    (`take_missing` neither adds nor removes started pieces.)
-        for i in 0..self.partial.pieces.len() {
+        debug_assert_eq!(
+            self.missing,
+            self.partial.states.iter().map(|p| p.missing).sum::<u32>()
+        );
+        let started = if self.missing > 0 {
+            self.partial.pieces.len()
+        } else {
+            0
+        };
+        for i in 0..started {
             let piece = self.partial.pieces[i];
             if self.partial.states[i].missing > 0 && words_contain(peer_has, piece) {
                 self.take_missing(piece, peer, base + max, out);
@@ -506,6 +522,7 @@ impl Requests {
             v.resize(n as usize, BlockState::Missing);
             Blocks::Many(v)
         };
+        self.missing += n;
         if let Some(old) = self.partial.insert(
             piece,
             Partial {
@@ -514,6 +531,7 @@ impl Requests {
                 missing: n,
             },
         ) {
+            self.missing -= old.missing;
             self.recycle(old.blocks);
         }
     }
@@ -527,6 +545,7 @@ impl Requests {
     /// Forgets `piece`'s blocks.
     fn finish(&mut self, piece: u32) {
         if let Some(p) = self.partial.remove(piece) {
+            self.missing -= p.missing;
             self.recycle(p.blocks);
         }
     }
@@ -545,6 +564,7 @@ impl Requests {
                 if *state == BlockState::Missing {
                     *state = BlockState::Requested(Askers::one(peer));
                     p.missing -= 1;
+                    self.missing -= 1;
                     out.push(block);
                 }
             }

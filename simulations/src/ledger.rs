@@ -246,19 +246,14 @@ impl Ledger {
         }
         let n = self.terms.piece_count as usize;
         let price = self.terms.piece_price_of(piece).unwrap_or(Amount::ZERO);
-        let account = self
-            .accounts
-            .get(payer as usize)
-            .ok_or(SpendError::Insufficient)?;
+        if self.accounts.get(payer as usize).is_none() {
+            return Err(SpendError::Insufficient);
+        }
         let (Some(payer_key), Some(payee_key)) = (self.keys.key(payer), self.keys.key(payee))
         else {
             return Err(SpendError::Insufficient);
         };
-        let earlier = account
-            .payees
-            .iter()
-            .find(|(p, _)| *p == piece)
-            .map(|(_, payee)| *payee);
+        let earlier = self.payee_of(payer, piece);
         #[cfg(debug_assertions)]
         debug_assert!(
             earlier.is_some() || !self.ever_paid(payer, piece),
@@ -339,14 +334,8 @@ impl Ledger {
         }
     }
 
-    /// Prefetches `id`'s account and key (before a spend; see the engine's reading
-    /// ahead).
-    pub(crate) fn warm(&self, id: IdentityId) {
-        self.warm_payee(id);
-    }
-
     /// Prefetches `id`'s record of paid pieces' payees (its address is in the account:
-    /// call this once [`Ledger::warm`]'s prefetch of the account has arrived).
+    /// call this once [`Ledger::warm_account`]'s prefetch of the account has arrived).
     pub(crate) fn warm_payees(&self, id: IdentityId) {
         if let Some(a) = self.accounts.get(id as usize) {
             // Every line of it: a list of a handful of entries often spans two.
@@ -354,8 +343,9 @@ impl Ledger {
         }
     }
 
-    /// Prefetches what a spend naming `id` as payee needs: its key and account.
-    pub(crate) fn warm_payee(&self, id: IdentityId) {
+    /// Prefetches what a spend naming `id` as payer or payee needs: its key and
+    /// account (see the engine's reading ahead).
+    pub(crate) fn warm_account(&self, id: IdentityId) {
         self.keys.warm(id);
         if let Some(a) = self.accounts.get(id as usize) {
             crate::prefetch::of(a);
@@ -363,7 +353,7 @@ impl Ledger {
     }
 
     /// Prefetches receipt `r`'s entry before `payer` shows it, unless the payer's
-    /// account says it was credited already (so call this once [`Ledger::warm`]'s
+    /// account says it was credited already (so call this once [`Ledger::warm_account`]'s
     /// prefetch of the account has arrived).
     pub(crate) fn warm_receipt(&self, payer: IdentityId, r: ReceiptId) {
         if self

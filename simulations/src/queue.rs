@@ -164,25 +164,25 @@ impl EventQueue {
     /// The event `k` places after the next one, if it is in the bucket being drained
     /// (the engine reads ahead to bring its data into cache; see `Engine::warm_ahead`).
     pub(crate) fn ahead(&self, k: usize) -> Option<&Event> {
-        if !self.sorted {
-            return None;
-        }
-        let bucket = &self.ring[(self.current % BUCKETS) as usize];
-        let i = bucket.len().checked_sub(k + 1)?;
-        bucket.get(i).map(|s| &s.event)
+        self.entry_ahead(k).map(|s| &s.event)
     }
 
     /// Prefetches the entry of the event `k` places after the next one, if it is in the
     /// bucket being drained (so that [`EventQueue::ahead`] finds it in cache later: the
     /// bucket was filled by pushes up to seconds ago, and its lines are cold).
     pub(crate) fn prefetch_ahead(&self, k: usize) {
-        if !self.sorted {
-            return;
-        }
-        let bucket = &self.ring[(self.current % BUCKETS) as usize];
-        if let Some(s) = bucket.len().checked_sub(k + 1).and_then(|i| bucket.get(i)) {
+        if let Some(s) = self.entry_ahead(k) {
             crate::prefetch::of(s);
         }
+    }
+
+    /// The entry `k` places after the next one, if it is in the bucket being drained.
+    fn entry_ahead(&self, k: usize) -> Option<&Scheduled> {
+        if !self.sorted {
+            return None;
+        }
+        let bucket = &self.ring[(self.current % BUCKETS) as usize];
+        bucket.get(bucket.len().checked_sub(k + 1)?)
     }
 
     /// Time of the earliest event.

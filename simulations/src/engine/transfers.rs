@@ -316,7 +316,7 @@ impl Engine {
     /// being sent (the gate's wait is 0: `u` has this flow active). The rate does not
     /// change: no other flow is touched. Returns whether the flow goes on.
     fn carry_on(&mut self, id: FlowId, u: PeerId, d: PeerId) -> bool {
-        if self.flows.get(id).pieces as usize >= self.cfg.peers.rechoke_pieces {
+        if self.rechokes_after(self.flows.get(id)) {
             return false;
         }
         self.maybe_leave(u);
@@ -340,6 +340,12 @@ impl Engine {
         let (at, version) = (now + f.left / f.rate, f.version);
         self.queue.push(at, Event::FlowDone { flow: id, version });
         true
+    }
+
+    /// Whether flow `f`'s slot rotates when its current piece ends (it has carried
+    /// `rechoke_pieces`): the flow then closes, whatever else holds.
+    pub(super) fn rechokes_after(&self, f: &Flow) -> bool {
+        f.pieces as usize >= self.cfg.peers.rechoke_pieces
     }
 
     /// Endgame: another peer was sending the same piece; stop it.

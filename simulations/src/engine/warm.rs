@@ -8,14 +8,14 @@
 //! `QUEUE_AHEAD` places on (the bucket was filled seconds ago and is cold); the flow
 //! of the event `FLOW_AHEAD` places on; the records of its two peers `PEER_AHEAD` on
 //! (the flow is in cache by then); their buffers `BUFFERS_AHEAD` on (pieces and
-//! their count, picker state, transfer lists, verifier accounts, keys and paid pieces,
-//! found from the records); and the payer's payee record and, unless its account
-//! says it was credited, its receipt `RECORDS_AHEAD` on (found from its account).
-//! Most flow events are a piece
-//! ending with the next following on the same flow, so only what that needs is
-//! prefetched: the serving end's pieces and account, the receiving end's pieces,
-//! picker state, lists and account, and its neighbour list only if it has an upload
-//! slot free.
+//! their count, picker state, transfer lists, verifier accounts and keys, found from
+//! the records); and the payer's payee record and, unless its account says it was
+//! credited, its receipt `RECORDS_AHEAD` on (found from its account). Most flow
+//! events are a piece ending with the next following on the same flow, so only what
+//! that needs is prefetched: the serving end's pieces and account, the receiving end's
+//! pieces, picker state, download list and account; the lists the slot-filling scans
+//! read (neighbours, uploads) only for an end whose slots will be offered (the flow
+//! closes at the rechoke, or the receiving end has an upload slot free).
 //!
 //! Until session 6 these were ordinary loads (the workspace had no `unsafe` for the
 //! prefetch intrinsic): their misses overlapped each other, but each held the processor
@@ -49,7 +49,7 @@ impl Engine {
         }
         if let Some(id) = self.flow_ahead(PEER_AHEAD) {
             let f = self.flows.get(id);
-            let closing = f.pieces as usize >= self.cfg.peers.rechoke_pieces;
+            let closing = self.rechokes_after(f);
             self.warm_peer(f.up, false, closing);
             self.warm_peer(f.down, true, closing || self.room.get(f.down));
         }
@@ -58,7 +58,7 @@ impl Engine {
             // A flow carrying its last piece before the rechoke closes at its end: it
             // leaves both ends' transfer lists, and both ends scan their neighbours
             // for the freed slots.
-            let closing = f.pieces as usize >= self.cfg.peers.rechoke_pieces;
+            let closing = self.rechokes_after(f);
             self.warm_serving(f.up, closing);
             self.warm_buffers(f.down, closing || self.room.get(f.down));
         }
@@ -115,7 +115,7 @@ impl Engine {
     fn warm_serving(&self, p: PeerId, closing: bool) {
         if let Some(peer) = self.peers.get(p as usize) {
             prefetch::slice(self.row(p));
-            self.ledger.warm_payee(peer.identity);
+            self.ledger.warm_account(peer.identity);
             if closing {
                 prefetch::line(peer.uploads.as_ptr());
                 prefetch::slice(&peer.neighbours);
@@ -147,6 +147,6 @@ impl Engine {
             prefetch::line(peer.uploads.as_ptr());
             prefetch::slice(&peer.neighbours);
         }
-        self.ledger.warm(peer.identity);
+        self.ledger.warm_account(peer.identity);
     }
 }

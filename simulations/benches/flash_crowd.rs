@@ -5,6 +5,8 @@
 //! `cargo bench -p ilpt-sim --bench flash_crowd` (release build). `ILPT_SIM_PEERS=N`
 //! runs a smaller crowd of N peers, to see how the cost scales; `ILPT_SIM_UNTIL=T`
 //! stops at T virtual seconds (a quick sample of a large run, for profiling).
+//! `ILPT_SIM_NO_HUGE_PAGES=1` runs without transparent huge pages (see
+//! `ilpt_sim::huge_pages`).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,7 +21,18 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Of this process's memory, how much is in transparent huge pages, in MiB.
+fn huge_pages_mib() -> Option<f64> {
+    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let line = rollup.lines().find(|l| l.starts_with("AnonHugePages:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
 fn main() {
+    if let Some(why) = ilpt_sim::huge_pages::run_again_with_huge_pages() {
+        eprintln!("note: {why}");
+    }
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios/flash_100k.toml");
     let mut config = match ilpt_sim::scenario::load(&path) {
         Ok(c) => c,
@@ -46,6 +59,7 @@ fn main() {
     let started = Instant::now();
     let report = ilpt_sim::simulate(&config, &mut ilpt_sim::Silent);
     let wall = started.elapsed().as_secs_f64();
+    let huge = huge_pages_mib();
     let s = &report.summary;
     println!(
         "flash crowd: {count} peers, {} pieces",
@@ -70,6 +84,9 @@ fn main() {
     match peak_rss_mib() {
         Some(m) => println!("peak RSS:    {m:.0} MiB"),
         None => println!("peak RSS:    unknown"),
+    }
+    if let Some(h) = huge {
+        println!("huge pages:  {h:.0} MiB at the end");
     }
     println!(
         "completed:   {} of {count}; last at {:.1} s virtual",

@@ -21,6 +21,7 @@ mod engine;
 mod event;
 mod flags;
 mod flows;
+pub mod huge_pages;
 mod keys;
 mod ledger;
 pub mod output;

@@ -36,6 +36,9 @@ impl ilpt_sim::Progress for Bar {
 
 /// Runs `ilpt simulate`.
 pub fn run(args: &SimulateArgs) -> Result<()> {
+    if let Some(why) = ilpt_sim::huge_pages::run_again_with_huge_pages() {
+        tracing::warn!("{why}; simulating without huge pages");
+    }
     let mut config = ilpt_sim::scenario::load(&args.scenario)?;
     if let Some(seed) = args.seed {
         config.run.seed = seed;

@@ -13,20 +13,22 @@ use std::time::Instant;
 
 use ilpt_sim::config::Arrivals;
 
-/// Peak resident set size of this process, from /proc (Linux), in MiB.
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+/// The figure of the line `key` (a size in KiB) of the /proc file `path`, in MiB.
+fn proc_mib(path: &str, key: &str) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().find(|l| l.starts_with(key))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
 
+/// Peak resident set size of this process, from /proc (Linux), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    proc_mib("/proc/self/status", "VmHWM:")
+}
+
 /// Of this process's memory, how much is in transparent huge pages, in MiB.
 fn huge_pages_mib() -> Option<f64> {
-    let rollup = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
-    let line = rollup.lines().find(|l| l.starts_with("AnonHugePages:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    proc_mib("/proc/self/smaps_rollup", "AnonHugePages:")
 }
 
 fn main() {

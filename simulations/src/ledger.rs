@@ -220,9 +220,16 @@ impl Ledger {
     /// Debug builds: whether `payer` ever paid for `piece`.
     #[cfg(debug_assertions)]
     fn ever_paid(&self, payer: IdentityId, piece: u32) -> bool {
-        let w = payer as usize * self.words + piece as usize / 64;
-        (piece as usize) < self.terms.piece_count as usize
-            && self.paid.get(w).is_some_and(|x| x & word_mask(piece) != 0)
+        self.paid_word(payer, piece)
+            .and_then(|w| self.paid.get(w))
+            .is_some_and(|x| x & word_mask(piece) != 0)
+    }
+
+    /// Debug builds: where in `paid` `payer`'s bit for `piece` is (none out of range).
+    #[cfg(debug_assertions)]
+    fn paid_word(&self, payer: IdentityId, piece: u32) -> Option<usize> {
+        ((piece as usize) < self.terms.piece_count as usize)
+            .then(|| payer as usize * self.words + piece as usize / 64)
     }
 
     /// `payer`'s words of `paid`.
@@ -309,11 +316,11 @@ impl Ledger {
                 None => payees.push((piece, payee)),
             }
             #[cfg(debug_assertions)]
+            if let Some(x) = self
+                .paid_word(payer, piece)
+                .and_then(|w| self.paid.get_mut(w))
             {
-                let w = payer as usize * self.words + piece as usize / 64;
-                if let Some(x) = self.paid.get_mut(w) {
-                    *x |= word_mask(piece);
-                }
+                *x |= word_mask(piece);
             }
         }
         Ok(outcome)

@@ -160,6 +160,7 @@ pub fn open(path: &std::path::Path) -> Result<Connection> {
     // Checkpoints run on their own thread ([`checkpoint_loop`]), not inside the writer's
     // commits, where they would stall every request waiting in that batch.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    paid::prepare(&conn)?;
     Ok(conn)
 }
 
@@ -788,15 +789,7 @@ pub fn spend_voucher(
             }
         }
     }
-    let paid: Option<Vec<u8>> = conn
-        .prepare_cached(
-            "SELECT payee FROM paid_pieces WHERE info_hash = ?1 AND payer = ?2 AND piece = ?3",
-        )?
-        .query_row(
-            params![&info_hash.0[..], &v.payer.to_bytes()[..], v.piece],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let paid = paid::payee_of(conn, info_hash, &v.payer, v.piece)?;
     let already = paid
         .map(|p| decode_key(&p).map(|payee| PaidPiece { payee }))
         .transpose()
@@ -872,18 +865,7 @@ pub fn payer_state(conn: &Connection, info_hash: InfoHash, payer: &PublicKey) ->
 pub const MAX_RECEIPTS_PER_SPEND: usize = 16;
 
 fn set_paid(conn: &Connection, info_hash: InfoHash, v: &ilpt_protocol::Voucher) -> Result<()> {
-    exec(
-        conn,
-        "INSERT INTO paid_pieces (info_hash, payer, piece, payee) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (info_hash, payer, piece) DO UPDATE SET payee = excluded.payee",
-        params![
-            &info_hash.0[..],
-            &v.payer.to_bytes()[..],
-            v.piece,
-            &v.payee.to_bytes()[..]
-        ],
-    )?;
-    Ok(())
+    paid::record(conn, info_hash, &v.payer, v.piece, &v.payee)
 }
 
 /// Credits a charge's two shares, in one statement when both are owed to different
@@ -1141,6 +1123,8 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
     )?;
     Ok(())
 }
+
+pub mod paid;
 
 #[cfg(test)]
 mod tests;

@@ -78,7 +78,10 @@ CREATE TABLE IF NOT EXISTS vouchers (
     PRIMARY KEY (seq, payer)
 );
 
--- Pieces a payer has paid for, and which payee holds the piece's seeder share.
+-- Pieces a payer has paid for, and which payee holds the piece's seeder share. Written
+-- behind the spends (verifier/src/ledger/paid.rs): the newest entries are in the writer's
+-- memory and in their vouchers' rows, and reach this table a slice of payers a commit;
+-- meta.paid_pieces_through is the vouchers rowid up to which it is complete.
 CREATE TABLE IF NOT EXISTS paid_pieces (
     info_hash BLOB NOT NULL,
     payer     BLOB NOT NULL,

@@ -602,6 +602,13 @@ impl Batch {
     /// Commits the transaction; the operations in it, to be answered once on disk.
     fn commit(&mut self, conn: &Connection) -> rusqlite::Result<Vec<Box<dyn Job>>> {
         if self.open {
+            // The next slice of the paid pieces written behind
+            // ([`crate::ledger::paid`]). Should it fail (only the storage can make it),
+            // the slice stays in memory for the next commit; each of its statements
+            // either completes or changes nothing.
+            if let Err(e) = crate::ledger::paid::move_next_part(conn) {
+                tracing::warn!("cannot move paid pieces into the database yet: {e}");
+            }
             conn.execute_batch("COMMIT")?;
         }
         self.open = false;
@@ -617,6 +624,7 @@ impl Batch {
         }
         self.open = false;
         self.careful = false;
+        crate::ledger::paid::reload_after_failure(conn);
         let jobs = std::mem::take(&mut self.jobs);
         tracing::error!(
             jobs = jobs.len(),

@@ -313,7 +313,7 @@ fn kill_9_under_load_loses_no_acknowledged_operation() {
     let ih = register(&c, &v, &creator, &pointer, pieces, u64::from(pieces) * 10);
     let stop = Arc::new(AtomicBool::new(false));
     // (payer index, voucher, answer body) for every acknowledged spend; credits per balance.
-    let acked_spends: Arc<Mutex<Vec<(String, Value)>>> = Arc::default();
+    let acked_spends: Arc<Mutex<Vec<(u8, u32, String, Value)>>> = Arc::default();
     let acked_credits: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
     let workers: Vec<_> = (0..8u8)
         .map(|w| {
@@ -372,7 +372,7 @@ fn kill_9_under_load_loses_no_acknowledged_operation() {
                     {
                         Ok(r) if r.status().as_u16() == 200 => {
                             let body: Value = r.json().unwrap_or(Value::Null);
-                            spends.lock().unwrap().push((vch, body));
+                            spends.lock().unwrap().push((w, piece, vch, body));
                         }
                         _ => break,
                     }
@@ -399,13 +399,35 @@ fn kill_9_under_load_loses_no_acknowledged_operation() {
     let audit = v.audit(&c);
     assert_eq!(audit["holds"], true, "{audit}");
     // Every acknowledged spend is there: resending its voucher returns the stored answer.
-    for (vch, body) in &spends {
+    for (_, _, vch, body) in &spends {
         let (status, again) = post_json(
             &c,
             &format!("{}/licenses/{ih}/spend", v.url),
             &json!({"voucher": vch}),
         );
         assert_eq!((status, &again), (200, body), "acknowledged spend lost");
+    }
+    // And every piece those spends paid for stays paid (the verifier writes paid pieces
+    // behind and reads the latest back on start): a new voucher for it charges nothing.
+    for (w, piece, _, _) in &spends {
+        let vch = voucher(
+            ih,
+            &key(100 + w),
+            &key(200 + w),
+            *piece,
+            10,
+            u64::from(pieces + piece),
+        );
+        let (status, again) = post_json(
+            &c,
+            &format!("{}/licenses/{ih}/spend", v.url),
+            &json!({"voucher": vch}),
+        );
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(
+            again["outcome"], "already_paid",
+            "piece {piece} of payer {w}: {again}"
+        );
     }
     // Every acknowledged credit is there (unacknowledged ones may be too).
     for w in 0..8u8 {

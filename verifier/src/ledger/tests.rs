@@ -350,6 +350,61 @@ fn buying_a_paid_piece_elsewhere_moves_the_seeder_share_and_charges_nothing() {
     assert_eq!(ec["earned"], "450");
 }
 
+/// The paid pieces are written behind ([`paid`]): some reach `paid_pieces` in a full
+/// round of slices, later ones live only in memory when the connection goes (a crash,
+/// as far as they are concerned). A new connection reads those back from the vouchers,
+/// so every piece is still charged once and a moved share moves from its latest payee.
+#[test]
+fn paid_pieces_written_behind_are_all_there_after_a_restart() {
+    let mut f = fixture();
+    let (payer, a, b) = (key(9), key(2), key(3));
+    f.spend(&f.voucher(&payer, &a, 0, 0), &[f.pay(&f.pointer, 1000, 12)])
+        .unwrap();
+    f.spend(&f.voucher(&payer, &a, 1, 1), &[]).unwrap();
+    assert_eq!(paid::recent_len(&f.conn).unwrap(), 2);
+    // A whole round, as the writer's commits make it: both entries reach the table.
+    for _ in 0..paid::PARTS {
+        paid::move_next_part(&f.conn).unwrap();
+    }
+    assert_eq!(paid::recent_len(&f.conn).unwrap(), 0);
+    let stored: i64 = f
+        .conn
+        .query_row("SELECT COUNT(*) FROM paid_pieces", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 2);
+    // Then piece 0's share moves to b and piece 2 is bought, in memory only, and a
+    // round is under way but not finished.
+    let moved = f.spend(&f.voucher(&payer, &b, 0, 2), &[]).unwrap();
+    assert_eq!(moved.body["outcome"], "moved");
+    f.spend(&f.voucher(&payer, &a, 2, 3), &[]).unwrap();
+    for _ in 0..paid::PARTS / 2 {
+        paid::move_next_part(&f.conn).unwrap();
+    }
+    let path = f._dir.path().join("l.db");
+    f.conn = open(&path).unwrap();
+    for (piece, payee, seq, outcome) in [
+        (0, &b, 4, "already_paid"),
+        (1, &a, 5, "already_paid"),
+        (2, &a, 6, "already_paid"),
+        (0, &a, 7, "moved"),
+        (3, &b, 8, "charged"),
+    ] {
+        let answer = f.spend(&f.voucher(&payer, payee, piece, seq), &[]).unwrap();
+        assert_eq!(answer.body["outcome"], outcome, "piece {piece}, seq {seq}");
+    }
+    // Charged: pieces 0..4 once each (1000 in all, 250 each); the seeder share of
+    // piece 0 (50) went a → b → a.
+    let ea = earnings(&f.conn, &pk(&a)).unwrap();
+    let eb = earnings(&f.conn, &pk(&b)).unwrap();
+    assert_eq!(
+        (ea["earned"].as_str(), eb["earned"].as_str()),
+        (Some("150"), Some("50"))
+    );
+    let audit = audit(&f.conn).unwrap();
+    assert!(audit.holds());
+    assert_eq!(audit.voucher_charges, 1000);
+}
+
 #[test]
 fn payouts_pay_what_is_earned_once() {
     let f = fixture();

@@ -301,6 +301,9 @@ fn concurrent_spends_race_for_the_last_units_and_exactly_one_wins() {
     assert_eq!(audit["voucher_charges"], 100);
 }
 
+/// An acknowledged spend: the worker (payer index), the piece, the voucher and the answer.
+type AckedSpend = (u8, u32, String, Value);
+
 #[test]
 fn kill_9_under_load_loses_no_acknowledged_operation() {
     let dir = tempfile::tempdir().unwrap();
@@ -313,7 +316,7 @@ fn kill_9_under_load_loses_no_acknowledged_operation() {
     let ih = register(&c, &v, &creator, &pointer, pieces, u64::from(pieces) * 10);
     let stop = Arc::new(AtomicBool::new(false));
     // (payer index, voucher, answer body) for every acknowledged spend; credits per balance.
-    let acked_spends: Arc<Mutex<Vec<(u8, u32, String, Value)>>> = Arc::default();
+    let acked_spends: Arc<Mutex<Vec<AckedSpend>>> = Arc::default();
     let acked_credits: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
     let workers: Vec<_> = (0..8u8)
         .map(|w| {

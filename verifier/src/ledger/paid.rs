@@ -19,6 +19,10 @@
 //! memory, in rowid order, so the latest payee of a piece wins. That is at most a round
 //! of commits' worth of vouchers. Lookups ask the memory table first: it holds the newer
 //! payee when a piece's share moved.
+//!
+//! Bounds: the memory table and the read-back hold at most two rounds of commits, each
+//! of at most [`crate::writer::MAX_BATCH`] operations (a quarter of a million entries,
+//! some 30 MB, at the very worst; a few thousand at 10,000 spends/s).
 
 use rusqlite::{params, Connection, OptionalExtension};
 

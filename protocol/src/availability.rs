@@ -27,8 +27,8 @@ pub struct Wanted<'a> {
     pub offered: &'a [u64],
     /// The pieces the downloader has, as [`Bitfield`] words.
     pub have: &'a [u64],
-    /// The pieces the downloader has started (asked someone for), in increasing
-    /// order: a handful at a time, so a list rather than a set over every piece.
+    /// The pieces the downloader has started (asked someone for), in any order: a
+    /// handful at a time, so a list rather than a set over every piece.
     pub started: &'a [u32],
 }
 

@@ -104,8 +104,11 @@ struct Partial {
     missing: u32,
 }
 
-/// The started pieces, sorted by index: few at a time, so two small arrays searched by
-/// bisection (one allocation each, reused) rather than a tree of nodes.
+/// The started pieces, in no order: few at a time, so two short arrays searched from
+/// the front, a piece appended when it starts and its place taken by the last one when
+/// it ends (one allocation each, reused). A start or an end touches one or two entries
+/// and moves none of the others; the decisions that depend on an order of the started
+/// pieces take them in index order ([`Partials::next_after`]).
 #[derive(Debug, Clone, Default)]
 struct Partials {
     pieces: Vec<u32>,
@@ -113,30 +116,49 @@ struct Partials {
 }
 
 impl Partials {
+    fn position(&self, piece: u32) -> Option<usize> {
+        self.pieces.iter().position(|p| *p == piece)
+    }
+
     fn get_mut(&mut self, piece: u32) -> Option<&mut Partial> {
-        let i = self.pieces.binary_search(&piece).ok()?;
+        let i = self.position(piece)?;
         self.states.get_mut(i)
     }
 
     fn insert(&mut self, piece: u32, partial: Partial) -> Option<Partial> {
-        match self.pieces.binary_search(&piece) {
-            Ok(i) => Some(std::mem::replace(&mut self.states[i], partial)),
-            Err(i) => {
-                self.pieces.insert(i, piece);
-                self.states.insert(i, partial);
+        match self.position(piece) {
+            Some(i) => Some(std::mem::replace(&mut self.states[i], partial)),
+            None => {
+                self.pieces.push(piece);
+                self.states.push(partial);
                 None
             }
         }
     }
 
     fn remove(&mut self, piece: u32) -> Option<Partial> {
-        let i = self.pieces.binary_search(&piece).ok()?;
-        self.pieces.remove(i);
-        Some(self.states.remove(i))
+        let i = self.position(piece)?;
+        self.pieces.swap_remove(i);
+        Some(self.states.swap_remove(i))
     }
 
     fn iter_mut(&mut self) -> impl Iterator<Item = &mut Partial> {
         self.states.iter_mut()
+    }
+
+    /// The place of the least started piece above `after` (of the least of all if
+    /// `None`): stepping with it visits the started pieces in index order.
+    fn next_after(&self, after: Option<u32>) -> Option<usize> {
+        let mut best: Option<(u32, usize)> = None;
+        for (i, &p) in self.pieces.iter().enumerate() {
+            if after.is_some_and(|a| p <= a) {
+                continue;
+            }
+            if best.is_none_or(|(b, _)| p < b) {
+                best = Some((p, i));
+            }
+        }
+        best.map(|(_, i)| i)
     }
 }
 
@@ -313,7 +335,7 @@ impl Requests {
         }
     }
 
-    /// The pieces started and not yet verified, in increasing order.
+    /// The pieces started and not yet verified, in no particular order.
     pub fn started(&self) -> &[u32] {
         &self.partial.pieces
     }
@@ -394,21 +416,35 @@ impl Requests {
         out.0
     }
 
-    /// Its buffers, as (start, bytes): a driver that knows it will call this picker
-    /// soon (the simulator, reading ahead of its events) can prefetch them. Reading
-    /// through these addresses is the caller's affair; the picker changes nothing.
-    pub fn buffers(&self) -> [(*const u8, usize); 2] {
-        let (pieces, states) = (&self.partial.pieces, &self.partial.states);
-        [
-            (
-                pieces.as_ptr().cast(),
-                std::mem::size_of_val(pieces.as_slice()),
-            ),
-            (
-                states.as_ptr().cast(),
-                std::mem::size_of_val(states.as_slice()),
-            ),
-        ]
+    /// The list of its started pieces, as (start, bytes): a driver that knows it will
+    /// call this picker soon (the simulator, reading ahead of its events) can prefetch
+    /// it, and once it is in cache, [`Requests::piece_buffers`]. Reading through these
+    /// addresses is the caller's affair; the picker changes nothing.
+    pub fn started_buffer(&self) -> (*const u8, usize) {
+        let pieces = &self.partial.pieces;
+        (
+            pieces.as_ptr().cast(),
+            std::mem::size_of_val(pieces.as_slice()),
+        )
+    }
+
+    /// The state of started `piece`, as (start, bytes), found by a search of the
+    /// started list (so read [`Requests::started_buffer`] ahead first); nothing if
+    /// `piece` is not started. What a block of it arriving reads. Hints, as
+    /// [`Requests::started_buffer`].
+    pub fn state_buffer(&self, piece: u32) -> (*const u8, usize) {
+        let state = self
+            .partial
+            .position(piece)
+            .and_then(|i| self.partial.states.get(i));
+        buffer_of(state)
+    }
+
+    /// The last started piece's state, as (start, bytes), found without reading the
+    /// started list: a piece that ends is replaced by it, and the next piece to start
+    /// goes after it. Hints, as [`Requests::started_buffer`].
+    pub fn tail_buffer(&self) -> (*const u8, usize) {
+        buffer_of(self.partial.states.last())
     }
 
     /// [`Requests::pick`], appending to `out` (which should start empty).
@@ -440,13 +476,13 @@ impl Requests {
             self.missing,
             self.partial.states.iter().map(|p| p.missing).sum::<u32>()
         );
-        let started = if self.missing > 0 {
-            self.partial.pieces.len()
-        } else {
-            0
-        };
-        for i in 0..started {
+        let mut last = None;
+        while self.missing > 0 {
+            let Some(i) = self.partial.next_after(last) else {
+                break;
+            };
             let piece = self.partial.pieces[i];
+            last = Some(piece);
             if self.partial.states[i].missing > 0 && words_contain(peer_has, piece) {
                 self.take_missing(piece, peer, base + max, out);
                 if out.len() - base >= max {
@@ -485,8 +521,10 @@ impl Requests {
         if !exhausted {
             return;
         }
-        for i in 0..self.partial.pieces.len() {
+        let mut last = None;
+        while let Some(i) = self.partial.next_after(last) {
             let piece = self.partial.pieces[i];
+            last = Some(piece);
             if words_contain(peer_has, piece) {
                 let n = self.block_count(piece);
                 for b in 0..n {
@@ -611,6 +649,13 @@ impl Requests {
     }
 }
 
+/// `state`'s bytes, as (start, bytes); none for `None`.
+fn buffer_of(state: Option<&Partial>) -> (*const u8, usize) {
+    state.map_or((std::ptr::null(), 0), |s| {
+        (std::ptr::from_ref(s).cast(), std::mem::size_of::<Partial>())
+    })
+}
+
 /// Releases `peer`'s request of a block; true if the block became missing again.
 fn release(state: &mut BlockState, peer: PeerSlot) -> bool {
     if let BlockState::Requested(askers) = state {
@@ -650,6 +695,46 @@ mod tests {
         let second = p.pick(1, &all, 1);
         assert_eq!(second[0].piece, first[0].piece);
         assert_eq!(second[0].offset, 16 * 1024);
+    }
+
+    #[test]
+    fn released_pieces_are_taken_again_in_index_order_whatever_order_they_started_in() {
+        // One block a piece; availability 3 < 1 < 0, 2, so piece 3 starts first.
+        let layout = PieceLayout::new(16 * 1024, 4 * 16 * 1024).unwrap();
+        let mut p = Picker::new(layout, 16 * 1024, Bitfield::new(4), 7);
+        let all = Bitfield::full(4);
+        let mut not3 = Bitfield::full(4);
+        not3.clear(3);
+        let mut only02 = Bitfield::new(4);
+        only02.set(0);
+        only02.set(2);
+        p.add_peer(&all);
+        p.add_peer(&not3);
+        p.add_peer(&only02);
+        let first = p.pick(1, &all, 1);
+        let second = p.pick(1, &all, 1);
+        assert_eq!((first[0].piece, second[0].piece), (3, 1));
+        p.release(1, &first[0]);
+        p.release(1, &second[0]);
+        // Both are missing again: the lower index comes first, from any peer.
+        assert_eq!(p.pick(2, &all, 1)[0].piece, 1);
+        assert_eq!(p.pick(2, &all, 1)[0].piece, 3);
+        // A piece that ends leaves the others started.
+        assert!(matches!(
+            p.block_received(
+                2,
+                &BlockRef {
+                    piece: 1,
+                    offset: 0,
+                    length: 16 * 1024
+                }
+            ),
+            Received::Accepted { complete: true, .. }
+        ));
+        p.piece_verified(1);
+        let mut started = p.requests.started().to_vec();
+        started.sort_unstable();
+        assert_eq!(started, [3]);
     }
 
     #[test]

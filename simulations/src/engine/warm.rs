@@ -8,9 +8,10 @@
 //! `QUEUE_AHEAD` places on (the bucket was filled seconds ago and is cold); the flow
 //! of the event `FLOW_AHEAD` places on; the records of its two peers `PEER_AHEAD` on
 //! (the flow is in cache by then); their buffers `BUFFERS_AHEAD` on (pieces and
-//! their count, picker state, transfer lists, verifier accounts and keys, found from
-//! the records); and the payer's payee record and, unless its account says it was
-//! credited, its receipt `RECORDS_AHEAD` on (found from its account). Most flow
+//! their count, picker's list of started pieces, transfer lists, verifier accounts and
+//! keys, found from the records); and the state of the arriving piece (found from the
+//! list of started pieces), the payer's payee record and, unless its account says it
+//! was credited, its receipt `RECORDS_AHEAD` on (found from its account). Most flow
 //! events are a piece ending with the next following on the same flow, so only what
 //! that needs is prefetched: the serving end's pieces and account, the receiving end's
 //! pieces, picker state, download list and account; the lists the slot-filling scans
@@ -37,7 +38,8 @@ const FLOW_AHEAD: usize = 16;
 const PEER_AHEAD: usize = 8;
 /// How far ahead the peers' buffers (pieces, picker state, transfer lists) are read.
 const BUFFERS_AHEAD: usize = 4;
-/// How far ahead what the buffers point to (the payer's payee record) is read.
+/// How far ahead what the buffers point to (the arriving piece's state, the payer's
+/// payee record) is read.
 const RECORDS_AHEAD: usize = 2;
 
 impl Engine {
@@ -63,8 +65,13 @@ impl Engine {
             self.warm_buffers(f.down, closing || self.room.get(f.down));
         }
         if let Some(id) = self.flow_ahead(RECORDS_AHEAD) {
-            let d = self.flows.get(id).down;
+            let f = self.flows.get(id);
+            let d = f.down;
             if let Some(peer) = self.peers.get(d as usize) {
+                if let Some(r) = peer.picker.as_ref() {
+                    let (at, bytes) = r.state_buffer(f.block.piece);
+                    prefetch::bytes(at, bytes);
+                }
                 self.ledger.warm_payees(peer.identity);
                 if let Some(r) = peer.receipt {
                     self.ledger.warm_receipt(peer.identity, r);
@@ -123,10 +130,10 @@ impl Engine {
         }
     }
 
-    /// `p`'s buffers: its pieces, picker state, download list, verifier account (its
-    /// receipt is read later, if its account needs it) and, if
-    /// `neighbours` (it has an upload slot free, which its next piece will be offered
-    /// to), its neighbour and upload lists.
+    /// `p`'s buffers: its pieces, its picker's started pieces and last started piece's
+    /// state, download list, verifier account (its receipt is read later, if its account
+    /// needs it) and, if `neighbours` (it has an upload slot free, which its next piece
+    /// will be offered to), its neighbour and upload lists.
     fn warm_buffers(&self, p: PeerId, neighbours: bool) {
         let Some(peer) = self.peers.get(p as usize) else {
             return;
@@ -136,10 +143,14 @@ impl Engine {
         if let Some(count) = self.pieces.get(p as usize) {
             prefetch::of(count);
         }
+        // Its started pieces (the state of the one arriving is read ahead from them
+        // later, in `warm_arriving`) and the last one's state, which a piece that ends
+        // is replaced by and a piece that starts goes after.
         if let Some(r) = peer.picker.as_ref() {
-            for (at, bytes) in r.buffers() {
-                prefetch::bytes(at, bytes);
-            }
+            let (at, bytes) = r.started_buffer();
+            prefetch::bytes(at, bytes);
+            let (at, bytes) = r.tail_buffer();
+            prefetch::bytes(at, bytes);
         }
         prefetch::line(peer.downloads.as_ptr());
         // The neighbour list is scanned for a free slot, and a new upload joins the list.

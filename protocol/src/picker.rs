@@ -304,24 +304,34 @@ impl Picker {
 /// start the rarest piece the peer offers, ties broken at random
 /// ([`Availability::rarest`]); when nothing is left to start or missing, the endgame
 /// asks a second peer for blocks already requested.
+///
+/// Laid out in declaration order, what every pick and every arriving block read first
+/// (the first [`Requests::HOT_BYTES`] bytes), so that a driver holding it inline in a
+/// larger record can keep those bytes on two cache lines.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct Requests {
-    layout: PieceLayout,
-    block_len: u32,
     /// The started pieces (their indices are the started set; those with a missing
     /// block are the open ones). A handful at a time, so no bitfields of them: a
     /// driver reading ahead touches two short arrays instead of three more sets.
     partial: Partials,
+    layout: PieceLayout,
+    block_len: u32,
     /// Blocks missing over every started piece (the sum of their `missing`): a pick
     /// looks through the started pieces for missing blocks only when there are some,
     /// which is rare (a released request), so it need not read their states.
     missing: u32,
-    /// Block lists of finished pieces, reused for the next ones.
-    spare: Vec<Vec<BlockState>>,
     rng: Rng,
+    /// Block lists of finished pieces, reused for the next ones (pieces of more than
+    /// one block only).
+    spare: Vec<Vec<BlockState>>,
 }
 
 impl Requests {
+    /// How many of its first bytes a pick or an arriving block of a piece of one block
+    /// reads (the rest is used by pieces of many blocks only).
+    pub const HOT_BYTES: usize = std::mem::offset_of!(Requests, spare);
+
     /// Requests for `layout`, asking for blocks of `block_len`; ties are broken by a
     /// generator seeded with `seed`.
     pub fn new(layout: PieceLayout, block_len: u32, seed: u64) -> Requests {

@@ -51,8 +51,10 @@ pub(crate) struct Link {
 }
 
 /// A peer. Laid out in declaration order from a cache line's start, so that what a
-/// piece transfer reads of either end (behaviour, phase, identity, counts, receipt,
-/// the download list) is the first line and the picker the next two.
+/// piece that arrives and the next that follows on the same transfer read of either
+/// end (behaviour, phase, identity, counts, receipt; the receiving end's picker, of
+/// which [`Requests::HOT_BYTES`]) are the first two lines. The transfer lists come
+/// after: a piece that follows another on a transfer changes no rates.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct Peer {
@@ -76,13 +78,13 @@ pub(crate) struct Peer {
     pub(crate) receipt: Option<ReceiptId>,
     /// Bytes received (complete pieces only).
     pub(crate) bytes_in: u64,
-    /// Transfers this peer receives (pending or active).
-    pub(crate) downloads: Vec<Link>,
     /// The protocol's piece picker (its per-downloader half: what was started and
     /// asked of whom), while leeching; rarity comes from the swarm's availability and
     /// the pieces had from the engine's rows.
     /// Held inline, not boxed: its buffers' addresses are then one read away.
     pub(crate) picker: Option<Requests>,
+    /// Transfers this peer receives (pending or active).
+    pub(crate) downloads: Vec<Link>,
     /// Transfers this peer serves (pending or active).
     pub(crate) uploads: Vec<Link>,
     /// Connections.
@@ -148,13 +150,13 @@ pub(crate) fn two_mut(peers: &mut [Peer], a: PeerId, b: PeerId) -> (&mut Peer, &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::mem::{offset_of, size_of};
+    use std::mem::offset_of;
 
     #[test]
-    fn what_a_transfer_reads_of_a_peer_is_its_first_line_and_the_picker_the_next() {
-        let hot_end = offset_of!(Peer, downloads) + size_of::<Vec<Link>>();
-        assert!(hot_end <= 64, "first line ends at {hot_end}");
-        assert_eq!(offset_of!(Peer, picker), 64);
+    fn what_a_piece_reads_of_a_peer_is_its_first_two_lines() {
+        let hot_end = offset_of!(Peer, picker) + Requests::HOT_BYTES;
+        assert!(hot_end <= 128, "the picker's hot part ends at {hot_end}");
+        assert!(offset_of!(Peer, downloads) >= hot_end);
         assert_eq!(std::mem::align_of::<Peer>(), 64);
     }
 }

@@ -14,9 +14,10 @@
 //! was credited, its receipt `RECORDS_AHEAD` on (found from its account). Most flow
 //! events are a piece ending with the next following on the same flow, so only what
 //! that needs is prefetched: the serving end's pieces and account, the receiving end's
-//! pieces, picker state, download list and account; the lists the slot-filling scans
-//! read (neighbours, uploads) only for an end whose slots will be offered (the flow
-//! closes at the rechoke, or the receiving end has an upload slot free).
+//! pieces, picker state and account; the transfer lists only when the flow closes
+//! (at the rechoke: a piece that follows another changes no rates), and the lists the
+//! slot-filling scans read (neighbours, uploads) only for an end whose slots will be
+//! offered (the flow closes, or the receiving end has an upload slot free).
 //!
 //! Until session 6 these were ordinary loads (the workspace had no `unsafe` for the
 //! prefetch intrinsic): their misses overlapped each other, but each held the processor
@@ -62,7 +63,7 @@ impl Engine {
             // for the freed slots.
             let closing = self.rechokes_after(f);
             self.warm_serving(f.up, closing);
-            self.warm_buffers(f.down, closing || self.room.get(f.down));
+            self.warm_buffers(f.down, closing, closing || self.room.get(f.down));
         }
         if let Some(id) = self.flow_ahead(RECORDS_AHEAD) {
             let f = self.flows.get(id);
@@ -82,7 +83,7 @@ impl Engine {
 
     /// Reads what starting a transfer to `d` will need (see `try_start`).
     pub(super) fn warm_start(&self, d: PeerId) {
-        self.warm_buffers(d, false);
+        self.warm_buffers(d, true, false);
     }
 
     /// The flow of the event `k` places ahead, if it is a transfer's event.
@@ -93,10 +94,10 @@ impl Engine {
         }
     }
 
-    /// `p`'s record: its first line; if `picker` (the receiving end's), the picker's
-    /// two; and if `slots` (its slots will be offered: the flow closes, or it has an
-    /// upload slot free), the lines holding its upload and neighbour lists and their
-    /// cursors, whose addresses the next stage reads. (The serving end's picker is
+    /// `p`'s record: its first line; if `picker` (the receiving end's), the second,
+    /// where the picker's hot part ends; and if `slots` (its slots will be offered: the
+    /// flow closes, or it has an upload slot free), the lines holding its transfer and
+    /// neighbour lists and their cursors, whose addresses the next stage reads. (The serving end's picker is
     /// not used: every line prefetched and not needed holds a line-fill buffer that a
     /// needed one waits for.)
     fn warm_peer(&self, p: PeerId, picker: bool, slots: bool) {
@@ -105,9 +106,9 @@ impl Engine {
             prefetch::line(at);
             if picker {
                 prefetch::line(at.wrapping_add(64));
-                prefetch::line(at.wrapping_add(128));
             }
             if slots {
+                prefetch::line(std::ptr::from_ref(&peer.downloads));
                 prefetch::line(std::ptr::from_ref(&peer.uploads));
                 prefetch::line(std::ptr::from_ref(&peer.neighbours));
                 prefetch::line(std::ptr::from_ref(&peer.cursor_down));
@@ -131,10 +132,10 @@ impl Engine {
     }
 
     /// `p`'s buffers: its pieces, its picker's started pieces and last started piece's
-    /// state, download list, verifier account (its receipt is read later, if its account
-    /// needs it) and, if `neighbours` (it has an upload slot free, which its next piece
-    /// will be offered to), its neighbour and upload lists.
-    fn warm_buffers(&self, p: PeerId, neighbours: bool) {
+    /// state, verifier account (its receipt is read later, if its account needs it);
+    /// if `transfers` (a transfer to it opens or closes), its download list; and if
+    /// `neighbours` (its slots will be offered), its neighbour and upload lists.
+    fn warm_buffers(&self, p: PeerId, transfers: bool, neighbours: bool) {
         let Some(peer) = self.peers.get(p as usize) else {
             return;
         };
@@ -143,8 +144,8 @@ impl Engine {
         if let Some(count) = self.pieces.get(p as usize) {
             prefetch::of(count);
         }
-        // Its started pieces (the state of the one arriving is read ahead from them
-        // later, in `warm_arriving`) and the last one's state, which a piece that ends
+        // Its started pieces (the state of the one arriving is found from them later,
+        // `RECORDS_AHEAD` on) and the last one's state, which a piece that ends
         // is replaced by and a piece that starts goes after.
         if let Some(r) = peer.picker.as_ref() {
             let (at, bytes) = r.started_buffer();
@@ -152,7 +153,9 @@ impl Engine {
             let (at, bytes) = r.tail_buffer();
             prefetch::bytes(at, bytes);
         }
-        prefetch::line(peer.downloads.as_ptr());
+        if transfers {
+            prefetch::line(peer.downloads.as_ptr());
+        }
         // The neighbour list is scanned for a free slot, and a new upload joins the list.
         if neighbours {
             prefetch::line(peer.uploads.as_ptr());

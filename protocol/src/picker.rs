@@ -125,13 +125,15 @@ impl Partials {
         self.states.get_mut(i)
     }
 
-    fn insert(&mut self, piece: u32, partial: Partial) -> Option<Partial> {
+    /// Starts `piece` with `partial` (in place of its state if it is started): its
+    /// place, and the state it replaces.
+    fn insert(&mut self, piece: u32, partial: Partial) -> (usize, Option<Partial>) {
         match self.position(piece) {
-            Some(i) => Some(std::mem::replace(&mut self.states[i], partial)),
+            Some(i) => (i, Some(std::mem::replace(&mut self.states[i], partial))),
             None => {
                 self.pieces.push(piece);
                 self.states.push(partial);
-                None
+                (self.pieces.len() - 1, None)
             }
         }
     }
@@ -350,7 +352,16 @@ impl Requests {
         &self.partial.pieces
     }
 
+    /// Whether a block covers a whole piece (as in the simulator): a piece is then
+    /// one block, found without a division.
+    fn whole_pieces(&self) -> bool {
+        u64::from(self.block_len) >= self.layout.piece_length()
+    }
+
     fn block_count(&self, piece: u32) -> u32 {
+        if self.whole_pieces() {
+            return u32::from(piece < self.layout.piece_count());
+        }
         u32::try_from(
             self.layout
                 .piece_len(piece)
@@ -360,8 +371,12 @@ impl Requests {
     }
 
     fn block_ref(&self, piece: u32, block: u32) -> BlockRef {
-        let offset = block * self.block_len;
-        let len = (self.layout.piece_len(piece) - u64::from(offset)).min(u64::from(self.block_len));
+        let offset = block.saturating_mul(self.block_len);
+        let len = (self
+            .layout
+            .piece_len(piece)
+            .saturating_sub(u64::from(offset)))
+        .min(u64::from(self.block_len));
         BlockRef {
             piece,
             offset,
@@ -494,7 +509,7 @@ impl Requests {
             let piece = self.partial.pieces[i];
             last = Some(piece);
             if self.partial.states[i].missing > 0 && words_contain(peer_has, piece) {
-                self.take_missing(piece, peer, base + max, out);
+                self.take_missing(i, peer, base + max, out);
                 if out.len() - base >= max {
                     return;
                 }
@@ -512,8 +527,8 @@ impl Requests {
                 exhausted = Some(true);
                 break;
             };
-            self.start(piece);
-            self.take_missing(piece, peer, base + max, out);
+            let i = self.start(piece);
+            self.take_missing(i, peer, base + max, out);
         }
         // 3. Endgame: nothing left to start and nothing missing; ask this peer too for
         //    blocks others are slow to deliver.
@@ -559,8 +574,8 @@ impl Requests {
         }
     }
 
-    /// Starts `piece`: every block missing.
-    fn start(&mut self, piece: u32) {
+    /// Starts `piece`: every block missing. Returns its place in `partial`.
+    fn start(&mut self, piece: u32) -> usize {
         let n = self.block_count(piece);
         let blocks = if n == 1 {
             Blocks::One(BlockState::Missing)
@@ -571,17 +586,19 @@ impl Requests {
             Blocks::Many(v)
         };
         self.missing += n;
-        if let Some(old) = self.partial.insert(
+        let (i, old) = self.partial.insert(
             piece,
             Partial {
                 blocks,
                 received: 0,
                 missing: n,
             },
-        ) {
+        );
+        if let Some(old) = old {
             self.missing -= old.missing;
             self.recycle(old.blocks);
         }
+        i
     }
 
     fn recycle(&mut self, blocks: Blocks) {
@@ -598,14 +615,19 @@ impl Requests {
         }
     }
 
-    fn take_missing<S: Sink>(&mut self, piece: u32, peer: PeerSlot, max: usize, out: &mut S) {
+    /// Asks `peer` for the missing blocks of the started piece at place `i` of
+    /// `partial`, until `out` holds `max`.
+    fn take_missing<S: Sink>(&mut self, i: usize, peer: PeerSlot, max: usize, out: &mut S) {
+        let Some(&piece) = self.partial.pieces.get(i) else {
+            return;
+        };
         let n = self.block_count(piece);
         for b in 0..n {
             if out.len() >= max {
                 return;
             }
             let block = self.block_ref(piece, b);
-            let Some(p) = self.partial.get_mut(piece) else {
+            let Some(p) = self.partial.states.get_mut(i) else {
                 return;
             };
             if let Some(state) = p.blocks.get_mut(b as usize) {
@@ -621,9 +643,13 @@ impl Requests {
 
     /// A block arrived from `peer`.
     pub fn block_received(&mut self, peer: PeerSlot, block: &BlockRef) -> Received {
-        let index = block.offset / self.block_len;
+        let index = if self.whole_pieces() {
+            0
+        } else {
+            block.offset / self.block_len
+        };
         let expected = self.block_ref(block.piece, index);
-        if block.offset % self.block_len != 0 || expected.length != block.length {
+        if expected.offset != block.offset || expected.length != block.length {
             return Received::Unexpected;
         }
         let Some(partial) = self.partial.get_mut(block.piece) else {
@@ -745,6 +771,47 @@ mod tests {
         let mut started = p.requests.started().to_vec();
         started.sort_unstable();
         assert_eq!(started, [3]);
+    }
+
+    #[test]
+    fn a_block_past_its_piece_or_off_the_grid_is_unexpected() {
+        let mut p = picker(2);
+        let all = Bitfield::full(2);
+        p.add_peer(&all);
+        let asked = p.pick(1, &all, 1);
+        let piece = asked[0].piece;
+        for (offset, length) in [(64 * 1024, 16 * 1024), (u32::MAX, 1), (1, 16 * 1024)] {
+            let block = BlockRef {
+                piece,
+                offset,
+                length,
+            };
+            assert_eq!(
+                p.block_received(1, &block),
+                Received::Unexpected,
+                "{offset}"
+            );
+        }
+        // Whole-piece blocks: only offset 0 and the piece's length.
+        let layout = PieceLayout::new(16 * 1024, 2 * 16 * 1024).unwrap();
+        let mut w = Picker::new(layout, 16 * 1024, Bitfield::new(2), 1);
+        w.add_peer(&all);
+        let asked = w.pick(1, &all, 1)[0];
+        assert_eq!((asked.offset, asked.length), (0, 16 * 1024));
+        let off = BlockRef {
+            offset: 16 * 1024,
+            ..asked
+        };
+        assert_eq!(w.block_received(1, &off), Received::Unexpected);
+        let short = BlockRef {
+            length: 100,
+            ..asked
+        };
+        assert_eq!(w.block_received(1, &short), Received::Unexpected);
+        assert!(matches!(
+            w.block_received(1, &asked),
+            Received::Accepted { complete: true, .. }
+        ));
     }
 
     #[test]

@@ -186,27 +186,38 @@ impl Availability {
     /// if nothing is wanted.
     pub fn rarest(&self, wanted: Wanted<'_>, rng: &mut Rng) -> Option<u32> {
         // The wanted set is computed once, a word at a time, into a buffer on the stack
-        // (torrents of up to `STACK_WORDS`·64 pieces) and read from there.
+        // (one of `SMALL_WORDS` words, or `STACK_WORDS`, whichever holds the torrent's
+        // pieces: zeroing the larger for a small torrent cost more than the rest of
+        // the set's computation) and read from there.
         let count = wanted.offered.len();
-        let mut stack = [0u64; STACK_WORDS];
-        let mut heap = Vec::new();
-        let words: &mut [u64] = if count <= STACK_WORDS {
-            &mut stack[..count]
+        if count <= SMALL_WORDS {
+            let mut stack = [0u64; SMALL_WORDS];
+            self.rarest_of(wanted, &mut stack[..count], rng)
+        } else if count <= STACK_WORDS {
+            let mut stack = [0u64; STACK_WORDS];
+            self.rarest_of(wanted, &mut stack[..count], rng)
         } else {
-            heap.resize(count, 0);
-            &mut heap
-        };
-        let mut total = 0usize;
-        for (w, x) in words.iter_mut().enumerate() {
-            *x = wanted.offered[w] & !wanted.have.get(w).copied().unwrap_or(0);
-            total += x.count_ones() as usize;
+            self.rarest_of(wanted, &mut vec![0; count], rng)
         }
+    }
+
+    /// [`Availability::rarest`], with `words` (as many as `wanted.offered`) to hold the
+    /// wanted set.
+    fn rarest_of(&self, wanted: Wanted<'_>, words: &mut [u64], rng: &mut Rng) -> Option<u32> {
+        // offered & !have, word by word (`have` may be shorter: missing words are 0).
+        let k = wanted.have.len().min(words.len());
+        let (head, tail) = words.split_at_mut(k);
+        let (offered_head, offered_tail) = wanted.offered.split_at(k);
+        for ((x, o), h) in head.iter_mut().zip(offered_head).zip(&wanted.have[..k]) {
+            *x = o & !h;
+        }
+        tail.copy_from_slice(offered_tail);
+        let mut total: usize = words.iter().map(|x| x.count_ones() as usize).sum();
         for &p in wanted.started {
             if let Some(x) = words.get_mut(p as usize / 64) {
-                if *x & word_mask(p) != 0 {
-                    *x &= !word_mask(p);
-                    total -= 1;
-                }
+                let bit = *x & word_mask(p);
+                total -= usize::from(bit != 0);
+                *x &= !bit;
             }
         }
         self.rarest_in(words, total, rng)
@@ -349,6 +360,9 @@ const MAX_BLOCKS: usize = 64;
 /// Torrents of up to this many 64-piece words (4,096 pieces) compute their wanted set
 /// on the stack.
 const STACK_WORDS: usize = 64;
+
+/// Torrents of up to this many words (1,024 pieces) use a smaller stack buffer.
+const SMALL_WORDS: usize = 16;
 
 /// A uniform index in `0..ties` (no draw when there is no choice).
 fn pick_tie(ties: usize, rng: &mut Rng) -> usize {

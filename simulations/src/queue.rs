@@ -23,9 +23,15 @@ const BUCKETS: u64 = 4096;
 /// A drained bucket that grew past this many events gives its memory back.
 const KEEP_CAPACITY: usize = 1024;
 
+/// Buckets per virtual second.
+const PER_S: f64 = 1.0 / BUCKET_S;
+
 fn bucket_of(at: f64) -> u64 {
     // Saturating cast; `at` is never negative (events are never scheduled in the past).
-    (at / BUCKET_S) as u64
+    // A product rather than a quotient (a division's latency, twice an event): the
+    // bucket only has to grow with the time, which a product by a positive constant
+    // does, so the order of events is the same.
+    (at * PER_S) as u64
 }
 
 /// An event waiting beyond the calendar's horizon, ordered for the heap.
@@ -104,7 +110,8 @@ impl EventQueue {
     /// Schedules `event` at time `at` (never before the current event; the engine
     /// guarantees it).
     pub(crate) fn push(&mut self, at: f64, event: Event) {
-        if bucket_of(at) >= self.current.saturating_add(BUCKETS) {
+        let b = bucket_of(at);
+        if b >= self.current.saturating_add(BUCKETS) {
             self.seq += 1;
             self.far.push(Far {
                 at,
@@ -112,12 +119,13 @@ impl EventQueue {
                 event,
             });
         } else {
-            self.place(Scheduled { at, event });
+            self.place(b, Scheduled { at, event });
         }
     }
 
-    fn place(&mut self, s: Scheduled) {
-        let b = bucket_of(s.at).max(self.current);
+    /// Puts `s`, of bucket `b`, into the calendar.
+    fn place(&mut self, b: u64, s: Scheduled) {
+        let b = b.max(self.current);
         let bucket = &mut self.ring[(b % BUCKETS) as usize];
         if b == self.current && self.sorted {
             // After every waiting event of its time or earlier: ties in insertion order.
@@ -135,10 +143,13 @@ impl EventQueue {
         let horizon = self.current.saturating_add(BUCKETS);
         while self.far.peek().is_some_and(|s| bucket_of(s.at) < horizon) {
             if let Some(s) = self.far.pop() {
-                self.place(Scheduled {
-                    at: s.at,
-                    event: s.event,
-                });
+                self.place(
+                    bucket_of(s.at),
+                    Scheduled {
+                        at: s.at,
+                        event: s.event,
+                    },
+                );
             }
         }
     }
@@ -188,11 +199,21 @@ impl EventQueue {
     }
 
     /// The earliest event and its time.
+    #[cfg(test)]
     pub(crate) fn pop(&mut self) -> Option<(f64, Event)> {
+        self.pop_due(f64::INFINITY)
+    }
+
+    /// The earliest event and its time, if it is not later than `end` (then it stays
+    /// in the queue): one look for the run loop's "is the next event due, and which".
+    pub(crate) fn pop_due(&mut self, end: f64) -> Option<(f64, Event)> {
         if !self.settle() {
             return None;
         }
         let s = *self.ring[(self.current % BUCKETS) as usize].get(self.head)?;
+        if s.at > end {
+            return None;
+        }
         self.head += 1;
         self.in_ring -= 1;
         Some((s.at, s.event))
@@ -222,6 +243,7 @@ impl EventQueue {
     }
 
     /// Time of the earliest event.
+    #[cfg(test)]
     pub(crate) fn peek_time(&mut self) -> Option<f64> {
         if !self.settle() {
             return None;
@@ -244,7 +266,8 @@ mod tests {
         q.push(1.0, Event::Announce(8));
         assert_eq!(q.pop(), Some((1.0, Event::Announce(7))));
         assert_eq!(q.pop(), Some((1.0, Event::Announce(8))));
-        assert_eq!(q.pop(), Some((2.0, Event::Sample)));
+        assert_eq!(q.pop_due(1.5), None, "not due yet: it stays");
+        assert_eq!(q.pop_due(2.0), Some((2.0, Event::Sample)));
         assert_eq!(q.pop(), None);
     }
 

@@ -152,13 +152,7 @@ impl Engine {
         self.schedule_faults();
         self.queue.push(0.0, Event::Sample);
         let mut stopped_at = end;
-        while let Some(at) = self.queue.peek_time() {
-            if at > end {
-                break;
-            }
-            let Some((at, event)) = self.queue.pop() else {
-                break;
-            };
+        while let Some((at, event)) = self.queue.pop_due(end) {
             self.now = at;
             self.stats.events += 1;
             self.warm_ahead();

@@ -659,6 +659,10 @@ impl Requests {
             return Received::Unexpected;
         };
         let cancel = match state {
+            // Asked of this peer alone (all but the endgame): no one to cancel.
+            BlockState::Requested(askers) if askers.len == 1 && askers.slots[0] == peer => {
+                Vec::new()
+            }
             BlockState::Requested(askers) if askers.contains(peer) => askers
                 .peers()
                 .iter()

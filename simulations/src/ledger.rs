@@ -260,7 +260,13 @@ impl Ledger {
         else {
             return Err(SpendError::Insufficient);
         };
-        let earlier = self.payee_of(payer, piece);
+        // The payer's record of this piece, if it paid for it (found once: read here,
+        // written at the end).
+        let slot = self.accounts[payer as usize]
+            .payees
+            .iter()
+            .position(|(p, _)| *p == piece);
+        let earlier = slot.map(|i| self.accounts[payer as usize].payees[i].1);
         #[cfg(debug_assertions)]
         debug_assert!(
             earlier.is_some() || !self.ever_paid(payer, piece),
@@ -311,8 +317,8 @@ impl Ledger {
         };
         if (piece as usize) < n {
             let payees = &mut self.accounts[payer as usize].payees;
-            match payees.iter_mut().find(|(p, _)| *p == piece) {
-                Some(entry) => entry.1 = payee,
+            match slot {
+                Some(i) => payees[i].1 = payee,
                 None => payees.push((piece, payee)),
             }
             #[cfg(debug_assertions)]

@@ -83,29 +83,32 @@ impl Engine {
     }
 
     fn fill_downloads_from(&mut self, d: PeerId, only_group: bool) {
+        if !self.can_download(d) {
+            return;
+        }
         let n = self.peers[d as usize].neighbours.len();
         let start = self.peers[d as usize].cursor_down;
         // `i` runs over `(start + k) % n` for k in 0..n, without a division per step.
         let mut i = if n == 0 { 0 } else { start % n };
         for k in 0..n {
-            if !self.can_download(d) {
-                self.peers[d as usize].cursor_down = start + k;
-                return;
-            }
             let this = i;
             i += 1;
             if i == n {
                 i = 0;
             }
-            let i = this;
-            let nb = self.peers[d as usize].neighbours[i];
+            let nb = self.peers[d as usize].neighbours[this];
             if nb.refused || !self.can_upload(nb.peer) || !self.useful(nb.peer, d) {
                 continue;
             }
             if only_group && self.peers[nb.peer as usize].behaviour != Behaviour::Colluder {
                 continue;
             }
-            self.try_start(nb.peer, d, i);
+            // Only a transfer that starts fills a request slot: the scan goes on until
+            // the slots are full, and the next one starts after this neighbour.
+            if self.try_start(nb.peer, d, this) && !self.can_download(d) {
+                self.peers[d as usize].cursor_down = start + k + 1;
+                return;
+            }
         }
     }
 

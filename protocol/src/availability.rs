@@ -75,12 +75,13 @@ pub struct Availability {
     /// `start[c]`: how many pieces have a count below `c` — the first place in `order`
     /// of count `c`. The last entry is the piece count (no piece has that count yet).
     start: Vec<u32>,
-    /// `order` cut into blocks of `block_len` places: block `b` as a set of pieces
+    /// `order` cut into blocks of `1 << block_shift` places: block `b` as a set of pieces
     /// (`words` words, [`Bitfield`] layout), so the first block holding a wanted piece
     /// is found a word at a time rather than a place at a time.
     blocks: Vec<u64>,
-    /// Places of `order` per block.
-    block_len: usize,
+    /// Log2 of the places of `order` per block: a power of two, so a place's block is
+    /// a shift (every count change moves two places).
+    block_shift: u32,
     /// Words per block set.
     words: usize,
 }
@@ -92,7 +93,8 @@ impl Availability {
         let words = crate::bitfield::word_len(pieces);
         // At most `MAX_BLOCKS` blocks, so the sets take at most `MAX_BLOCKS · words`
         // words however large the torrent.
-        let block_len = 64 * n.div_ceil(64 * MAX_BLOCKS).max(1);
+        let block_len = (64 * n.div_ceil(64 * MAX_BLOCKS).max(1)).next_power_of_two();
+        let block_shift = block_len.trailing_zeros();
         let mut blocks = vec![0; n.div_ceil(block_len) * words];
         for p in 0..pieces {
             blocks[p as usize / block_len * words + p as usize / 64] |= word_mask(p);
@@ -103,7 +105,7 @@ impl Availability {
             position: (0..pieces).collect(),
             start: vec![0, pieces],
             blocks,
-            block_len,
+            block_shift,
             words,
         }
     }
@@ -128,7 +130,7 @@ impl Availability {
         self.order.swap(a, b);
         self.position[pb as usize] = a as u32;
         self.position[pa as usize] = b as u32;
-        let (ba, bb) = (a / self.block_len, b / self.block_len);
+        let (ba, bb) = (a >> self.block_shift, b >> self.block_shift);
         if ba != bb {
             // `pa` goes from block `ba` to block `bb`, `pb` the other way.
             for block in [ba, bb] {
@@ -270,7 +272,7 @@ impl Availability {
         // block holding a wanted piece and the least place among its wanted pieces.
         let first = match self.order[..prefix].iter().position(|p| contains(*p)) {
             Some(first) => first,
-            None => self.first_wanted_place(words, prefix / self.block_len)?,
+            None => self.first_wanted_place(words, prefix >> self.block_shift)?,
         };
         let c = self.count[self.order[first] as usize];
         let end = self.start[c as usize + 1] as usize;
@@ -382,7 +384,7 @@ mod tests {
         let runs_ok = (0..a.start.len() - 1)
             .all(|c| (a.start[c]..a.start[c + 1]).all(|k| counts[k as usize] == c as u32));
         let blocks_ok = a.order.iter().enumerate().all(|(k, p)| {
-            let set = &a.blocks[k / a.block_len * a.words..][..a.words];
+            let set = &a.blocks[(k >> a.block_shift) * a.words..][..a.words];
             words_contain(set, *p)
         }) && a.blocks.iter().map(|x| x.count_ones()).sum::<u32>() == a.len();
         counts.windows(2).all(|w| w[0] <= w[1])

@@ -125,17 +125,15 @@ impl Partials {
         self.states.get_mut(i)
     }
 
-    /// Starts `piece` with `partial` (in place of its state if it is started): its
-    /// place, and the state it replaces.
-    fn insert(&mut self, piece: u32, partial: Partial) -> (usize, Option<Partial>) {
-        match self.position(piece) {
-            Some(i) => (i, Some(std::mem::replace(&mut self.states[i], partial))),
-            None => {
-                self.pieces.push(piece);
-                self.states.push(partial);
-                (self.pieces.len() - 1, None)
-            }
-        }
+    /// Starts `piece`, which is not started, with `partial`: its place.
+    fn insert(&mut self, piece: u32, partial: Partial) -> usize {
+        debug_assert!(
+            self.position(piece).is_none(),
+            "piece {piece} started twice"
+        );
+        self.pieces.push(piece);
+        self.states.push(partial);
+        self.pieces.len() - 1
     }
 
     fn remove(&mut self, piece: u32) -> Option<Partial> {
@@ -574,7 +572,8 @@ impl Requests {
         }
     }
 
-    /// Starts `piece`: every block missing. Returns its place in `partial`.
+    /// Starts `piece`, which is not started (the rarest of the wanted pieces, which
+    /// leave out the started ones): every block missing. Returns its place in `partial`.
     fn start(&mut self, piece: u32) -> usize {
         let n = self.block_count(piece);
         let blocks = if n == 1 {
@@ -586,19 +585,14 @@ impl Requests {
             Blocks::Many(v)
         };
         self.missing += n;
-        let (i, old) = self.partial.insert(
+        self.partial.insert(
             piece,
             Partial {
                 blocks,
                 received: 0,
                 missing: n,
             },
-        );
-        if let Some(old) = old {
-            self.missing -= old.missing;
-            self.recycle(old.blocks);
-        }
-        i
+        )
     }
 
     fn recycle(&mut self, blocks: Blocks) {

@@ -525,8 +525,7 @@ impl Requests {
                 exhausted = Some(true);
                 break;
             };
-            let i = self.start(piece);
-            self.take_missing(i, peer, base + max, out);
+            self.start_for(piece, peer, base + max, out);
         }
         // 3. Endgame: nothing left to start and nothing missing; ask this peer too for
         //    blocks others are slow to deliver.
@@ -593,6 +592,26 @@ impl Requests {
                 missing: n,
             },
         )
+    }
+
+    /// Starts `piece` (as [`Requests::start`]) and asks `peer` for its missing blocks
+    /// (as [`Requests::take_missing`]) until `out` holds `max`; a piece of one block,
+    /// with room in `out`, is started already asked.
+    fn start_for<S: Sink>(&mut self, piece: u32, peer: PeerSlot, max: usize, out: &mut S) {
+        if out.len() < max && self.block_count(piece) == 1 {
+            self.partial.insert(
+                piece,
+                Partial {
+                    blocks: Blocks::One(BlockState::Requested(Askers::one(peer))),
+                    received: 0,
+                    missing: 0,
+                },
+            );
+            out.push(self.block_ref(piece, 0));
+            return;
+        }
+        let i = self.start(piece);
+        self.take_missing(i, peer, max, out);
     }
 
     fn recycle(&mut self, blocks: Blocks) {

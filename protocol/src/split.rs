@@ -48,9 +48,12 @@ pub fn split(amount: Amount, creator_share: Bps, served_by_creator: bool) -> Spl
             seeder: Amount::ZERO,
         };
     }
-    // u128 so that amount × 10 000 cannot overflow; the quotient is ≤ amount.
-    let creator = u128::from(amount.0) * u128::from(creator_share.get()) / 10_000;
-    let creator = u64::try_from(creator).unwrap_or(amount.0).min(amount.0);
+    // ⌊amount · bps / 10 000⌋ without a 128-bit division (a library call): with
+    // amount = q · 10 000 + r it is q · bps + ⌊r · bps / 10 000⌋, where q · bps ≤ amount
+    // (bps ≤ 10 000) and r · bps < 10⁸; the divisions are by a constant, so products.
+    let bps = u64::from(creator_share.get());
+    let (q, r) = (amount.0 / 10_000, amount.0 % 10_000);
+    let creator = (q * bps + r * bps / 10_000).min(amount.0);
     Split {
         creator: Amount(creator),
         seeder: Amount(amount.0 - creator),
@@ -76,6 +79,16 @@ mod tests {
         assert_eq!((s.creator, s.seeder), (Amount(101), Amount(0)));
         let s = split(Amount(101), Bps::new(8000).unwrap(), false);
         assert_eq!((s.creator, s.seeder), (Amount(80), Amount(21)));
+    }
+
+    #[test]
+    fn the_largest_amounts_split_without_overflow() {
+        for bps in [0u64, 1, 9_999, 10_000] {
+            let s = split(Amount(u64::MAX), Bps::new(bps).unwrap(), false);
+            let exact = u128::from(u64::MAX) * u128::from(bps) / 10_000;
+            assert_eq!(u128::from(s.creator.0), exact, "{bps}");
+            assert_eq!(s.creator.0 + s.seeder.0, u64::MAX);
+        }
     }
 
     proptest! {

@@ -104,9 +104,13 @@ impl Engine {
                 continue;
             }
             // Only a transfer that starts fills a request slot: the scan goes on until
-            // the slots are full, and the next one starts after this neighbour.
+            // the slots are full, and the next one starts after this neighbour (unless
+            // this was the last of the round, when the cursor stays: as the scan has
+            // always done, so that runs are the same).
             if self.try_start(nb.peer, d, this) && !self.can_download(d) {
-                self.peers[d as usize].cursor_down = start + k + 1;
+                if k + 1 < n {
+                    self.peers[d as usize].cursor_down = start + k + 1;
+                }
                 return;
             }
         }

@@ -241,7 +241,9 @@ fn peer_serving_corrupt_data_is_banned_and_the_download_completes_from_others() 
     )
     .unwrap();
     let (_liar, _) = seeder(&torrent, &bad, &["--seed-mode"]);
-    let (_honest, _) = seeder(&torrent, &data, &["--upload-limit", "1000000"]);
+    // Slow enough (about 5 s alone) that the liar is connected and asked long before the
+    // download could finish without it.
+    let (_honest, _) = seeder(&torrent, &data, &["--upload-limit", "300000"]);
     let out = finish(get(&magnet, &dir.path().join("dl"), &[]));
     assert!(
         std::fs::read(dir.path().join("dl/film.bin")).unwrap() == std::fs::read(&data).unwrap()

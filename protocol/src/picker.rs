@@ -441,7 +441,7 @@ impl Requests {
 
     /// The list of its started pieces, as (start, bytes): a driver that knows it will
     /// call this picker soon (the simulator, reading ahead of its events) can prefetch
-    /// it, and once it is in cache, [`Requests::piece_buffers`]. Reading through these
+    /// it, and once it is in cache, [`Requests::state_buffer`]. Reading through these
     /// addresses is the caller's affair; the picker changes nothing.
     pub fn started_buffer(&self) -> (*const u8, usize) {
         let pieces = &self.partial.pieces;

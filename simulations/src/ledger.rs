@@ -78,6 +78,13 @@ struct Account {
     credited: ReceiptId,
 }
 
+impl Account {
+    /// Where `piece` is in `payees`, if it is there.
+    fn payee_slot(&self, piece: u32) -> Option<usize> {
+        self.payees.iter().position(|(p, _)| *p == piece)
+    }
+}
+
 /// No receipt (see `Account::credited`).
 const NO_RECEIPT: ReceiptId = ReceiptId::MAX;
 
@@ -211,10 +218,7 @@ impl Ledger {
     /// Whom `payer` paid for `piece`, while it is not delivered.
     fn payee_of(&self, payer: IdentityId, piece: u32) -> Option<IdentityId> {
         let a = self.accounts.get(payer as usize)?;
-        a.payees
-            .iter()
-            .find(|(p, _)| *p == piece)
-            .map(|(_, payee)| *payee)
+        a.payee_slot(piece).map(|i| a.payees[i].1)
     }
 
     /// Debug builds: whether `payer` ever paid for `piece`.
@@ -262,10 +266,7 @@ impl Ledger {
         };
         // The payer's record of this piece, if it paid for it (found once: read here,
         // written at the end).
-        let slot = self.accounts[payer as usize]
-            .payees
-            .iter()
-            .position(|(p, _)| *p == piece);
+        let slot = self.accounts[payer as usize].payee_slot(piece);
         let earlier = slot.map(|i| self.accounts[payer as usize].payees[i].1);
         #[cfg(debug_assertions)]
         debug_assert!(
@@ -341,7 +342,7 @@ impl Ledger {
     /// as a deferred voucher spent when the verifier returns can.
     pub(crate) fn delivered(&mut self, payer: IdentityId, piece: u32) {
         if let Some(a) = self.accounts.get_mut(payer as usize) {
-            if let Some(i) = a.payees.iter().position(|(p, _)| *p == piece) {
+            if let Some(i) = a.payee_slot(piece) {
                 a.payees.swap_remove(i);
             }
         }

@@ -97,9 +97,9 @@ impl Engine {
     /// `p`'s record: its first line; if `picker` (the receiving end's), the second,
     /// where the picker's hot part ends; and if `slots` (its slots will be offered: the
     /// flow closes, or it has an upload slot free), the lines holding its transfer and
-    /// neighbour lists and their cursors, whose addresses the next stage reads. (The serving end's picker is
-    /// not used: every line prefetched and not needed holds a line-fill buffer that a
-    /// needed one waits for.)
+    /// neighbour lists and their cursors, whose addresses the next stage reads. (The
+    /// serving end's picker is not used: every line prefetched and not needed holds a
+    /// line-fill buffer that a needed one waits for.)
     fn warm_peer(&self, p: PeerId, picker: bool, slots: bool) {
         if let Some(peer) = self.peers.get(p as usize) {
             let at = std::ptr::from_ref(peer).cast::<u8>();

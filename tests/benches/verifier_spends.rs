@@ -97,6 +97,25 @@ fn self_ticks() -> u64 {
     t[0] + t[1]
 }
 
+/// CPU ticks (user + system) of each thread of process `pid`, summed by thread name
+/// (the tokio workers share one).
+fn thread_ticks(pid: u32) -> std::collections::BTreeMap<String, u64> {
+    let mut by_name = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let tid = task.file_name().to_string_lossy().into_owned();
+        let name = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let t = ilpt_tests::proc_cpu_ticks(&format!("{pid}/task/{tid}"));
+        *by_name.entry(name).or_insert(0) += t[0] + t[1];
+    }
+    by_name
+}
+
 fn print_latency(sorted: &[Duration]) {
     println!(
         "latency: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms",
@@ -313,6 +332,12 @@ async fn main() {
         receivers.push(rx);
     }
     let paced_start = Instant::now() + Duration::from_millis(20);
+    // The wall clock at paced_start, for lining the trace up with the verifier's log.
+    let paced_start_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        + Duration::from_millis(20);
+    let paced_cpu0 = (thread_ticks(server_pid), self_ticks());
     let pacer = std::thread::spawn(move || {
         for j in 0..total {
             let due = paced_start + Duration::from_secs_f64(j as f64 / rate as f64);
@@ -346,18 +371,22 @@ async fn main() {
     // ILPT_BENCH_TRACE=FILE: each paced spend's due time and latency, in ms, to see
     // when stalls happen.
     if let Ok(path) = std::env::var("ILPT_BENCH_TRACE") {
-        let lines: String = timeline
-            .iter()
-            .map(|(due, lat)| {
+        let header = format!(
+            "# paced start at unix {:.6} s; then: due ms, latency ms\n",
+            paced_start_unix.as_secs_f64()
+        );
+        let lines: String = std::iter::once(header)
+            .chain(timeline.iter().map(|(due, lat)| {
                 format!(
                     "{:.3} {:.3}\n",
                     due.as_secs_f64() * 1e3,
                     lat.as_secs_f64() * 1e3
                 )
-            })
+            }))
             .collect();
         std::fs::write(&path, lines).unwrap();
     }
+    let paced_cpu1 = (thread_ticks(server_pid), self_ticks());
     let mut paced_lat: Vec<Duration> = timeline.iter().map(|(_, lat)| *lat).collect();
     paced_lat.sort();
     let paced_wall = paced_start.elapsed();
@@ -401,5 +430,21 @@ async fn main() {
         paced_lat.len() as f64 / paced_wall.as_secs_f64()
     );
     print_latency(&paced_lat);
+    // Thread names as the verifier sets them (the kernel keeps 15 bytes).
+    let paced_per_spend = |ticks: u64| ticks as f64 * 10_000.0 / paced_lat.len() as f64;
+    let threads: Vec<String> = paced_cpu1
+        .0
+        .iter()
+        .map(|(name, t1)| (name, t1 - paced_cpu0.0.get(name).copied().unwrap_or(0)))
+        .filter(|(_, ticks)| *ticks > 0)
+        .map(|(name, ticks)| format!("{name} {:.0}", paced_per_spend(ticks)))
+        .collect();
+    let verifier: u64 = paced_cpu1.0.values().sum::<u64>() - paced_cpu0.0.values().sum::<u64>();
+    println!(
+        "paced cpu per spend: verifier {:.0} us ({}), load generator {:.0} us",
+        paced_per_spend(verifier),
+        threads.join(", "),
+        paced_per_spend(paced_cpu1.1 - paced_cpu0.1)
+    );
     println!("audit: {audit}");
 }

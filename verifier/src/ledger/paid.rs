@@ -29,6 +29,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use super::{decode_key, exec, get_meta, set_meta, LedgerError, Result};
 use ilpt_protocol::{InfoHash, PublicKey, SignedVoucher};
 
+/// Moves slice `?1` of the memory table into `paid_pieces`.
+pub(super) const MOVE_PART: &str = "
+INSERT INTO main.paid_pieces (info_hash, payer, piece, payee)
+SELECT info_hash, payer, piece, payee FROM temp.paid_recent WHERE part = ?1
+ORDER BY info_hash, payer, piece
+ON CONFLICT (info_hash, payer, piece) DO UPDATE SET payee = excluded.payee";
+
 /// Slices of the memory table; one is moved to `paid_pieces` at each commit.
 pub const PARTS: i64 = 256;
 
@@ -188,14 +195,7 @@ pub fn move_next_part(conn: &Connection) -> Result<()> {
     } else {
         begun_at
     };
-    exec(
-        conn,
-        "INSERT INTO main.paid_pieces (info_hash, payer, piece, payee)
-         SELECT info_hash, payer, piece, payee FROM temp.paid_recent WHERE part = ?1
-         ORDER BY info_hash, payer, piece
-         ON CONFLICT (info_hash, payer, piece) DO UPDATE SET payee = excluded.payee",
-        params![part],
-    )?;
+    exec(conn, MOVE_PART, params![part])?;
     exec(
         conn,
         "DELETE FROM temp.paid_recent WHERE part = ?1",

@@ -355,6 +355,29 @@ fn buying_a_paid_piece_elsewhere_moves_the_seeder_share_and_charges_nothing() {
 /// as far as they are concerned). A new connection reads those back from the vouchers,
 /// so every piece is still charged once and a moved share moves from its latest payee.
 #[test]
+fn statements_are_planned_once() {
+    // The statement cache clears a statement's bindings as it takes it back; without
+    // the planner's stability guarantee that made SQLite compile the slice-moving
+    // statement again at every commit.
+    let f = fixture();
+    let payer = key(9);
+    f.spend(
+        &f.voucher(&payer, &key(2), 0, 0),
+        &[f.pay(&f.pointer, 1000, 12)],
+    )
+    .unwrap();
+    for n in 0..2 * paid::PARTS {
+        paid::move_next_part(&f.conn).unwrap();
+        let piece = 1 + (n % 3) as u32;
+        f.spend(&f.voucher(&payer, &key(2), piece, 1 + n as u64), &[])
+            .unwrap();
+    }
+    let stmt = f.conn.prepare_cached(paid::MOVE_PART).unwrap();
+    assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+    assert!(stmt.get_status(rusqlite::StatementStatus::Run) > 0);
+}
+
+#[test]
 fn paid_pieces_written_behind_are_all_there_after_a_restart() {
     let mut f = fixture();
     let (payer, a, b) = (key(9), key(2), key(3));

@@ -181,16 +181,16 @@ pub fn open(path: &std::path::Path) -> Result<Connection> {
 }
 
 /// Copies committed WAL pages into the database every `interval`, or at once when the
-/// writer asks through `requests` (its WAL nears its limit), on its own connection and
-/// without blocking the writer (PASSIVE), until told to stop through `requests`; then
-/// folds the whole WAL into the database.
+/// writer asks through `requests` (every half MiB of new WAL, at most every 10 ms), on
+/// its own connection and without blocking the writer (PASSIVE), until told to stop
+/// through `requests`; then folds the whole WAL into the database.
 ///
-/// Under sustained load a pass never reaches the last commit (the writer goes on
-/// appending), and SQLite syncs the database only after a pass that does. So each pass
-/// that copied pages is followed by an `fdatasync` of the database here, off the commit
-/// path: the pages reach the disk a little at a time, and the writer's own checkpoint
-/// at the WAL's size limit ([`crate::writer::WAL_LIMIT`]) finds little left to copy or
-/// to sync.
+/// Under sustained load a pass often stops short of the last commit (the writer goes on
+/// appending), and SQLite syncs the database only after a pass that reaches it. So
+/// each pass that copied pages short of it is followed by an `fdatasync` of the
+/// database here, off the commit path: the pages reach the disk a little at a time, and
+/// the writer's own checkpoint at the WAL's size limit ([`crate::writer::WAL_LIMIT`])
+/// finds little left to copy or to sync.
 pub fn checkpoint_loop(
     path: &std::path::Path,
     interval: std::time::Duration,

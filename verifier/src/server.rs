@@ -36,13 +36,14 @@ pub struct VerifierConfig {
     /// Let the SPSP proxy query plain-http receivers (for loopback testing only).
     pub allow_http_receivers: bool,
     /// Milliseconds between the background WAL checkpoints (copying committed pages into
-    /// the database file); under load the writer also asks for passes as the WAL nears
-    /// its limit. Shorter: smaller, more frequent background writes, so a commit's fsync
-    /// queues behind less; longer: less total writing.
+    /// the database file) when the writer has not asked for one. It asks every half MiB
+    /// of new WAL, at most every 10 ms (`PASS_FRAMES` in [`crate::writer`]), so under
+    /// load this timer rarely fires. Shorter: an idle ledger's last commits reach the
+    /// database file sooner; longer: fewer wake-ups.
     pub checkpoint_ms: u64,
     /// MiB the WAL may reach before the writer folds it into the database and starts it
-    /// over (see [`crate::writer::WAL_LIMIT`]; from half this size the checkpoint thread
-    /// copies ahead of it). Smaller: a file that stops growing sooner, so commits
+    /// over (see [`crate::writer::WAL_LIMIT`]; from half this size it does so after the
+    /// checkpoint thread's next pass). Smaller: a file that stops growing sooner, so commits
     /// overwrite blocks already on disk; larger: fewer of the writer's short restart
     /// pauses.
     pub wal_limit_mib: u64,

@@ -348,12 +348,14 @@ impl CheckpointRequests {
 /// what the checkpoint thread has not yet copied, syncs it, and lets the next commit
 /// write the WAL from its start again, over blocks the file already has, so a WAL sync
 /// writes data only. Every operation waits while it runs, so it should find little to
-/// do: from half the limit the writer asks the checkpoint thread for passes (copying and
-/// syncing without blocking anyone), and runs its own at the first commit after one
-/// that left at most [`PAUSE_FRAMES`] frames to copy; it runs its own at the limit in
-/// any case (or, with no checkpoint thread, only then). At a paced 10,000 spends/s that
-/// is a pause of 2–3 ms (p50 2.5 ms; 4.6 ms before the early passes) about ten times a
-/// second, in place of a long one every few seconds. Measured at that load for 15 s
+/// do: the checkpoint thread copies close behind the commits (a pass every
+/// [`PASS_FRAMES`] new frames, copying and syncing without blocking anyone), and from
+/// half the limit the writer runs its own at the first commit after a pass that left at
+/// most [`PAUSE_FRAMES`] frames to copy; it runs its own at the limit in any case (or,
+/// with no checkpoint thread, only then). At a paced 10,000 spends/s that is a pause of
+/// about 1 ms (2.5 ms with passes from half the limit only, 4.6 ms before any early
+/// passes) about twelve times a second, in place of a long one every few seconds.
+/// Measured at that load for 15 s
 /// before the early passes (session 5, BENCHMARKS.md), the smaller the limit the
 /// shorter the tail, down to about this size: p99 ≈ 11 ms at 16 MiB, 13 ms at 64 MiB,
 /// 32 ms at 256 MiB and 30 ms for session 4's code (1 GiB), in the same minutes.
@@ -362,6 +364,28 @@ pub const WAL_LIMIT: u64 = 16 << 20;
 /// The most WAL frames the writer's own checkpoint should find left to copy: it runs
 /// once the checkpoint thread's passes have left no more (or at the limit).
 const PAUSE_FRAMES: u64 = 256;
+
+/// The writer asks the checkpoint thread for a pass once this many frames (about half
+/// a MiB) were added to the WAL since it last asked, and [`PASS_INTERVAL`] has gone
+/// by, so the copying follows close behind the commits (at a paced 10,000 spends/s, a
+/// pass of about 240 frames every 10 ms) instead of starting at half the limit.
+///
+/// Each pass then copies and syncs little, and when the WAL is due to start over the
+/// writer's own checkpoint finds a few frames to copy and hardly any unsynced database
+/// pages. With passes from half the limit only (before session 13) each pass copied
+/// about 2,000 frames and synced their pages in one long `fsync` that the commits' WAL
+/// syncs queued behind, and the restart that followed paused every spend for 2–3 ms;
+/// most of the spends slower than 5 ms (two-thirds to nine in ten) were in one.
+/// Measured at a paced 10,000 spends/s (BENCHMARKS.md, session 13): restarts about
+/// 1 ms long (were 2.4–2.7 ms) and p99 3.5–4.3 ms against 5.9–6.7 ms in the same
+/// minutes.
+const PASS_FRAMES: u64 = 128;
+
+/// The least time between two passes the writer asks for. Each pass costs two syncs
+/// (SQLite syncs the WAL before it copies, and the database after), which the
+/// commits' WAL syncs share the disk with: a pass every 128 frames (every ~3 ms in a
+/// closed loop) cost 9 % of the closed loop's throughput, every 10 ms about 4 %.
+const PASS_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// The WAL's size limit, and its size after the last commit.
 struct WalBound {
@@ -378,6 +402,10 @@ struct WalBound {
     /// early pass was asked for.
     checkpoints: Option<Arc<CheckpointRequests>>,
     asked: Option<u64>,
+    /// The WAL's frames when the writer last asked for a pass to copy behind it, and
+    /// when (see [`PASS_FRAMES`]).
+    behind: u64,
+    behind_asked: std::time::Instant,
 }
 
 impl WalBound {
@@ -409,6 +437,8 @@ impl WalBound {
             operations: 0,
             checkpoints,
             asked: None,
+            behind: 0,
+            behind_asked: std::time::Instant::now(),
         })
     }
 
@@ -426,6 +456,19 @@ impl WalBound {
         self.operations += operations as u64;
         let now = std::time::Instant::now();
         let frames = self.frames.load(Ordering::Relaxed);
+        if let Some(checkpoints) = &self.checkpoints {
+            // The WAL started over since the last request.
+            if frames < self.behind {
+                self.behind = 0;
+            }
+            if frames >= self.behind + PASS_FRAMES
+                && now.duration_since(self.behind_asked) >= PASS_INTERVAL
+            {
+                checkpoints.ask();
+                self.behind = frames;
+                self.behind_asked = now;
+            }
+        }
         if frames <= self.max_frames / 2 {
             self.asked = None;
             return;
@@ -710,9 +753,18 @@ mod tests {
     /// every `checkpoint_ms` if given; checks the WAL never grew far past the limit and
     /// every write is there afterwards. Returns the checkpoint thread's passes.
     fn write_through_a_small_wal(checkpoint_ms: Option<u64>) -> u64 {
+        write_through_a_wal(256 << 10, checkpoint_ms, None)
+    }
+
+    /// [`write_through_a_small_wal`] with a WAL limit of `limit` bytes, and a pause of
+    /// [`PASS_INTERVAL`] after every `pause_every` writes if given.
+    fn write_through_a_wal(
+        limit: u64,
+        checkpoint_ms: Option<u64>,
+        pause_every: Option<usize>,
+    ) -> u64 {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.db");
-        let limit = 256 << 10;
         let requests = checkpoint_ms.map(|_| Arc::new(CheckpointRequests::default()));
         let (writer, _done) =
             Writer::start_with_wal_limit(ledger::open(&path).unwrap(), limit, requests.clone());
@@ -735,6 +787,9 @@ mod tests {
                     .unwrap();
                 let wal = std::fs::metadata(dir.path().join("w.db-wal")).map_or(0, |m| m.len());
                 largest = largest.max(wal);
+                if pause_every.is_some_and(|n| i % n == n - 1) {
+                    std::thread::sleep(PASS_INTERVAL);
+                }
             }
         });
         assert!(largest < 4 * limit, "the WAL grew to {largest} bytes");
@@ -773,6 +828,19 @@ mod tests {
     fn the_writer_asks_the_checkpoint_thread_for_a_pass_before_the_limit() {
         let passes = write_through_a_small_wal(Some(600_000));
         assert!(passes >= 5, "{passes} passes");
+    }
+
+    /// Far below the limit too, the writer asks for a pass every [`PASS_FRAMES`] new
+    /// frames (and [`PASS_INTERVAL`]), so the checkpoint thread copies close behind the
+    /// commits: 400 writes of three or more frames each through a 64 MiB limit (never
+    /// near half of it), in eight rounds of 50 (150 frames or more) a pass interval
+    /// apart, with a timer that never fires, are a pass a round or so.
+    #[test]
+    fn the_checkpoint_thread_copies_close_behind_the_writer() {
+        let passes = write_through_a_wal(64 << 20, Some(600_000), Some(50));
+        // The first round may be too quick for a pass, and the last one's comes after
+        // the count.
+        assert!(passes >= 6, "{passes} passes");
     }
 
     /// Runs the futures concurrently on the current task and collects their outputs in

@@ -45,7 +45,8 @@ pub struct VerifierArgs {
     /// Seconds a receipt nonce stays valid after it is issued (default 300).
     #[arg(long, value_name = "SECONDS")]
     pub receipt_ttl: Option<u64>,
-    /// Milliseconds between WAL checkpoints (default 1000).
+    /// Milliseconds between WAL checkpoints when writes are few (default 1000; under
+    /// load one runs every half MiB of new WAL).
     #[arg(long, value_name = "MS")]
     pub checkpoint_ms: Option<u64>,
     /// MiB the WAL may reach before the verifier folds it into the database and starts

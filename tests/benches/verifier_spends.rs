@@ -21,7 +21,9 @@
 //!   wrk2 does), so the percentiles are those a client sees at that throughput.
 //!
 //! Prints throughput and latency percentiles of each, and checks the ledger's audit
-//! afterwards (every spend is there, the invariants hold).
+//! afterwards (every spend is there, the invariants hold). The paced phase also reports
+//! the host's stalls: stretches of 10 ms or more in which the pacer thread, which only
+//! sleeps and releases spends, was not run, and how many slow spends waited in one.
 //!
 //! The clients share the machine's two cores with the verifier, so they are kept light
 //! (as wrk is): each is one HTTP/1.1 connection driven by hyper's connection-level
@@ -338,14 +340,28 @@ async fn main() {
         .unwrap_or_default()
         + Duration::from_millis(20);
     let paced_cpu0 = (thread_ticks(server_pid), self_ticks());
+    // The pacer also watches the host: it sleeps between releases and does next to
+    // nothing when it wakes, so if it wakes `STALL` or more after a due time, nothing of
+    // ours ran then (the VM was descheduled, or the host stalled it). It returns those
+    // stretches, as (from, to) after paced_start, for the report below.
     let pacer = std::thread::spawn(move || {
+        let mut stalls: Vec<(Duration, Duration)> = Vec::new();
         for j in 0..total {
             let due = paced_start + Duration::from_secs_f64(j as f64 / rate as f64);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 std::thread::sleep(wait);
             }
+            let woke = Instant::now();
+            if woke.saturating_duration_since(due) >= STALL {
+                let (from, to) = (due - paced_start, woke - paced_start);
+                match stalls.last_mut() {
+                    Some(last) if last.1 >= from => last.1 = last.1.max(to),
+                    _ => stalls.push((from, to)),
+                }
+            }
             let _ = releases[j % releases.len()].send(due);
         }
+        stalls
     });
     let tasks: Vec<_> = paced
         .into_iter()
@@ -390,7 +406,7 @@ async fn main() {
     let mut paced_lat: Vec<Duration> = timeline.iter().map(|(_, lat)| *lat).collect();
     paced_lat.sort();
     let paced_wall = paced_start.elapsed();
-    pacer.join().unwrap();
+    let stalls = pacer.join().unwrap();
 
     let audit: Value = http
         .get(format!("{url}/audit"))
@@ -446,5 +462,36 @@ async fn main() {
         threads.join(", "),
         paced_per_spend(paced_cpu1.1 - paced_cpu0.1)
     );
+    print_stalls(&stalls, &timeline);
     println!("audit: {audit}");
+}
+
+/// The pacer woke this late: the host did not run it (see the pacer).
+const STALL: Duration = Duration::from_millis(10);
+
+/// Prints the host's stalls seen by the pacer, and how many of the paced spends slower
+/// than 5 ms were waiting during one (`timeline`: each spend's due time after the paced
+/// start, and its latency), so that a run's tail can be told apart from the host's.
+fn print_stalls(stalls: &[(Duration, Duration)], timeline: &[(Duration, Duration)]) {
+    let slow: Vec<&(Duration, Duration)> = timeline
+        .iter()
+        .filter(|(_, lat)| *lat > Duration::from_millis(5))
+        .collect();
+    let in_stall = slow
+        .iter()
+        .filter(|(due, lat)| {
+            stalls
+                .iter()
+                .any(|(from, to)| *from < *due + *lat && *due < *to)
+        })
+        .count();
+    let longest = stalls.iter().map(|(from, to)| *to - *from).max();
+    println!(
+        "host stalls (the pacer woke >= {} ms late): {}, longest {:.1} ms; paced spends > 5 ms: {}, of them {} waiting during a stall",
+        STALL.as_millis(),
+        stalls.len(),
+        longest.unwrap_or_default().as_secs_f64() * 1e3,
+        slow.len(),
+        in_stall
+    );
 }

@@ -165,6 +165,10 @@ impl Writer {
     }
 }
 
+/// A WAL sync or a commit that takes this long is logged (at debug level): it holds
+/// back every answer behind it, so it is what an operator looks for in a latency spike.
+const SLOW: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Committed batches waiting for the WAL sync; the writer waits for room beyond it.
 const SYNC_QUEUE_LEN: usize = 64;
 
@@ -239,7 +243,17 @@ fn sync_loop(
         while let Ok(more) = rx.try_recv() {
             ready.push(more);
         }
-        let failure = match wal.sync_data() {
+        let started = std::time::Instant::now();
+        let synced = wal.sync_data();
+        let took = started.elapsed();
+        if took >= SLOW {
+            tracing::debug!(
+                took_ms = took.as_millis() as u64,
+                batches = ready.len(),
+                "a WAL sync was slow; every answer in it waited"
+            );
+        }
+        let failure = match synced {
             Ok(()) => None,
             Err(e) => {
                 flags.broken.store(true, Ordering::SeqCst);
@@ -353,13 +367,18 @@ impl CheckpointRequests {
 /// half the limit the writer runs its own at the first commit after a pass that left at
 /// most [`PAUSE_FRAMES`] frames to copy; it runs its own at the limit in any case (or,
 /// with no checkpoint thread, only then). At a paced 10,000 spends/s that is a pause of
-/// about 1 ms (2.5 ms with passes from half the limit only, 4.6 ms before any early
-/// passes) about twelve times a second, in place of a long one every few seconds.
-/// Measured at that load for 15 s
-/// before the early passes (session 5, BENCHMARKS.md), the smaller the limit the
-/// shorter the tail, down to about this size: p99 ≈ 11 ms at 16 MiB, 13 ms at 64 MiB,
-/// 32 ms at 256 MiB and 30 ms for session 4's code (1 GiB), in the same minutes.
-pub const WAL_LIMIT: u64 = 16 << 20;
+/// about 1–2 ms (2.5 ms with passes from half the limit only, 4.6 ms before any early
+/// passes) a few times a second, in place of a long one every few seconds.
+///
+/// With passes that long and that far apart the limit's size matters little; a larger one
+/// means fewer restarts. Measured at a paced 10,000 spends/s for 15 s, alternating in the
+/// same minutes (BENCHMARKS.md, sessions 13 and 14): p99 2.4–3.6 ms at 64 MiB (about 3.7
+/// restarts a second) against 2.3–4.3 ms at 16 MiB (about 14 a second), and a lower p99.9
+/// in most pairs. Before the early passes (session 5) the smaller the limit the
+/// shorter the tail (p99 ≈ 11 ms at 16 MiB, 13 ms at 64 MiB, 32 ms at 256 MiB), because
+/// each restart then copied and synced everything the WAL held. After a crash, recovery
+/// reads at most this much WAL.
+pub const WAL_LIMIT: u64 = 64 << 20;
 
 /// The most WAL frames the writer's own checkpoint should find left to copy: it runs
 /// once the checkpoint thread's passes have left no more (or at the limit).
@@ -582,11 +601,20 @@ fn commit_and_hand_over(
     syncer: Option<&Syncer>,
     wal: Option<&mut WalBound>,
 ) {
+    let started = std::time::Instant::now();
     let committed = match batch.commit(conn) {
         Ok(jobs) => jobs,
         Err(e) => return batch.fail(conn, &e),
     };
     let operations = committed.len();
+    let took = started.elapsed();
+    if took >= SLOW {
+        tracing::debug!(
+            took_ms = took.as_millis() as u64,
+            operations,
+            "a commit was slow; the writer waited"
+        );
+    }
     match syncer {
         Some(syncer) => {
             syncer.flags.idle.store(false, Ordering::SeqCst);

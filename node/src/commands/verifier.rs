@@ -50,7 +50,7 @@ pub struct VerifierArgs {
     #[arg(long, value_name = "MS")]
     pub checkpoint_ms: Option<u64>,
     /// MiB the WAL may reach before the verifier folds it into the database and starts
-    /// it over (default 16).
+    /// it over (default 64).
     #[arg(long, value_name = "MIB")]
     pub wal_limit_mib: Option<u64>,
     /// Enable the development payment rail (loopback testing only; no real money).

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    create, demo, earnings, get, inspect, key, seed, serve, simulate, tracker, verifier, verify,
+    create, demo, earnings, get, inspect, key, revshare, seed, serve, simulate, tracker, verifier,
+    verify,
 };
 
 /// ILP Torrent: a peer-to-peer file-sharing swarm in which creators get paid.
@@ -47,7 +48,10 @@ pub enum Command {
     Get(get::GetArgs),
     /// Run the long-lived daemon: many torrents, a JSON API, resume on restart.
     Serve(serve::ServeArgs),
-    /// Show a node's earnings per torrent, from a verifier.
+    /// Open a revenue-share account at a verifier (the pointer a paid torrent names).
+    #[command(subcommand)]
+    Revshare(revshare::RevShareCommand),
+    /// Show a node's earnings per torrent, from a verifier; set where they are paid.
     Earnings(earnings::EarningsArgs),
     /// Run a local paid swarm in one command and report who paid, served and earned.
     Demo(demo::DemoArgs),
@@ -82,6 +86,7 @@ pub fn main() -> ExitCode {
         Command::Seed(args) => seed::run(args),
         Command::Get(args) => get::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Revshare(cmd) => revshare::run(cmd),
         Command::Earnings(args) => earnings::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Simulate(args) => simulate::run(args),

@@ -189,6 +189,78 @@ impl VerifierClient {
             .collect()
     }
 
+    /// Opens a revenue-share account for `request`, signed with the creator's key;
+    /// answers the verifier's JSON (`id`, and `pointer`: the payment pointer licenses
+    /// name).
+    pub async fn open_revshare(
+        &self,
+        request: &ilpt_protocol::account::RevShareRequest,
+        creator: &ed25519_dalek::SigningKey,
+    ) -> Result<Value> {
+        let signature = data_encoding::HEXLOWER.encode(&request.sign(creator));
+        let r = self
+            .http
+            .post(format!("{}/revshare", self.base))
+            .json(&json!({
+                "payout_pointer": request.payout_pointer,
+                "creator_share_bps": request.creator_share.get(),
+                "asset_code": request.asset.code(),
+                "asset_scale": request.asset.scale(),
+                "creator_key": request.creator_key,
+                "signature": signature,
+            }))
+            .send()
+            .await?;
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("the verifier refused the account ({status}): {body}");
+        }
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// A revenue-share account's terms and totals, by id or pointer.
+    pub async fn revshare(&self, id: &str) -> Result<Value> {
+        let r = self
+            .http
+            .get(format!("{}/revshare/{id}", self.base))
+            .send()
+            .await?;
+        let status = r.status();
+        let body = r.text().await.unwrap_or_default();
+        if !status.is_success() {
+            bail!("the verifier answered {status}: {body}");
+        }
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    /// Sets where `party`'s earnings from serving are paid, signed with its key.
+    pub async fn set_payout_pointer(
+        &self,
+        party: &ed25519_dalek::SigningKey,
+        pointer: &str,
+    ) -> Result<()> {
+        let key = PublicKey::from(party.verifying_key());
+        let signature = ilpt_protocol::account::sign_payout_pointer(party, pointer);
+        let r = self
+            .http
+            .put(format!("{}/parties/{key}/pointer", self.base))
+            .json(&json!({
+                "pointer": pointer,
+                "signature": data_encoding::HEXLOWER.encode(&signature),
+            }))
+            .send()
+            .await?;
+        let status = r.status();
+        if !status.is_success() {
+            bail!(
+                "the verifier refused the payout pointer ({status}): {}",
+                r.text().await.unwrap_or_default()
+            );
+        }
+        Ok(())
+    }
+
     /// A party's earnings.
     pub async fn earnings(&self, party: &PublicKey) -> Result<Value> {
         let r = self

@@ -9,6 +9,7 @@
 //! Every parser returns a typed error that names what was expected and what was found,
 //! and never panics on any input.
 
+pub mod account;
 pub mod amount;
 pub mod availability;
 pub mod bencode;

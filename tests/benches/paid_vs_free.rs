@@ -119,10 +119,8 @@ fn main() {
         .unwrap()
         .to_owned();
     let key = dir.path().join("creator.key");
-    let creator = ilpt(&["key", "generate", "--out", s(&key)])
-        .trim()
-        .to_owned();
-    let pointer = ilpt_tests::open_revshare(&vurl, &creator);
+    ilpt(&["key", "generate", "--out", s(&key)]);
+    let pointer = ilpt_tests::open_revshare(&vurl, &key);
     let data = dir.path().join("data.bin");
     std::fs::write(&data, pseudo_random(mib << 20, 5)).unwrap();
     let free_t = dir.path().join("free.torrent");

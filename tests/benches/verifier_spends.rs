@@ -175,9 +175,13 @@ async fn main() {
     let creator = SigningKey::from_bytes(&[1; 32]);
     let reply: Value = http
         .post(format!("{url}/revshare"))
-        .json(&json!({"payout_pointer": "$wallet.example/c", "creator_share_bps": 8000, "asset_code": "USD",
-                      "asset_scale": 2, "creator_key": pk(&creator)}))
-        .send().await.unwrap().json().await.unwrap();
+        .json(&ilpt_tests::revshare_body(&creator, "$wallet.example/c"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let pointer = reply["pointer"].as_str().unwrap().to_owned();
     let price = u64::from(pieces) * 10;
     let license = License::new(
@@ -245,10 +249,9 @@ async fn main() {
             .json()
             .await
             .unwrap();
-        let id = format!("{ih}-{}", pk(&payer));
         let r = http
-            .post(format!("{url}/balances/{id}:creditReceipt"))
-            .body(pay["receipt"].as_str().unwrap().to_owned())
+            .post(format!("{url}/licenses/{ih}/credit"))
+            .json(&json!({"payer": pk(&payer), "receipt": pay["receipt"]}))
             .send()
             .await
             .unwrap();

@@ -180,21 +180,57 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     t[0] + t[1]
 }
 
-/// Opens a revenue-share account at the verifier at `verifier_url` for the creator with
-/// public key `creator_key` (hex): USD at scale 2, 80% to the creator. Returns its
-/// payment pointer, the one a license names.
+/// Opens a revenue-share account at the verifier at `verifier_url` for the creator whose
+/// key file is `creator_key` (from `ilpt key generate`), with `ilpt revshare open`: USD
+/// at scale 2, 80% to the creator. Returns its payment pointer, the one a license names.
 #[allow(clippy::expect_used)]
-pub fn open_revshare(verifier_url: &str, creator_key: &str) -> String {
-    let account: serde_json::Value = reqwest::blocking::Client::new()
-        .post(format!("{verifier_url}/revshare"))
-        .json(&serde_json::json!({"payout_pointer": "$creator.example/p", "creator_share_bps": 8000,
-                                  "asset_code": "USD", "asset_scale": 2, "creator_key": creator_key}))
-        .send()
-        .expect("POST /revshare")
-        .json()
-        .expect("a revshare answer");
+pub fn open_revshare(verifier_url: &str, creator_key: &Path) -> String {
+    let out = std::process::Command::new(ilpt_bin())
+        .args(["revshare", "open", "--verifier", verifier_url, "--key"])
+        .arg(creator_key)
+        .args([
+            "--payout-pointer",
+            "$creator.example/p",
+            "--creator-share",
+            "8000",
+            "--asset",
+            "USD:2",
+            "--json",
+        ])
+        .output()
+        .expect("spawn ilpt revshare open");
+    assert!(
+        out.status.success(),
+        "ilpt revshare open failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let account: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("a revshare answer");
     account["pointer"]
         .as_str()
         .expect("the account's pointer")
         .to_owned()
+}
+
+/// The signed body of `POST /revshare` opening an account for `creator`: USD at scale
+/// 2, 80% to the creator, paid out to `payout_pointer`.
+#[allow(clippy::expect_used)]
+pub fn revshare_body(
+    creator: &ed25519_dalek::SigningKey,
+    payout_pointer: &str,
+) -> serde_json::Value {
+    let request = ilpt_protocol::account::RevShareRequest {
+        payout_pointer: payout_pointer.to_owned(),
+        creator_share: ilpt_protocol::Bps::new(8000).expect("a share"),
+        asset: ilpt_protocol::Asset::new("USD", 2).expect("an asset"),
+        creator_key: creator.verifying_key().into(),
+    };
+    let signature: String = request
+        .sign(creator)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    serde_json::json!({"payout_pointer": payout_pointer, "creator_share_bps": 8000,
+                       "asset_code": "USD", "asset_scale": 2,
+                       "creator_key": request.creator_key, "signature": signature})
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// Whether the SPSP proxy may query plain-http receivers (local testing).
     pub allow_http_receivers: bool,
+    /// Bounds how many license registrations are read and parsed at once.
+    pub license_parses: tokio::sync::Semaphore,
 }
 
 /// Seconds since the Unix epoch.
@@ -233,6 +235,18 @@ struct NewRevShare {
     asset_code: String,
     asset_scale: u8,
     creator_key: PublicKey,
+    /// Hex of the creator key's 64-byte signature of the request
+    /// ([`ilpt_protocol::account::RevShareRequest::message`]).
+    signature: String,
+}
+
+/// A 64-byte Ed25519 signature from its 128 hex digits.
+fn parse_signature(hex: &str) -> Result<[u8; 64], LedgerError> {
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(hex.as_bytes())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("signature: expected 128 hex characters"))
 }
 
 async fn create_revshare(
@@ -245,6 +259,20 @@ async fn create_revshare(
     let share = ilpt_protocol::Bps::new(req.creator_share_bps).map_err(|e| bad(e.to_string()))?;
     let asset = ilpt_protocol::Asset::new(&req.asset_code, req.asset_scale)
         .map_err(|e| bad(e.to_string()))?;
+    let signature = parse_signature(&req.signature)?;
+    let signed = ilpt_protocol::account::RevShareRequest {
+        payout_pointer: req.payout_pointer.clone(),
+        creator_share: share,
+        asset: asset.clone(),
+        creator_key: req.creator_key,
+    };
+    if !signed.verify(&signature) {
+        return Err(LedgerError::Forbidden(
+            "signature does not verify against the creator key: a revenue-share account \
+             is opened only with its creator's signature of its terms"
+                .into(),
+        ));
+    }
     let id = random_hex::<16>().map_err(bad)?;
     let account = RevShare {
         pointer: format!("{}/spsp/{id}", s.public_url.trim_end_matches('/')),
@@ -294,14 +322,48 @@ fn parse_party(text: &str) -> Result<PublicKey, LedgerError> {
 async fn register_license(
     State(s): State<Arc<AppState>>,
     Path(info_hash): Path<String>,
-    body: Bytes,
-) -> Result<Json<Value>, LedgerError> {
+    body: axum::body::Body,
+) -> Result<Response, LedgerError> {
     let info_hash = parse_info_hash(&info_hash)?;
-    Ok(Json(
-        s.writer
-            .run(move |c| ledger::register_license(c, info_hash, &body))
-            .await?,
-    ))
+    // A few registrations at a time: each buffers up to MAX_INFO_BODY and hashes it.
+    let _permit = s
+        .license_parses
+        .acquire()
+        .await
+        .map_err(|_| LedgerError::Unavailable("the verifier is stopping".into()))?;
+    let bytes = match axum::body::to_bytes(body, MAX_INFO_BODY).await {
+        Ok(bytes) => bytes,
+        Err(e) if too_large(&e) => {
+            return Ok((
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the info dictionary is larger than {MAX_INFO_BODY} bytes"),
+            )
+                .into_response())
+        }
+        Err(e) => return Err(bad(format!("cannot read the info dictionary: {e}"))),
+    };
+    // Hashing and parsing megabytes of piece hashes runs off the async threads and
+    // off the ledger writer; only the short insert runs on the writer.
+    let parsed = tokio::task::spawn_blocking(move || ledger::parse_license(info_hash, &bytes))
+        .await
+        .map_err(|e| LedgerError::Unavailable(format!("license check failed: {e}")))??;
+    let stored = s
+        .writer
+        .run(move |c| ledger::store_license(c, &parsed))
+        .await?;
+    Ok(Json(stored).into_response())
+}
+
+/// True if reading a body failed because it was longer than the limit.
+fn too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 #[derive(serde::Deserialize)]
@@ -474,11 +536,7 @@ async fn set_payout_pointer(
 ) -> Result<StatusCode, LedgerError> {
     let party = parse_party(&party)?;
     let req: PointerRequest = json_body(&body)?;
-    let sig: [u8; 64] = data_encoding::HEXLOWER_PERMISSIVE
-        .decode(req.signature.as_bytes())
-        .ok()
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| bad("signature: expected 128 hex characters"))?;
+    let sig = parse_signature(&req.signature)?;
     s.writer
         .run(move |c| ledger::set_payout_pointer(c, &party, &req.pointer, &sig))
         .await?;
@@ -493,19 +551,27 @@ async fn payouts(State(s): State<Arc<AppState>>) -> Result<Response, LedgerError
         )
             .into_response());
     }
-    let due = s.writer.run(ledger::payouts_due).await?;
-    let mut done = Vec::new();
-    for d in due {
-        // The development rail settles instantly; its proof is a dev receipt reference.
-        let proof = format!("dev-rail:{}", random_hex::<8>().map_err(bad)?);
-        let now = now();
-        let record = d.clone();
-        let p = proof.clone();
-        s.writer
-            .run(move |c| ledger::record_payout(c, &record, &p, now))
-            .await?;
-        done.push(json!({"party": d.party, "pointer": d.pointer, "amount": d.amount.to_string(), "proof": proof}));
+    // Reading what is due and recording it paid happen in one transaction, so two
+    // calls at once cannot pay the same earnings. The development rail settles
+    // instantly; its proof is a dev receipt reference.
+    let now = now();
+    let paid = s
+        .writer
+        .run(move |c| {
+            ledger::pay_out_all(c, now, |_| {
+                random_hex::<8>()
+                    .map(|r| format!("dev-rail:{r}"))
+                    .map_err(LedgerError::Unavailable)
+            })
+        })
+        .await?;
+    for (due, proof) in &paid {
+        tracing::info!(party = %due.party, pointer = %due.pointer, amount = due.amount, %proof, "paid out");
     }
+    let done: Vec<Value> = paid
+        .into_iter()
+        .map(|(d, proof)| json!({"party": d.party, "pointer": d.pointer, "amount": d.amount.to_string(), "proof": proof}))
+        .collect();
     Ok(Json(json!({"payouts": done})).into_response())
 }
 

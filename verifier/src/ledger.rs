@@ -249,7 +249,14 @@ pub fn checkpoint_loop(
 
 // ---------------------------------------------------------------- nonces and receipts
 
-/// Records that `nonce` was issued for `pointer`, valid until `now + ttl`.
+/// Expired nonces dropped with each nonce issued: more than one, so the table shrinks
+/// back after a burst; few, so issuing stays quick.
+const NONCES_PRUNED: i64 = 64;
+
+/// Records that `nonce` was issued for `pointer`, valid until `now + ttl`, and drops a
+/// few expired nonces with the totals credited under them: a receipt under an expired
+/// nonce is refused whether or not its nonce is still stored, so nothing it could
+/// credit is lost, and the tables stay as large as the nonces alive.
 pub fn issue_nonce(
     conn: &Connection,
     nonce: &[u8; 16],
@@ -257,6 +264,17 @@ pub fn issue_nonce(
     now: u64,
     ttl: u64,
 ) -> Result<()> {
+    // The totals first, while their nonces still say which are expired.
+    for table in ["receipt_streams", "nonces"] {
+        exec(
+            conn,
+            &format!(
+                "DELETE FROM {table} WHERE nonce IN
+                   (SELECT nonce FROM nonces WHERE expires_at < ?1 ORDER BY expires_at LIMIT ?2)"
+            ),
+            params![to_i64(now, "time")?, NONCES_PRUNED],
+        )?;
+    }
     exec(
         conn,
         "INSERT INTO nonces (nonce, pointer, expires_at) VALUES (?1, ?2, ?3)",
@@ -358,7 +376,9 @@ fn add_to_balance(
 
 /// `POST /balances/{id}:creditReceipt`: credits the receipt's increase to balance `id`.
 /// A receipt that adds nothing is refused as "expired receipt" (reference behaviour).
-/// With `pointer`, the receipt's nonce must have been issued for that pointer.
+/// With `pointer`, the receipt's nonce must have been issued for that pointer; without
+/// it (the reference routes) a license's balance is refused: those take only payments
+/// to the license's own pointer.
 pub fn credit_receipt(
     conn: &Connection,
     seed: &ReceiptSeed,
@@ -367,6 +387,9 @@ pub fn credit_receipt(
     pointer: Option<&str>,
     now: u64,
 ) -> Result<u64> {
+    if pointer.is_none() {
+        refuse_license_balance(id)?;
+    }
     let (increase, paid_to, receipt) = accept_receipt(conn, seed, receipt_b64, now)?;
     if let Some(required) = pointer {
         if paid_to != required {
@@ -381,8 +404,10 @@ pub fn credit_receipt(
     add_to_balance(conn, id, increase, &receipt, now)
 }
 
-/// `POST /balances/{id}:spend`: debits `amount`; 404 if unknown, 402 if short.
+/// `POST /balances/{id}:spend`: debits `amount`; 404 if unknown, 402 if short. A
+/// license's balance is refused (403): it is spent only by vouchers its payer signed.
 pub fn spend_balance(conn: &Connection, id: &str, amount: u64, now: u64) -> Result<u64> {
+    refuse_license_balance(id)?;
     if amount == 0 {
         return Err(LedgerError::BadRequest(
             "spend amount must be positive".into(),
@@ -543,7 +568,8 @@ pub fn revshare_totals(conn: &Connection, id: &str) -> Result<Value> {
         .query_map(params![account.id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let creator = account.creator_key.to_bytes();
-    let (mut creator_earned, mut seeders_earned) = (0u64, 0u64);
+    // Sums in u128: each term fits an i64, so no sum of them can overflow.
+    let (mut creator_earned, mut seeders_earned) = (0u128, 0u128);
     for ih in &licenses {
         let rows: Vec<(Vec<u8>, i64)> = conn
             .prepare("SELECT party, earned FROM earnings WHERE info_hash = ?1")?
@@ -551,9 +577,9 @@ pub fn revshare_totals(conn: &Connection, id: &str) -> Result<Value> {
             .collect::<rusqlite::Result<_>>()?;
         for (party, earned) in rows {
             if party == creator {
-                creator_earned += from_i64(earned);
+                creator_earned += u128::from(from_i64(earned));
             } else {
-                seeders_earned += from_i64(earned);
+                seeders_earned += u128::from(from_i64(earned));
             }
         }
     }
@@ -582,9 +608,29 @@ pub fn register_license(
     info_hash: InfoHash,
     info_bytes: &[u8],
 ) -> Result<Value> {
+    store_license(conn, &parse_license(info_hash, info_bytes)?)
+}
+
+/// A torrent's license as read from its info dictionary and checked.
+#[derive(Debug, Clone)]
+pub struct ParsedLicense {
+    /// The torrent.
+    pub info_hash: InfoHash,
+    /// Its signed license.
+    pub license: ilpt_protocol::License,
+    /// Its number of pieces.
+    pub piece_count: u32,
+}
+
+/// The first half of [`register_license`], which needs no database: the bytes hash to
+/// `info_hash`, make a valid info dictionary (whose price covers a unit a piece) and
+/// carry a license its creator key signed. The HTTP handler runs it off the writer
+/// thread, so that parsing megabytes of piece hashes never holds up a commit.
+pub fn parse_license(info_hash: InfoHash, info_bytes: &[u8]) -> Result<ParsedLicense> {
     let m = ilpt_protocol::Metainfo::from_info_bytes(info_bytes, info_hash, Vec::new())
         .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
-    let license = m.info.license.as_ref().ok_or_else(|| {
+    let piece_count = m.info.piece_count();
+    let license = m.info.license.ok_or_else(|| {
         LedgerError::Unprocessable("the torrent is free: it has no license".into())
     })?;
     if license.signature_status() != ilpt_protocol::LicenseSignature::Valid {
@@ -592,6 +638,18 @@ pub fn register_license(
             "the license is not validly signed by its creator key".into(),
         ));
     }
+    Ok(ParsedLicense {
+        info_hash,
+        license,
+        piece_count,
+    })
+}
+
+/// The second half of [`register_license`]: the license must pay one of this
+/// verifier's revenue-share pointers with that account's terms; then it is stored
+/// (once: registering it again changes nothing).
+pub fn store_license(conn: &Connection, parsed: &ParsedLicense) -> Result<Value> {
+    let (info_hash, license) = (parsed.info_hash, &parsed.license);
     let account = find_revshare(conn, &license.pointer)?.ok_or_else(|| {
         LedgerError::Unprocessable(format!(
             "the license pays {}, which is not a revenue-share pointer of this verifier",
@@ -616,7 +674,7 @@ pub fn register_license(
             &info_hash.0[..],
             account.id,
             to_i64(license.price.0, "price")?,
-            m.info.piece_count(),
+            parsed.piece_count,
             license.creator_share.get(),
             &license.creator.to_bytes()[..]
         ],
@@ -626,7 +684,7 @@ pub fn register_license(
         "revshare": account.id,
         "pointer": license.pointer,
         "price": license.price.0.to_string(),
-        "piece_count": m.info.piece_count(),
+        "piece_count": parsed.piece_count,
     }))
 }
 
@@ -668,6 +726,26 @@ pub fn license_pointer(conn: &Connection, info_hash: InfoHash) -> Result<String>
 /// The balance id of a payer on a license.
 pub fn license_balance_id(info_hash: InfoHash, payer: &PublicKey) -> String {
     format!("{}-{}", info_hash.to_hex(), payer.to_hex())
+}
+
+/// True if `id` has the form of [`license_balance_id`]: 40 hex digits, `-`, 64 hex digits.
+/// License balances share the `balances` table with the reference routes' balances,
+/// and these routes refuse every id of this form, so the two never meet.
+pub fn is_license_balance_id(id: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    id.split_once('-')
+        .is_some_and(|(ih, payer)| hex(ih, 40) && hex(payer, 64))
+}
+
+/// 403 for a license's balance on a route that is not the license's own.
+fn refuse_license_balance(id: &str) -> Result<()> {
+    if is_license_balance_id(id) {
+        return Err(LedgerError::Forbidden(format!(
+            "balance {id} is a payer's balance on a license: it is credited with \
+             POST /licenses/{{info_hash}}/credit and spent only by the payer's signed vouchers"
+        )));
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------- voucher spends
@@ -954,12 +1032,13 @@ pub fn earnings(conn: &Connection, party: &PublicKey) -> Result<Value> {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let (mut earned, mut paid) = (0u64, 0u64);
+    // Sums in u128: each term fits an i64, so no sum of them can overflow.
+    let (mut earned, mut paid) = (0u128, 0u128);
     let torrents: Vec<Value> = rows
         .iter()
         .map(|(ih, e, p)| {
-            earned += from_i64(*e);
-            paid += from_i64(*p);
+            earned += u128::from(from_i64(*e));
+            paid += u128::from(from_i64(*p));
             json!({"info_hash": data_encoding::HEXLOWER.encode(ih), "earned": e.to_string(), "paid_out": p.to_string()})
         })
         .collect();
@@ -992,13 +1071,7 @@ pub fn set_payout_pointer(
     Ok(())
 }
 
-/// The message a party signs to set its payout pointer.
-pub fn payout_pointer_message(party: &PublicKey, pointer: &str) -> Vec<u8> {
-    let mut m = b"ilpt-payout-pointer-v1\0".to_vec();
-    m.extend_from_slice(&party.to_bytes());
-    m.extend_from_slice(pointer.as_bytes());
-    m
-}
+pub use ilpt_protocol::account::payout_pointer_message;
 
 /// A payout owed: a party, where to pay it, and how much.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1007,68 +1080,107 @@ pub struct PayoutDue {
     pub party: PublicKey,
     /// The pointer to pay.
     pub pointer: String,
-    /// Earned and not yet paid, over all torrents.
+    /// Earned and not yet paid, over the torrents in `torrents`.
     pub amount: u64,
+    /// The torrents whose earnings this pays, in order.
+    pub torrents: Vec<InfoHash>,
 }
 
-/// Everything owed to parties that have a payout pointer (creators: their account's
-/// payout pointer; peers: the one they set).
+/// Everything owed, one entry for each party and pointer it is paid to. What a creator
+/// earns from its own license goes to the payout pointer of the license's revenue-share
+/// account (the one the creator signed when opening it); what a party earns by serving
+/// goes to the pointer it set with its own signature, and waits until it sets one.
+/// A party's torrents net out against each other under one pointer: a seeder share
+/// that moved away after a payout is taken back from later earnings.
 pub fn payouts_due(conn: &Connection) -> Result<Vec<PayoutDue>> {
-    let rows: Vec<(Vec<u8>, i64)> = conn
-        .prepare("SELECT party, SUM(earned) - SUM(paid_out) FROM earnings GROUP BY party HAVING SUM(earned) > SUM(paid_out)")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut due = Vec::new();
-    for (party, amount) in rows {
-        let Ok(key) = decode_key(&party) else {
+    // (party, pointer) → (net amount, torrents in order).
+    let mut groups: std::collections::BTreeMap<(Vec<u8>, String), (i128, Vec<InfoHash>)> =
+        std::collections::BTreeMap::new();
+    let mut stmt = conn.prepare(
+        "SELECT e.party, e.info_hash, e.earned - e.paid_out,
+                CASE WHEN l.creator_key = e.party THEN r.payout_pointer ELSE p.pointer END
+         FROM earnings e
+         LEFT JOIN licenses l ON l.info_hash = e.info_hash
+         LEFT JOIN revshares r ON r.id = l.revshare
+         LEFT JOIN payout_pointers p ON p.party = e.party
+         WHERE e.earned != e.paid_out
+         ORDER BY e.party, e.info_hash",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (party, info_hash, net, pointer): (Vec<u8>, Vec<u8>, i64, Option<String>) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        let (Some(pointer), Ok(ih)) = (pointer, <[u8; 20]>::try_from(info_hash.as_slice())) else {
             continue;
         };
-        let pointer: Option<String> = conn
-            .prepare_cached("SELECT pointer FROM payout_pointers WHERE party = ?1")?
-            .query_row(params![party], |r| r.get(0))
-            .optional()?
-            .or(conn
-                .prepare_cached(
-                    "SELECT payout_pointer FROM revshares WHERE creator_key = ?1 LIMIT 1",
-                )?
-                .query_row(params![party], |r| r.get(0))
-                .optional()?);
-        if let Some(pointer) = pointer {
+        let group = groups.entry((party, pointer)).or_default();
+        group.0 += i128::from(net);
+        group.1.push(InfoHash(ih));
+    }
+    let mut due = Vec::new();
+    for ((party, pointer), (net, torrents)) in groups {
+        let (Ok(key), Ok(amount)) = (decode_key(&party), i64::try_from(net)) else {
+            continue;
+        };
+        if amount > 0 {
             due.push(PayoutDue {
                 party: key,
                 pointer,
                 amount: from_i64(amount),
+                torrents,
             });
         }
     }
     Ok(due)
 }
 
-/// Records a completed payout: marks `amount` of the party's earnings paid (oldest
-/// torrents first) and journals it with the rail's proof.
+/// Records a completed payout: marks `amount` of the party's earnings on `due.torrents`
+/// paid (in order) and journals it with the rail's proof. Refused (409, nothing
+/// recorded) if those earnings do not hold `amount` unpaid: a payout is never recorded
+/// twice, nor for more than was earned.
 pub fn record_payout(conn: &Connection, due: &PayoutDue, proof: &str, now: u64) -> Result<()> {
-    let rows: Vec<(Vec<u8>, i64, i64)> = conn
-        .prepare("SELECT info_hash, earned, paid_out FROM earnings WHERE party = ?1 AND earned > paid_out ORDER BY info_hash")?
-        .query_map(params![&due.party.to_bytes()[..]], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+    let party = due.party.to_bytes();
     let mut left = to_i64(due.amount, "payout")?;
-    for (ih, earned, paid) in rows {
-        let take = (earned - paid).min(left);
-        exec(
-            conn,
-            "UPDATE earnings SET paid_out = paid_out + ?3 WHERE party = ?1 AND info_hash = ?2",
-            params![&due.party.to_bytes()[..], ih, take],
-        )?;
-        left -= take;
+    if left == 0 {
+        return Err(LedgerError::BadRequest("a payout must be positive".into()));
+    }
+    // What each torrent holds unpaid, and the part of the payout it takes (in order);
+    // checked in full before anything is written.
+    let mut takes = Vec::with_capacity(due.torrents.len());
+    for ih in &due.torrents {
         if left == 0 {
             break;
         }
+        let unpaid: Option<i64> = conn
+            .prepare_cached(
+                "SELECT earned - paid_out FROM earnings WHERE party = ?1 AND info_hash = ?2",
+            )?
+            .query_row(params![&party[..], &ih.0[..]], |r| r.get(0))
+            .optional()?;
+        let take = unpaid.unwrap_or(0).clamp(0, left);
+        if take > 0 {
+            takes.push((ih, take));
+            left -= take;
+        }
+    }
+    if left != 0 {
+        return Err(LedgerError::Conflict(format!(
+            "payout of {} to {} is {left} more than its earnings hold unpaid",
+            due.amount, due.pointer
+        )));
+    }
+    for (ih, take) in takes {
+        exec(
+            conn,
+            "UPDATE earnings SET paid_out = paid_out + ?3 WHERE party = ?1 AND info_hash = ?2",
+            params![&party[..], &ih.0[..], take],
+        )?;
     }
     exec(
         conn,
         "INSERT INTO payouts (party, pointer, amount, at, proof) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![
-            &due.party.to_bytes()[..],
+            &party[..],
             due.pointer,
             to_i64(due.amount, "payout")?,
             to_i64(now, "time")?,
@@ -1076,6 +1188,24 @@ pub fn record_payout(conn: &Connection, due: &PayoutDue, proof: &str, now: u64) 
         ],
     )?;
     Ok(())
+}
+
+/// Pays out everything due ([`payouts_due`]) through a rail that settles at once
+/// (`settle` pays one entry and returns its proof), recording each payout in the same
+/// transaction as the reading of what is due: two calls at the same time cannot both
+/// pay the same earnings, the second finds them paid.
+pub fn pay_out_all(
+    conn: &Connection,
+    now: u64,
+    mut settle: impl FnMut(&PayoutDue) -> Result<String>,
+) -> Result<Vec<(PayoutDue, String)>> {
+    let mut done = Vec::new();
+    for due in payouts_due(conn)? {
+        let proof = settle(&due)?;
+        record_payout(conn, &due, &proof, now)?;
+        done.push((due, proof));
+    }
+    Ok(done)
 }
 
 // ---------------------------------------------------------------- audit

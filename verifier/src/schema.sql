@@ -14,6 +14,8 @@ CREATE TABLE IF NOT EXISTS nonces (
     pointer    TEXT NOT NULL,
     expires_at INTEGER NOT NULL
 );
+-- Expired nonces are pruned a few at a time as new ones are issued.
+CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
 
 -- The highest total credited per (nonce, stream id): credit is monotonic.
 CREATE TABLE IF NOT EXISTS receipt_streams (

@@ -12,6 +12,10 @@ use crate::api::{router, AppState};
 use crate::ledger::{self, ReceiptSeed};
 use crate::writer::Writer;
 
+/// License registrations read and parsed at once (each buffers up to
+/// [`crate::api::MAX_INFO_BODY`] bytes).
+const LICENSE_PARSES: usize = 2;
+
 /// Everything the verifier needs to start.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -163,8 +167,11 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
         dev_rail: config.dev_rail,
         collection_pointer: config.collection_pointer.clone(),
         allow_http_receivers: config.allow_http_receivers,
+        license_parses: tokio::sync::Semaphore::new(LICENSE_PARSES),
+        // No redirects: the SPSP proxy sends each receiver its Receipt-Secret, which a
+        // redirect would hand to whatever host the receiver names.
         http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::limited(3))
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("cannot build the HTTP client")?,
     });

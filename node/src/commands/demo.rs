@@ -138,13 +138,16 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
     let creator_key = crate::keyfile::generate()?;
     let creator_pub = PublicKey::from(creator_key.verifying_key());
     let http = reqwest::Client::new();
-    let account: Value = http
-        .post(format!("{vurl}/revshare"))
-        .json(&json!({"payout_pointer": "$creator.example/payouts", "creator_share_bps": CREATOR_SHARE_BPS,
-                      "asset_code": "USD", "asset_scale": 2, "creator_key": creator_pub}))
-        .send()
-        .await?
-        .json()
+    let account = crate::payment::VerifierClient::new(&vurl)
+        .open_revshare(
+            &ilpt_protocol::account::RevShareRequest {
+                payout_pointer: "$creator.example/payouts".into(),
+                creator_share: Bps::new(CREATOR_SHARE_BPS)?,
+                asset: Asset::new("USD", 2)?,
+                creator_key: creator_pub,
+            },
+            &creator_key,
+        )
         .await?;
     let pointer = account["pointer"]
         .as_str()

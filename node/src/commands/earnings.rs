@@ -28,16 +28,27 @@ pub struct EarningsArgs {
 
 /// Runs `ilpt earnings`.
 pub fn run(args: &EarningsArgs) -> Result<()> {
-    let party = match (&args.key, &args.party) {
-        (Some(k), None) => PublicKey::from(crate::keyfile::read(k)?.verifying_key()),
+    let key = args.key.as_deref().map(crate::keyfile::read).transpose()?;
+    let party = match (&key, &args.party) {
+        (Some(k), None) => PublicKey::from(k.verifying_key()),
         (None, Some(p)) => *p,
         _ => bail!("give --key KEYFILE or --party HEX"),
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let client = crate::payment::VerifierClient::new(&args.verifier);
+    if let (Some(pointer), Some(k)) = (&args.set_payout_pointer, &key) {
+        ilpt_protocol::license::validate_pointer(pointer)
+            .map_err(|e| anyhow::anyhow!("--set-payout-pointer: {e}"))?;
+        rt.block_on(client.set_payout_pointer(k, pointer))
+            .context("setting the payout pointer")?;
+        if !args.json {
+            println!("party {party}: earnings from serving are now paid out to {pointer}");
+        }
+    }
     let v = rt
-        .block_on(crate::payment::VerifierClient::new(&args.verifier).earnings(&party))
+        .block_on(client.earnings(&party))
         .context("asking the verifier")?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&v)?);

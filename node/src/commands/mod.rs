@@ -6,6 +6,7 @@ pub mod earnings;
 pub mod get;
 pub mod inspect;
 pub mod key;
+pub mod revshare;
 pub mod seed;
 pub mod serve;
 pub mod simulate;

@@ -15,7 +15,8 @@ Every serving peer asks the verifier before it serves a piece of a paid torrent.
   POST /balances/{id}:spend           body: decimal amount -> remaining balance (402 if short)
   POST /receipts, POST /verify        body: base64 receipt -> {amount, spspEndpoint}
   POST /revshare                      {payout_pointer, creator_share_bps, asset_code,
-                                       asset_scale, creator_key} -> {id, pointer}
+                                       asset_scale, creator_key, signature} -> {id, pointer}
+                                       (signed by the creator key: `ilpt revshare open`)
   GET  /revshare/{id}                 totals of an account
   PUT  /licenses/{info_hash}          body: the torrent's bencoded info dictionary
   POST /licenses/{info_hash}/spend    {voucher, receipts: [...]} -> charged / moved / 402

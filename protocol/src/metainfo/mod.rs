@@ -282,6 +282,21 @@ impl Info {
                 ),
             ));
         }
+        if let Some(license) = &info.license {
+            // Every piece must cost at least one unit: a piece priced at nothing could be
+            // served and taken without any payment, and the price spreads evenly
+            // ([`crate::split::piece_price`]).
+            if license.price.0 < u64::from(layout.piece_count()) {
+                return Err(MetainfoError::invalid(
+                    "info.license.price",
+                    format!(
+                        "{} units for {} pieces leaves some pieces free: a paid torrent must cost at least one unit a piece (raise the price or use larger pieces)",
+                        license.price.0,
+                        layout.piece_count()
+                    ),
+                ));
+            }
+        }
         Ok(info)
     }
 

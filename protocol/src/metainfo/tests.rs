@@ -73,6 +73,33 @@ fn license_lives_inside_info_so_the_hash_commits_to_it() {
 }
 
 #[test]
+fn a_paid_torrent_costs_at_least_one_unit_a_piece() {
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let priced = |price: u64| {
+        License::new(
+            "$wallet.example/alice".into(),
+            "http://127.0.0.1:7000".into(),
+            Amount(price),
+            Asset::new("USD", 2).unwrap(),
+            Bps::new(8000).unwrap(),
+            key.verifying_key().into(),
+        )
+        .unwrap()
+        .sign(&key)
+    };
+    // 5000 bytes in pieces of 512: 10 pieces.
+    let data = vec![3u8; 5000];
+    let t = single(&data, 512, Some(priced(10))).encode().unwrap();
+    assert_eq!(t.metainfo.info.piece_count(), 10);
+    let err = single(&data, 512, Some(priced(9))).encode().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "info.license.price: 9 units for 10 pieces leaves some pieces free: a paid torrent \
+         must cost at least one unit a piece (raise the price or use larger pieces)"
+    );
+}
+
+#[test]
 fn multi_file_with_pad_files_and_unknown_keys() {
     // Written by hand: unknown keys (private, source, md5sum) stay in the hash.
     let pieces = [0u8; 40];

@@ -45,7 +45,7 @@ fn market(len: usize, piece_length: &str, verifier_port: u16) -> Market {
     let creator = ilpt_ok(&["key", "generate", "--out", s(&creator_key)])
         .trim()
         .to_owned();
-    let pointer = ilpt_tests::open_revshare(&verifier.url, &creator);
+    let pointer = ilpt_tests::open_revshare(&verifier.url, &creator_key);
     let data = dir.path().join("album.bin");
     write_data(&data, len, 33);
     let torrent = dir.path().join("album.torrent");

@@ -114,8 +114,7 @@ fn pk(k: &SigningKey) -> PublicKey {
 
 /// Creates a revenue-share account for `creator` and returns its pointer.
 fn revshare(c: &Client, v: &Verifier, creator: &SigningKey) -> String {
-    let body = json!({"payout_pointer": "$wallet.example/creator", "creator_share_bps": 8000,
-                      "asset_code": "USD", "asset_scale": 2, "creator_key": pk(creator)});
+    let body = ilpt_tests::revshare_body(creator, "$wallet.example/creator");
     let (status, reply) = post_json(c, &format!("{}/revshare", v.url), &body);
     assert_eq!(status, 201, "{reply}");
     reply["pointer"].as_str().unwrap().to_owned()
@@ -623,8 +622,7 @@ fn spsp_proxy_refuses_plain_http_receivers_unless_allowed() {
     assert!(r.text().unwrap().contains("--allow-http-receivers"));
     // Revenue-share pointers need a collection wallet (or the dev rail).
     let creator = key(1);
-    let body = json!({"payout_pointer": "$wallet.example/creator", "creator_share_bps": 8000,
-                      "asset_code": "USD", "asset_scale": 2, "creator_key": pk(&creator)});
+    let body = ilpt_tests::revshare_body(&creator, "$wallet.example/creator");
     let (_, reply) = post_json(&c, &format!("{}/revshare", v.url), &body);
     let pointer = reply["pointer"].as_str().unwrap();
     let r = c
@@ -712,6 +710,106 @@ fn a_batch_of_vouchers_gets_one_answer_each_and_one_refusal_spoils_nothing() {
     assert_eq!(
         (audit["holds"].as_bool(), audit["voucher_charges"].as_u64()),
         (Some(true), Some(200)),
+        "{audit}"
+    );
+}
+
+#[test]
+fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each_earning_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = Verifier::start(&dir.path().join("v.db"));
+    let c = client();
+    let creator = key(1);
+    let accounts = format!("{}/revshare", v.url);
+    // An account is opened only with its creator's signature of its terms.
+    let mut unsigned = ilpt_tests::revshare_body(&creator, "$wallet.example/creator");
+    unsigned.as_object_mut().unwrap().remove("signature");
+    assert_eq!(post_json(&c, &accounts, &unsigned).0, 400);
+    let mut in_their_name = ilpt_tests::revshare_body(&key(3), "$wallet.example/mallory");
+    in_their_name["creator_key"] = json!(pk(&creator));
+    assert_eq!(post_json(&c, &accounts, &in_their_name).0, 403);
+    let mut redirected = ilpt_tests::revshare_body(&creator, "$wallet.example/creator");
+    redirected["payout_pointer"] = json!("$wallet.example/mallory");
+    let (status, reply) = post_json(&c, &accounts, &redirected);
+    assert_eq!(status, 403, "{reply}");
+    let pointer = revshare(&c, &v, &creator);
+    let ih = register(&c, &v, &creator, &pointer, 4, 400);
+    let (payer, seeder) = (key(9), key(2));
+    let r = pay(&c, &v, &pointer, 400);
+    assert_eq!(v.credit(&c, ih, &payer, &r), 200);
+    // The payer's license balance is not reachable through the reference routes.
+    let id = format!("{ih}-{}", pk(&payer));
+    let (status, text) = post(&c, &format!("{}/balances/{id}:spend", v.url), "400");
+    assert_eq!(status, 403, "{text}");
+    let spend = format!("{}/licenses/{ih}/spend", v.url);
+    for piece in 0..4 {
+        let voucher = voucher(ih, &payer, &seeder, piece, 100, u64::from(piece));
+        assert_eq!(post_json(&c, &spend, &json!({"voucher": voucher})).0, 200);
+    }
+    // The seeder sets its payout pointer with its key; nobody else can.
+    let party_pointer = format!("{}/parties/{}/pointer", v.url, pk(&seeder));
+    let sig = ilpt_protocol::account::sign_payout_pointer(&key(3), "$wallet.example/mallory");
+    let hex: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+    let r = c
+        .put(&party_pointer)
+        .json(&json!({"pointer": "$wallet.example/mallory", "signature": hex}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let seeder_file = dir.path().join("seeder.key");
+    let pem = ed25519_dalek::pkcs8::EncodePrivateKey::to_pkcs8_pem(
+        &seeder,
+        ed25519_dalek::pkcs8::spki::der::pem::LineEnding::LF,
+    )
+    .unwrap();
+    std::fs::write(&seeder_file, pem.as_bytes()).unwrap();
+    let out = ilpt_ok(&[
+        "earnings",
+        "--verifier",
+        &v.url,
+        "--key",
+        seeder_file.to_str().unwrap(),
+        "--set-payout-pointer",
+        "$seeder.example/s",
+    ]);
+    assert!(out.contains("paid out to $seeder.example/s"), "{out}");
+    assert!(out.contains("earned 80"), "{out}");
+    // Eight payout runs at once pay each earning once between them.
+    let runs: Vec<Value> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    let (status, reply) =
+                        post_json(&client(), &format!("{}/payouts", v.url), &json!({}));
+                    assert_eq!(status, 200, "{reply}");
+                    reply
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut paid: Vec<(String, u64)> = runs
+        .iter()
+        .flat_map(|r| r["payouts"].as_array().unwrap().clone())
+        .map(|p| {
+            (
+                p["pointer"].as_str().unwrap().to_owned(),
+                p["amount"].as_str().unwrap().parse().unwrap(),
+            )
+        })
+        .collect();
+    paid.sort();
+    assert_eq!(
+        paid,
+        [
+            ("$seeder.example/s".to_owned(), 80),
+            ("$wallet.example/creator".to_owned(), 320)
+        ]
+    );
+    let audit = v.audit(&c);
+    assert_eq!(
+        (audit["holds"].as_bool(), audit["paid_out"].as_u64()),
+        (Some(true), Some(400)),
         "{audit}"
     );
 }

@@ -234,7 +234,11 @@ fn voucher_spend_charges_once_and_retries_get_the_same_answer() {
 /// piece still needs the money.
 #[test]
 fn a_piece_priced_at_zero_is_charged_nothing_without_a_balance() {
-    let f = fixture_priced(Amount(2));
+    // Registration now refuses a price under a unit a piece; a license stored by an
+    // earlier version may still have one.
+    let mut f = fixture_priced(Amount(4));
+    f.conn.execute("UPDATE licenses SET price = 2", []).unwrap();
+    f.price = Amount(2);
     let (payer, seeder) = (key(9), key(2));
     let free = f.spend(&f.voucher(&payer, &seeder, 3, 0), &[]).unwrap();
     assert_eq!(free.body["outcome"], "charged");
@@ -453,6 +457,125 @@ fn payouts_pay_what_is_earned_once() {
     }
     assert!(payouts_due(&f.conn).unwrap().is_empty());
     assert_eq!(audit(&f.conn).unwrap().paid_out, 250);
+}
+
+#[test]
+fn reference_routes_cannot_credit_or_spend_a_license_balance() {
+    let f = fixture();
+    let payer = key(9);
+    f.spend(
+        &f.voucher(&payer, &key(2), 0, 0),
+        &[f.pay(&f.pointer, 1000, 20)],
+    )
+    .unwrap();
+    let id = license_balance_id(f.info_hash, &pk(&payer));
+    assert!(is_license_balance_id(&id));
+    let receipt = f.pay("$somewhere.example/x", 500, 21);
+    let err = credit_receipt(&f.conn, &f.seed, &id, &receipt, None, NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::Forbidden(_)), "{err:?}");
+    let err = spend_balance(&f.conn, &id, 750, NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::Forbidden(_)), "{err:?}");
+    // The payer's balance is untouched, and an ordinary id takes the same receipt.
+    assert_eq!(balance(&f.conn, &id).unwrap(), Some(750));
+    assert_eq!(
+        credit_receipt(&f.conn, &f.seed, "alice", &receipt, None, NOW).unwrap(),
+        500
+    );
+    assert!(!is_license_balance_id("alice"));
+    assert!(audit(&f.conn).unwrap().holds());
+}
+
+#[test]
+fn a_second_payout_run_pays_nothing_and_no_payout_exceeds_its_earnings() {
+    let f = fixture();
+    let (payer, seeder) = (key(9), key(2));
+    f.spend(
+        &f.voucher(&payer, &seeder, 0, 0),
+        &[f.pay(&f.pointer, 1000, 22)],
+    )
+    .unwrap();
+    let pointer = "$seeder.example/s";
+    let sig = ilpt_protocol::account::sign_payout_pointer(&seeder, pointer);
+    set_payout_pointer(&f.conn, &pk(&seeder), pointer, &sig).unwrap();
+    let due = payouts_due(&f.conn).unwrap();
+    let mut over = due[0].clone();
+    over.amount += 1;
+    let err = record_payout(&f.conn, &over, "p", NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
+    let mut zero = due[0].clone();
+    zero.amount = 0;
+    assert!(record_payout(&f.conn, &zero, "p", NOW).is_err());
+    let mut n = 0;
+    let first = pay_out_all(&f.conn, NOW, |_| {
+        n += 1;
+        Ok(format!("proof-{n}"))
+    })
+    .unwrap();
+    assert_eq!(first.iter().map(|(d, _)| d.amount).sum::<u64>(), 250);
+    assert!(pay_out_all(&f.conn, NOW, |_| Ok("again".into()))
+        .unwrap()
+        .is_empty());
+    // Recording an old entry again (a retried payout) is refused too.
+    let err = record_payout(&f.conn, &first[0].0, "p", NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
+    let a = audit(&f.conn).unwrap();
+    assert!(a.holds(), "{a:?}");
+    assert_eq!(a.paid_out, 250);
+}
+
+#[test]
+fn a_creators_earnings_go_to_the_pointer_of_the_licenses_own_account() {
+    let f = fixture();
+    // The same creator key opens a second account paying elsewhere, and sets a party
+    // pointer: neither redirects what the first license earns it.
+    let other = RevShare {
+        id: "other".into(),
+        pointer: "http://127.0.0.1:7000/spsp/other".into(),
+        payout_pointer: "$wallet.example/elsewhere".into(),
+        creator_share_bps: 5000,
+        asset_code: "USD".into(),
+        asset_scale: 2,
+        creator_key: pk(&f.creator),
+    };
+    create_revshare(&f.conn, &other, NOW).unwrap();
+    let party_pointer = "$creator.example/served";
+    let sig = ilpt_protocol::account::sign_payout_pointer(&f.creator, party_pointer);
+    set_payout_pointer(&f.conn, &pk(&f.creator), party_pointer, &sig).unwrap();
+    let payer = key(9);
+    f.spend(
+        &f.voucher(&payer, &f.creator, 0, 0),
+        &[f.pay(&f.pointer, 1000, 23)],
+    )
+    .unwrap();
+    let due = payouts_due(&f.conn).unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    // The creator earned its share (200) and served the piece (50), both on its own
+    // license: all 250 go to the license's account pointer, which it signed when
+    // opening that account. (What it earns serving other torrents goes to its party
+    // pointer.)
+    assert_eq!(due[0].pointer, "$wallet.example/alice");
+    assert_eq!(due[0].amount, 250);
+    assert_eq!(due[0].torrents, vec![f.info_hash]);
+}
+
+#[test]
+fn expired_nonces_are_pruned_as_new_ones_are_issued() {
+    let f = fixture();
+    let count = |t: &str| -> i64 {
+        f.conn
+            .query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let receipt = f.pay("$wallet.example/x", 10, 30);
+    credit_receipt(&f.conn, &f.seed, "alice", &receipt, None, NOW).unwrap();
+    assert_eq!((count("nonces"), count("receipt_streams")), (1, 1));
+    // 301 s later the nonce has expired; issuing another drops it and its totals.
+    issue_nonce(&f.conn, &[31; 16], "$wallet.example/x", NOW + 301, 300).unwrap();
+    assert_eq!((count("nonces"), count("receipt_streams")), (1, 0));
+    // Its receipt is refused as expired, as before pruning, and credits nothing.
+    let err = credit_receipt(&f.conn, &f.seed, "alice", &receipt, None, NOW + 301).unwrap_err();
+    assert_eq!(err.to_string(), "expired receipt");
+    assert_eq!(balance(&f.conn, "alice").unwrap(), Some(10));
 }
 
 #[test]

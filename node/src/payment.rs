@@ -36,6 +36,27 @@ impl DevRail {
     }
 }
 
+/// The most a verifier's answer may hold (a batch of spend answers is a few tens of KiB).
+const MAX_VERIFIER_ANSWER: usize = 1 << 20;
+
+/// A verifier's answer body, at most [`MAX_VERIFIER_ANSWER`] bytes: whoever runs the
+/// verifier a license names cannot make a node buffer more.
+async fn read_text(mut r: reqwest::Response) -> Result<String> {
+    let mut body = Vec::new();
+    while let Some(chunk) = r.chunk().await? {
+        if body.len() + chunk.len() > MAX_VERIFIER_ANSWER {
+            bail!("the verifier's answer is larger than {MAX_VERIFIER_ANSWER} bytes");
+        }
+        body.extend_from_slice(&chunk);
+    }
+    String::from_utf8(body).map_err(|_| anyhow::anyhow!("the verifier's answer is not UTF-8"))
+}
+
+/// A verifier's JSON answer, read as [`read_text`] does.
+async fn read_json(r: reqwest::Response) -> Result<Value> {
+    Ok(serde_json::from_str(&read_text(r).await?)?)
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(VERIFIER_TIMEOUT)
@@ -54,7 +75,7 @@ impl PaymentRail for DevRail {
                 .await
                 .context("the payment rail did not answer")?;
             let status = r.status();
-            let body: Value = r.json().await.unwrap_or(Value::Null);
+            let body: Value = read_json(r).await.unwrap_or(Value::Null);
             if !status.is_success() {
                 bail!("payment refused ({status}): {body}");
             }
@@ -107,7 +128,7 @@ impl VerifierClient {
             bail!(
                 "the verifier refused the license ({}): {}",
                 r.status(),
-                r.text().await.unwrap_or_default()
+                read_text(r).await.unwrap_or_default()
             );
         }
         Ok(())
@@ -122,7 +143,7 @@ impl VerifierClient {
             .send()
             .await?;
         let status = r.status();
-        let body = r.text().await.unwrap_or_default();
+        let body = read_text(r).await.unwrap_or_default();
         if !status.is_success() {
             bail!("the verifier did not credit the receipt ({status}): {body}");
         }
@@ -143,7 +164,7 @@ impl VerifierClient {
         if !r.status().is_success() {
             bail!("the verifier does not know this license ({})", r.status());
         }
-        let v: Value = r.json().await?;
+        let v: Value = read_json(r).await?;
         let n = |k: &str| v[k].as_str().and_then(|x| x.parse().ok()).unwrap_or(0u64);
         Ok((n("balance"), n("charged")))
     }
@@ -164,7 +185,7 @@ impl VerifierClient {
             Ok(r) => return unavailable(format!("verifier answered {}", r.status())),
             Err(e) => return unavailable(e.to_string()),
         };
-        let Ok(v) = r.json::<Value>().await else {
+        let Ok(v) = read_json(r).await else {
             return unavailable("unreadable batch answer".into());
         };
         let answers = v["answers"].as_array().cloned().unwrap_or_default();
@@ -212,7 +233,7 @@ impl VerifierClient {
             .send()
             .await?;
         let status = r.status();
-        let body = r.text().await.unwrap_or_default();
+        let body = read_text(r).await.unwrap_or_default();
         if !status.is_success() {
             bail!("the verifier refused the account ({status}): {body}");
         }
@@ -227,7 +248,7 @@ impl VerifierClient {
             .send()
             .await?;
         let status = r.status();
-        let body = r.text().await.unwrap_or_default();
+        let body = read_text(r).await.unwrap_or_default();
         if !status.is_success() {
             bail!("the verifier answered {status}: {body}");
         }
@@ -255,7 +276,7 @@ impl VerifierClient {
         if !status.is_success() {
             bail!(
                 "the verifier refused the payout pointer ({status}): {}",
-                r.text().await.unwrap_or_default()
+                read_text(r).await.unwrap_or_default()
             );
         }
         Ok(())
@@ -271,7 +292,7 @@ impl VerifierClient {
         if !r.status().is_success() {
             bail!("the verifier answered {}", r.status());
         }
-        Ok(r.json().await?)
+        read_json(r).await
     }
 }
 

@@ -20,6 +20,7 @@ pub mod info_hash;
 pub mod keys;
 pub mod license;
 pub mod magnet;
+pub mod metadata;
 pub mod metainfo;
 pub mod picker;
 pub mod pieces;

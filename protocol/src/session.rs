@@ -430,6 +430,17 @@ impl Session {
             return Ok(());
         };
         let bad = |why: &str| SessionError::BadVoucher(why.to_owned());
+        // A piece already paid for, or whose voucher is being checked, gains nothing
+        // from another: it is dropped before its signature is checked, so a peer
+        // repeating one costs no verification.
+        if self.accepted.contains(&piece) || self.checking.contains(&piece) {
+            return Ok(());
+        }
+        // As many pieces may wait for the verifier as requests may wait for us: a
+        // peer that pays that far ahead is flooding, not downloading.
+        if self.checking.len() >= self.config.max_queued.max(1) {
+            return Err(bad("too many vouchers waiting for the verifier at once"));
+        }
         let signed =
             SignedVoucher::decode(bytes).map_err(|e| SessionError::BadVoucher(e.to_string()))?;
         let v = &signed.voucher;
@@ -451,7 +462,7 @@ impl Session {
             self.am_choking = false;
             self.outbox.push_back(Message::Unchoke);
         }
-        if !self.accepted.contains(&piece) && self.checking.insert(piece) {
+        if self.checking.insert(piece) {
             self.events.push_back(Event::SpendVoucher {
                 piece,
                 voucher: Box::new(signed),
@@ -949,6 +960,79 @@ mod tests {
         let (blocks, refusals) = paid_pair(false);
         assert_eq!(blocks, 0);
         assert!(refusals > 0);
+    }
+
+    #[test]
+    fn vouchers_waiting_for_the_verifier_are_bounded_and_repeats_are_dropped() {
+        use crate::amount::{Amount, Bps};
+        use ed25519_dalek::SigningKey;
+        let (seeder_key, leecher_key) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let have = Bitfield::full(8);
+        let config = SessionConfig {
+            max_outstanding: 4,
+            max_queued: 3,
+        };
+        let mut s = Session::new(1, IH, 100, Some(&have), config);
+        s.set_paid(Paid {
+            terms: Terms {
+                price: Amount(800),
+                piece_count: 8,
+                creator_share: Bps::new(8000).unwrap(),
+                creator: seeder_key.verifying_key().into(),
+            },
+            me: seeder_key.verifying_key().into(),
+            peer: leecher_key.verifying_key().into(),
+        });
+        let voucher = |piece: u32| Message::Voucher {
+            piece,
+            voucher: crate::voucher::Voucher {
+                info_hash: IH,
+                payer: leecher_key.verifying_key().into(),
+                payee: seeder_key.verifying_key().into(),
+                piece,
+                amount: Amount(100),
+                seq: u64::from(piece),
+            }
+            .sign(&leecher_key)
+            .to_bytes()
+            .to_vec(),
+        };
+        s.handle(
+            Message::Hello {
+                info_hash: IH,
+                metadata_len: 0,
+            },
+            None,
+        )
+        .unwrap();
+        let mut spends = 0;
+        for piece in [0, 1, 0, 2, 2] {
+            s.handle(voucher(piece), None).unwrap();
+        }
+        while let Some(e) = s.poll_event() {
+            spends += usize::from(matches!(e, Event::SpendVoucher { .. }));
+        }
+        assert_eq!(spends, 3, "one spend a piece, repeats dropped");
+        assert_eq!(
+            s.handle(voucher(3), None),
+            Err(SessionError::BadVoucher(
+                "too many vouchers waiting for the verifier at once".into()
+            ))
+        );
+        // Once the verifier answers, there is room again.
+        s.voucher_accepted(0);
+        s.handle(voucher(3), None).unwrap();
+        s.handle(voucher(0), None).unwrap();
+        let spent: Vec<u32> = std::iter::from_fn(|| s.poll_event())
+            .filter_map(|e| match e {
+                Event::SpendVoucher { piece, .. } => Some(piece),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(spent, [3]);
     }
 
     #[test]

@@ -16,13 +16,16 @@ pub const DEFAULT_BLOCK_LEN: u32 = 16 * 1024;
 pub const MAX_BLOCK_LEN: u32 = 128 * 1024;
 /// Metadata (the info dictionary) travels in pieces of this size (BEP 9).
 pub const METADATA_PIECE_LEN: u32 = 16 * 1024;
-/// The largest info dictionary accepted through metadata exchange.
-pub const MAX_METADATA_LEN: u32 = 8 << 20;
+/// The largest info dictionary accepted through metadata exchange: the largest any
+/// torrent may have.
+pub const MAX_METADATA_LEN: u32 = crate::metainfo::MAX_INFO_LEN as u32;
 /// The largest frame: a block plus its header, or a bitfield of the most pieces.
 pub const MAX_FRAME_LEN: usize = MAX_BLOCK_LEN as usize + 64;
 /// The largest bitfield (covers 2^20 pieces = 1 TiB at 1 MiB pieces... and more with
 /// larger pieces); a torrent with more pieces cannot be shared on this protocol.
 pub const MAX_BITFIELD_LEN: usize = MAX_FRAME_LEN - 16;
+// The largest info dictionary has fewer piece hashes than the largest bitfield has bits.
+const _: () = assert!((crate::metainfo::MAX_INFO_LEN / 20).div_ceil(8) <= MAX_BITFIELD_LEN);
 
 /// One block of a piece: `length` bytes at `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -24,7 +24,7 @@ pub const MAX_AMOUNT_BODY: usize = 19;
 /// Largest JSON body of our own routes.
 pub const MAX_JSON_BODY: usize = 16 * 1024;
 /// Largest info dictionary accepted for license registration.
-pub const MAX_INFO_BODY: usize = 8 << 20;
+pub const MAX_INFO_BODY: usize = ilpt_protocol::metainfo::MAX_INFO_LEN;
 
 /// What every handler shares.
 #[derive(Debug)]

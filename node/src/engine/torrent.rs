@@ -5,9 +5,11 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
 use ilpt_protocol::charging::Terms;
+use ilpt_protocol::metadata::{self, MetadataFetch};
 use ilpt_protocol::picker::Picker;
 use ilpt_protocol::session::{Event, Paid, Session, SessionConfig};
 use ilpt_protocol::wire::{Message, RejectReason, METADATA_PIECE_LEN, PROTOCOL};
@@ -156,11 +158,6 @@ struct Ready {
     contributors: HashMap<u32, HashSet<PeerId>>,
 }
 
-struct MetadataFetch {
-    total: u32,
-    pieces: Vec<Option<Vec<u8>>>,
-}
-
 /// The torrent task's state.
 pub struct Torrent {
     info_hash: InfoHash,
@@ -168,7 +165,8 @@ pub struct Torrent {
     net: Net,
     placement: Placement,
     ready: Option<Ready>,
-    fetch: Option<MetadataFetch>,
+    /// A magnet download's metadata, fetched from one peer (slot) at a time.
+    fetch: MetadataFetch<u64>,
     peers: HashMap<u64, Peer>,
     reputation: HashMap<PeerId, Reputation>,
     banned: HashSet<PeerId>,
@@ -227,7 +225,7 @@ impl Torrent {
             net,
             placement,
             ready: None,
-            fetch: None,
+            fetch: MetadataFetch::new(info_hash),
             peers: HashMap::new(),
             reputation: HashMap::new(),
             banned: HashSet::new(),
@@ -396,6 +394,7 @@ impl Torrent {
                 },
                 _ = tick.tick() => {
                     self.ticks += 1;
+                    self.check_metadata_patience();
                     if self.ticks % 4 == 0 {
                         for p in self.peers.values_mut() {
                             p.session.retry_after_payment_choke();
@@ -580,6 +579,10 @@ impl Torrent {
                 p.session.close(&mut r.picker);
             }
         }
+        if self.ready.is_none() {
+            let next = self.fetch.gone(slot, Instant::now());
+            self.request_metadata(next);
+        }
     }
 
     fn on_frame(&mut self, slot: u64, msg: Message) {
@@ -609,7 +612,8 @@ impl Torrent {
         match event {
             Event::Hello { metadata_len } => {
                 if self.ready.is_none() && metadata_len > 0 {
-                    self.request_metadata(slot, metadata_len);
+                    let next = self.fetch.offer(slot, metadata_len, Instant::now());
+                    self.request_metadata(next);
                 }
             }
             Event::Serve(block) => self.serve(slot, block),
@@ -647,7 +651,17 @@ impl Torrent {
             Event::MetadataPiece { index, total, data } => {
                 self.on_metadata_piece(slot, index, total, data)
             }
-            Event::MetadataReject(_) => {}
+            Event::MetadataReject(index) => {
+                if self.ready.is_none() && self.fetch.asking() == Some(slot) {
+                    tracing::debug!(
+                        slot,
+                        index,
+                        "metadata request rejected; asking another peer"
+                    );
+                    let next = self.fetch.rejected(slot, Instant::now());
+                    self.request_metadata(next);
+                }
+            }
             Event::VoucherNeeded(piece) => self.voucher_needed(slot, piece),
             // Spent together with the others of this round (see `spend_pending`).
             Event::SpendVoucher { piece, voucher } => self.pending_spends.push(PendingSpend {
@@ -881,35 +895,44 @@ impl Torrent {
         r.bad += 1;
         if r.bad >= BAN_AFTER_BAD_PIECES && r.bad * 2 > r.good {
             tracing::warn!(%peer, bad = r.bad, good = r.good, "banning peer for bad data");
-            self.banned.insert(peer);
-            let slots: Vec<u64> = self
-                .peers
-                .iter()
-                .filter(|(_, p)| p.peer_id == peer)
-                .map(|(s, _)| *s)
-                .collect();
-            for s in slots {
-                self.drop_peer(s);
+            self.ban(peer);
+        }
+    }
+
+    /// Bans `peer` and drops its connections.
+    fn ban(&mut self, peer: PeerId) {
+        self.banned.insert(peer);
+        let slots: Vec<u64> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.peer_id == peer)
+            .map(|(s, _)| *s)
+            .collect();
+        for s in slots {
+            self.drop_peer(s);
+        }
+    }
+
+    /// Sends a metadata request the fetch asked for.
+    fn request_metadata(&mut self, request: Option<metadata::Request<u64>>) {
+        let Some(request) = request else {
+            return;
+        };
+        if let Some(p) = self.peers.get_mut(&request.peer) {
+            for i in 0..request.count {
+                p.session.send(Message::MetadataRequest(i));
             }
         }
     }
 
-    fn request_metadata(&mut self, slot: u64, total: u32) {
-        let fetch = self.fetch.get_or_insert_with(|| MetadataFetch {
-            total,
-            pieces: vec![None; total.div_ceil(METADATA_PIECE_LEN) as usize],
-        });
-        if fetch.total != total {
-            return;
-        }
-        let missing: Vec<u32> = (0..fetch.pieces.len())
-            .filter(|i| fetch.pieces[*i].is_none())
-            .map(|i| i as u32)
-            .collect();
-        if let Some(p) = self.peers.get_mut(&slot) {
-            for i in missing {
-                p.session.send(Message::MetadataRequest(i));
+    /// A fetch whose peer has gone silent moves on to the next peer.
+    fn check_metadata_patience(&mut self) {
+        if self.ready.is_none() {
+            let next = self.fetch.tick(Instant::now());
+            if next.is_some() {
+                tracing::debug!("a peer asked for the metadata is silent; asking another");
             }
+            self.request_metadata(next);
         }
     }
 
@@ -917,23 +940,20 @@ impl Torrent {
         if self.ready.is_some() {
             return;
         }
-        let Some(fetch) = self.fetch.as_mut() else {
-            return;
+        let bytes = match self.fetch.piece(slot, index, total, data, Instant::now()) {
+            metadata::Progress::Pending => return,
+            metadata::Progress::Complete(bytes) => bytes,
+            metadata::Progress::Lied { peer, next } => {
+                // All of it came from this one peer, and it does not hash to the
+                // info-hash: the peer lied (or is broken). Banned; the next is asked.
+                if let Some(p) = self.peers.get(&peer).map(|p| p.peer_id) {
+                    tracing::warn!(%p, "metadata from a peer does not match the info-hash; banning it");
+                    self.ban(p);
+                }
+                self.request_metadata(next);
+                return;
+            }
         };
-        let expected =
-            (total - index.saturating_mul(METADATA_PIECE_LEN).min(total)).min(METADATA_PIECE_LEN);
-        if total != fetch.total
-            || index as usize >= fetch.pieces.len()
-            || data.len() != expected as usize
-        {
-            return;
-        }
-        fetch.pieces[index as usize] = Some(data);
-        if fetch.pieces.iter().any(Option::is_none) {
-            return;
-        }
-        let bytes: Vec<u8> = fetch.pieces.iter().flatten().flatten().copied().collect();
-        self.fetch = None;
         let trackers = self
             .magnet
             .as_ref()
@@ -942,11 +962,9 @@ impl Torrent {
         let metainfo = match Metainfo::from_info_bytes(&bytes, self.info_hash, trackers) {
             Ok(m) => m,
             Err(e) => {
-                let peer = self.peers.get(&slot).map(|p| p.peer_id);
-                tracing::warn!("metadata from a peer is bad ({e}); asking again");
-                if let Some(p) = peer {
-                    self.strike(p);
-                }
+                // It hashes to the info-hash, so every peer has the same: the torrent
+                // itself is unusable.
+                self.fail(format!("the torrent's metadata is invalid: {e}"));
                 return;
             }
         };
@@ -965,11 +983,26 @@ impl Torrent {
             return;
         };
         let have = ready.picker.have().clone();
-        for p in self.peers.values_mut() {
-            if let (Some(pay), Some(peer_key)) = (&self.pay, crate::payment::peer_key(&p.peer_id)) {
+        // On a licensed torrent every connection runs under the payment rules; one whose
+        // peer id carries no ed25519 key (no payer or payee to name) is closed, never
+        // left serving for free.
+        let mut keyless = Vec::new();
+        for (slot, p) in &mut self.peers {
+            if let Some(pay) = &self.pay {
+                let Some(peer_key) = crate::payment::peer_key(&p.peer_id) else {
+                    keyless.push(*slot);
+                    continue;
+                };
                 make_paid(&mut p.session, &pay.terms, self.me, peer_key);
             }
             p.session.metadata_known(&have, &mut ready.picker);
+        }
+        for slot in keyless {
+            tracing::info!(
+                slot,
+                "closing a connection whose peer id names no key: it cannot pay or be paid"
+            );
+            self.drop_peer(slot);
         }
         self.publish_status();
     }

@@ -6,6 +6,11 @@ use crate::bencode::BencodeError;
 /// is refused before parsing so that a hostile file cannot make us allocate much.
 pub const MAX_TORRENT_LEN: usize = 32 << 20;
 
+/// The largest info dictionary: what peers exchange as metadata (BEP 9) and a verifier
+/// registers. 8 MiB holds some 400 000 piece hashes, so a torrent's bitfield always
+/// fits one wire frame.
+pub const MAX_INFO_LEN: usize = 8 << 20;
+
 /// Why bytes are not a usable torrent, info dictionary or license.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MetainfoError {

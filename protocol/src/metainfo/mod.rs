@@ -9,7 +9,7 @@ pub(crate) mod error;
 pub(crate) mod fields;
 mod write;
 
-pub use error::{MetainfoError, MAX_TORRENT_LEN};
+pub use error::{MetainfoError, MAX_INFO_LEN, MAX_TORRENT_LEN};
 pub use write::{NewTorrent, TorrentFile};
 
 use crate::bencode::{Dict, Value};
@@ -207,6 +207,16 @@ impl Info {
     }
 
     fn from_dict(dict: &Dict<'_>) -> Result<Info, MetainfoError> {
+        if dict.raw().len() > MAX_INFO_LEN {
+            return Err(MetainfoError::invalid(
+                "info",
+                format!(
+                    "the info dictionary is {} bytes, more than the {MAX_INFO_LEN}-byte limit \
+                     peers exchange: use larger pieces (fewer piece hashes)",
+                    dict.raw().len()
+                ),
+            ));
+        }
         let f = Fields::new(dict, "info");
         let name = utf8_field(&f, "name")?.ok_or_else(|| f.missing("name"))?;
         check_component(&name).map_err(|r| MetainfoError::invalid(f.name("name"), r))?;

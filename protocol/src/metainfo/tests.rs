@@ -73,6 +73,31 @@ fn license_lives_inside_info_so_the_hash_commits_to_it() {
 }
 
 #[test]
+fn an_info_dictionary_peers_could_not_exchange_is_refused() {
+    // 420 000 pieces of 16 KiB: 8.4 MB of piece hashes, over the 8 MiB metadata limit.
+    let pieces = 420_000u64;
+    let t = NewTorrent {
+        info: Info {
+            name: "huge".into(),
+            piece_length: 16384,
+            pieces: vec![[0; 20]; pieces as usize],
+            layout: Layout::SingleFile {
+                length: pieces * 16384,
+            },
+            private: false,
+            license: None,
+        },
+        trackers: vec![],
+        comment: None,
+        created_by: None,
+        creation_date: None,
+    };
+    let err = t.encode().unwrap_err().to_string();
+    assert!(err.contains("more than the 8388608-byte limit"), "{err}");
+    assert!(err.contains("use larger pieces"), "{err}");
+}
+
+#[test]
 fn a_paid_torrent_costs_at_least_one_unit_a_piece() {
     let key = SigningKey::from_bytes(&[5; 32]);
     let priced = |price: u64| {

@@ -733,6 +733,13 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
     let (status, reply) = post_json(&c, &accounts, &redirected);
     assert_eq!(status, 403, "{reply}");
     let pointer = revshare(&c, &v, &creator);
+    // An info dictionary larger than any torrent may have is refused (413).
+    let r = c
+        .put(format!("{}/licenses/{}", v.url, "ab".repeat(20)))
+        .body(vec![b'd'; (8 << 20) + 1])
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
     let ih = register(&c, &v, &creator, &pointer, 4, 400);
     let (payer, seeder) = (key(9), key(2));
     let r = pay(&c, &v, &pointer, 400);

@@ -23,6 +23,8 @@ pub const MAX_RECEIPT_BODY: usize = 80;
 pub const MAX_AMOUNT_BODY: usize = 19;
 /// Largest JSON body of our own routes.
 pub const MAX_JSON_BODY: usize = 16 * 1024;
+/// How long a license registration's body may take to arrive.
+pub const LICENSE_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// Largest info dictionary accepted for license registration.
 pub const MAX_INFO_BODY: usize = ilpt_protocol::metainfo::MAX_INFO_LEN;
 
@@ -331,7 +333,22 @@ async fn register_license(
         .acquire()
         .await
         .map_err(|_| LedgerError::Unavailable("the verifier is stopping".into()))?;
-    let bytes = match axum::body::to_bytes(body, MAX_INFO_BODY).await {
+    // A client that trickles its body would hold a permit: it gets so long.
+    let read = tokio::time::timeout(
+        LICENSE_READ_TIMEOUT,
+        axum::body::to_bytes(body, MAX_INFO_BODY),
+    );
+    let Ok(read) = read.await else {
+        return Ok((
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the info dictionary did not arrive within {} s",
+                LICENSE_READ_TIMEOUT.as_secs()
+            ),
+        )
+            .into_response());
+    };
+    let bytes = match read {
         Ok(bytes) => bytes,
         Err(e) if too_large(&e) => {
             return Ok((

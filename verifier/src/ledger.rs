@@ -253,6 +253,11 @@ pub fn checkpoint_loop(
 /// back after a burst; few, so issuing stays quick.
 const NONCES_PRUNED: i64 = 64;
 
+/// A nonce is dropped only this long after it expired: a request stamped before the
+/// expiry but run after it (it queued for the writer), or a clock stepped back, still
+/// finds it and is answered as the expiry decides.
+const NONCE_GRACE: u64 = 600;
+
 /// Records that `nonce` was issued for `pointer`, valid until `now + ttl`, and drops a
 /// few expired nonces with the totals credited under them: a receipt under an expired
 /// nonce is refused whether or not its nonce is still stored, so nothing it could
@@ -272,7 +277,10 @@ pub fn issue_nonce(
                 "DELETE FROM {table} WHERE nonce IN
                    (SELECT nonce FROM nonces WHERE expires_at < ?1 ORDER BY expires_at LIMIT ?2)"
             ),
-            params![to_i64(now, "time")?, NONCES_PRUNED],
+            params![
+                to_i64(now.saturating_sub(NONCE_GRACE), "time")?,
+                NONCES_PRUNED
+            ],
         )?;
     }
     exec(
@@ -913,12 +921,17 @@ pub fn spend_voucher(
                    "creator": creator.0.to_string(), "seeder": seeder.0.to_string()})
         }
         SpendDecision::Move { from, amount } => {
-            earn(conn, &from, info_hash, -(amount.0 as i128))?;
-            earn(conn, &v.payee, info_hash, amount.0 as i128)?;
+            // The share moves only as far as its holder has it unpaid on this torrent:
+            // a share already paid out stays paid, and nobody is credited it again (else
+            // one payment, moved from payee to payee with a payout between each, would
+            // be paid out many times).
+            let moved = amount.0.min(unpaid(conn, &from, info_hash)?);
+            earn(conn, &from, info_hash, -i128::from(moved))?;
+            earn(conn, &v.payee, info_hash, i128::from(moved))?;
             set_paid(conn, info_hash, v)?;
             let balance = balance_of(conn, &balance_id)?.unwrap_or(0);
             json!({"outcome": "moved", "charged": "0", "balance": balance.to_string(),
-                   "moved": amount.0.to_string(), "from": from})
+                   "moved": moved.to_string(), "from": from})
         }
         SpendDecision::AlreadyPaid => {
             let balance = balance_of(conn, &balance_id)?.unwrap_or(0);
@@ -994,6 +1007,19 @@ fn earning(amount: u128) -> Result<i64> {
     i64::try_from(amount).map_err(|_| LedgerError::Conflict("earning exceeds 64 bits".into()))
 }
 
+/// What `party` has earned on `info_hash` and not been paid out.
+fn unpaid(conn: &Connection, party: &PublicKey, info_hash: InfoHash) -> Result<u64> {
+    let unpaid: Option<i64> = conn
+        .prepare_cached(
+            "SELECT earned - paid_out FROM earnings WHERE party = ?1 AND info_hash = ?2",
+        )?
+        .query_row(params![&party.to_bytes()[..], &info_hash.0[..]], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(from_i64(unpaid.unwrap_or(0)))
+}
+
 fn earn(conn: &Connection, party: &PublicKey, info_hash: InfoHash, delta: i128) -> Result<()> {
     let amount = earning(delta.unsigned_abs())?;
     if delta > 0 {
@@ -1004,16 +1030,18 @@ fn earn(conn: &Connection, party: &PublicKey, info_hash: InfoHash, delta: i128) 
             params![&party.to_bytes()[..], &info_hash.0[..], amount],
         )?;
     } else if delta < 0 {
-        // Taking back a moved seeder share: the party earned it on this torrent, so the
-        // row exists and stays non-negative (the schema's CHECK guards it).
+        // Taking back a moved seeder share: at most what the party has unpaid on this
+        // torrent, so the row stays at or above what was paid out (the schema's CHECKs
+        // guard it).
         let changed = exec(
             conn,
-            "UPDATE earnings SET earned = earned - ?3 WHERE party = ?1 AND info_hash = ?2",
+            "UPDATE earnings SET earned = earned - ?3
+             WHERE party = ?1 AND info_hash = ?2 AND earned - paid_out >= ?3",
             params![&party.to_bytes()[..], &info_hash.0[..], amount],
         )?;
         if changed != 1 {
             return Err(LedgerError::Conflict(
-                "moving a share from a party that never earned it".into(),
+                "moving a share from a party that does not hold it unpaid".into(),
             ));
         }
     }
@@ -1090,8 +1118,8 @@ pub struct PayoutDue {
 /// earns from its own license goes to the payout pointer of the license's revenue-share
 /// account (the one the creator signed when opening it); what a party earns by serving
 /// goes to the pointer it set with its own signature, and waits until it sets one.
-/// A party's torrents net out against each other under one pointer: a seeder share
-/// that moved away after a payout is taken back from later earnings.
+/// Every earnings row holds at least what it was paid out (a seeder share moves only
+/// while unpaid), so each entry is simply the party's unpaid earnings under that pointer.
 pub fn payouts_due(conn: &Connection) -> Result<Vec<PayoutDue>> {
     // (party, pointer) → (net amount, torrents in order).
     let mut groups: std::collections::BTreeMap<(Vec<u8>, String), (i128, Vec<InfoHash>)> =
@@ -1151,13 +1179,7 @@ pub fn record_payout(conn: &Connection, due: &PayoutDue, proof: &str, now: u64) 
         if left == 0 {
             break;
         }
-        let unpaid: Option<i64> = conn
-            .prepare_cached(
-                "SELECT earned - paid_out FROM earnings WHERE party = ?1 AND info_hash = ?2",
-            )?
-            .query_row(params![&party[..], &ih.0[..]], |r| r.get(0))
-            .optional()?;
-        let take = unpaid.unwrap_or(0).clamp(0, left);
+        let take = to_i64(unpaid(conn, &due.party, *ih)?, "earnings")?.min(left);
         if take > 0 {
             takes.push((ih, take));
             left -= take;
@@ -1194,6 +1216,12 @@ pub fn record_payout(conn: &Connection, due: &PayoutDue, proof: &str, now: u64) 
 /// (`settle` pays one entry and returns its proof), recording each payout in the same
 /// transaction as the reading of what is due: two calls at the same time cannot both
 /// pay the same earnings, the second finds them paid.
+///
+/// `settle` runs on the ledger writer and may run again if the batch is retried, so it
+/// must not move money outside the database: the development rail's proofs are made
+/// up on the spot. A rail that pays over the network must record the payouts as
+/// pending first, settle them outside the writer under an idempotency key, and then
+/// mark them done.
 pub fn pay_out_all(
     conn: &Connection,
     now: u64,
@@ -1225,12 +1253,21 @@ pub struct Audit {
     pub earned: u64,
     /// Σ payouts journalled.
     pub paid_out: u64,
+    /// Σ of what the earnings rows record as paid out (equals `paid_out`).
+    pub earnings_paid_out: u64,
+    /// Σ over earnings rows of what was paid out beyond what was earned (always 0).
+    pub overpaid: u64,
 }
 
 impl Audit {
-    /// Σ credited = Σ balances + Σ debited, and Σ voucher charges = Σ earned.
+    /// Σ credited = Σ balances + Σ debited, Σ voucher charges = Σ earned, and payouts
+    /// match the earnings they paid, none beyond what was earned.
     pub fn holds(&self) -> bool {
-        self.credited == self.balances + self.debited && self.voucher_charges == self.earned
+        self.credited == self.balances + self.debited
+            && self.voucher_charges == self.earned
+            && self.paid_out == self.earnings_paid_out
+            && self.overpaid == 0
+            && self.paid_out <= self.earned
     }
 }
 
@@ -1249,6 +1286,8 @@ pub fn audit(conn: &Connection) -> Result<Audit> {
         voucher_charges: sum("SELECT SUM(amount) FROM debits WHERE kind = 'voucher'")?,
         earned: sum("SELECT SUM(earned) FROM earnings")?,
         paid_out: sum("SELECT SUM(amount) FROM payouts")?,
+        earnings_paid_out: sum("SELECT SUM(paid_out) FROM earnings")?,
+        overpaid: sum("SELECT SUM(paid_out - earned) FROM earnings WHERE paid_out > earned")?,
     })
 }
 

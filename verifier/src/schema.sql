@@ -96,9 +96,8 @@ CREATE TABLE IF NOT EXISTS earnings (
     party     BLOB NOT NULL,
     info_hash BLOB NOT NULL,
     earned    INTEGER NOT NULL DEFAULT 0 CHECK (earned >= 0),
-    -- A piece's seeder share can move away after a payout, so paid_out may exceed
-    -- earned for a while; later earnings net it out before anything more is paid.
-    paid_out  INTEGER NOT NULL DEFAULT 0 CHECK (paid_out >= 0),
+    -- A seeder share moves only while unpaid, and payouts take only what is unpaid.
+    paid_out  INTEGER NOT NULL DEFAULT 0 CHECK (paid_out >= 0 AND paid_out <= earned),
     PRIMARY KEY (party, info_hash)
 );
 

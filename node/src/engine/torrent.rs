@@ -925,12 +925,16 @@ impl Torrent {
         }
     }
 
-    /// A fetch whose peer has gone silent moves on to the next peer.
+    /// A fetch whose peer is too slow moves on to the next peer; a peer that waited its
+    /// turn out is asked.
     fn check_metadata_patience(&mut self) {
         if self.ready.is_none() {
             let next = self.fetch.tick(Instant::now());
             if next.is_some() {
-                tracing::debug!("a peer asked for the metadata is silent; asking another");
+                tracing::debug!(
+                    peer = next.as_ref().map(|r| r.peer),
+                    "asking a peer for the metadata"
+                );
             }
             self.request_metadata(next);
         }

@@ -524,6 +524,46 @@ fn a_second_payout_run_pays_nothing_and_no_payout_exceeds_its_earnings() {
 }
 
 #[test]
+fn a_share_paid_out_does_not_move_to_another_payee() {
+    // One payment, its seeder share paid out, then vouchers naming other payees for the
+    // same piece: they must not be credited the share again (each would be paid out).
+    let f = fixture();
+    let (payer, s1, s2, s3) = (key(9), key(2), key(3), key(4));
+    let set_pointer = |k: &SigningKey, p: &str| {
+        let sig = ilpt_protocol::account::sign_payout_pointer(k, p);
+        set_payout_pointer(&f.conn, &pk(k), p, &sig).unwrap();
+    };
+    set_pointer(&s1, "$s1.example/p");
+    set_pointer(&s2, "$s2.example/p");
+    set_pointer(&s3, "$s3.example/p");
+    f.spend(
+        &f.voucher(&payer, &s1, 0, 0),
+        &[f.pay(&f.pointer, 1000, 24)],
+    )
+    .unwrap();
+    let proof = |_: &PayoutDue| Ok("p".to_owned());
+    let first: u64 = pay_out_all(&f.conn, NOW, proof)
+        .unwrap()
+        .iter()
+        .map(|(d, _)| d.amount)
+        .sum();
+    assert_eq!(first, 250);
+    for (seq, payee) in [(1, &s2), (2, &s3)] {
+        let answer = f.spend(&f.voucher(&payer, payee, 0, seq), &[]).unwrap();
+        assert_eq!(answer.body["outcome"], "moved");
+        assert_eq!(answer.body["moved"], "0", "{}", answer.body);
+        assert!(pay_out_all(&f.conn, NOW, proof).unwrap().is_empty());
+    }
+    // An unpaid share still moves: piece 1 bought from s1, then served by s2.
+    f.spend(&f.voucher(&payer, &s1, 1, 3), &[]).unwrap();
+    let moved = f.spend(&f.voucher(&payer, &s2, 1, 4), &[]).unwrap();
+    assert_eq!(moved.body["moved"], "50");
+    let a = audit(&f.conn).unwrap();
+    assert!(a.holds(), "{a:?}");
+    assert_eq!((a.voucher_charges, a.paid_out), (500, 250));
+}
+
+#[test]
 fn a_creators_earnings_go_to_the_pointer_of_the_licenses_own_account() {
     let f = fixture();
     // The same creator key opens a second account paying elsewhere, and sets a party
@@ -569,11 +609,18 @@ fn expired_nonces_are_pruned_as_new_ones_are_issued() {
     let receipt = f.pay("$wallet.example/x", 10, 30);
     credit_receipt(&f.conn, &f.seed, "alice", &receipt, None, NOW).unwrap();
     assert_eq!((count("nonces"), count("receipt_streams")), (1, 1));
-    // 301 s later the nonce has expired; issuing another drops it and its totals.
-    issue_nonce(&f.conn, &[31; 16], "$wallet.example/x", NOW + 301, 300).unwrap();
-    assert_eq!((count("nonces"), count("receipt_streams")), (1, 0));
+    // 301 s later the nonce has expired, but it is kept for the grace period.
+    let later = NOW + 301;
+    issue_nonce(&f.conn, &[31; 16], "$wallet.example/x", later, 300).unwrap();
+    assert_eq!((count("nonces"), count("receipt_streams")), (2, 1));
+    let err = credit_receipt(&f.conn, &f.seed, "alice", &receipt, None, later).unwrap_err();
+    assert_eq!(err.to_string(), "expired receipt");
+    // After it, issuing another drops it and its totals.
+    let later = NOW + 300 + NONCE_GRACE + 1;
+    issue_nonce(&f.conn, &[32; 16], "$wallet.example/x", later, 300).unwrap();
+    assert_eq!((count("nonces"), count("receipt_streams")), (2, 0));
     // Its receipt is refused as expired, as before pruning, and credits nothing.
-    let err = credit_receipt(&f.conn, &f.seed, "alice", &receipt, None, NOW + 301).unwrap_err();
+    let err = credit_receipt(&f.conn, &f.seed, "alice", &receipt, None, later).unwrap_err();
     assert_eq!(err.to_string(), "expired receipt");
     assert_eq!(balance(&f.conn, "alice").unwrap(), Some(10));
 }

@@ -4,8 +4,9 @@
 //! The decision of each spend is [`Terms::decide_parts`], the body of the
 //! [`Terms::decide`] the real verifier calls, on the voucher's fields with keys lent
 //! from the keyring; this module only carries its outcome out (debit, split, move),
-//! exactly as the verifier's ledger does. Two things are modelled rather than
-//! computed:
+//! exactly as the verifier's ledger does. (The verifier moves a seeder share only as
+//! far as it is unpaid; the simulator pays nothing out, so a share always moves whole,
+//! as it would there.) Two things are modelled rather than computed:
 //!
 //! - **Signatures.** Signing and checking a real voucher per piece costs ~50 µs, too
 //!   much for 10⁸ pieces, so a voucher carries a `forged` flag instead of a signature;

@@ -321,7 +321,9 @@ impl Session {
             }
             Message::Interested => {
                 self.peer_interested = true;
-                if self.am_choking {
+                // A peer choked for not paying stays choked until it pays or its wait
+                // is over (`retry_after_payment_choke`), however often it says this.
+                if self.am_choking && !self.choked_for_payment {
                     self.am_choking = false;
                     self.outbox.push_back(Message::Unchoke);
                 }
@@ -368,7 +370,10 @@ impl Session {
                 }
             }
             Message::Request(block) => self.on_request(block, picker.as_deref())?,
-            Message::Cancel(block) => self.to_serve.retain(|b| *b != block),
+            Message::Cancel(block) => {
+                self.to_serve.retain(|b| *b != block);
+                self.parked.retain(|b| *b != block);
+            }
             Message::Block {
                 piece,
                 offset,
@@ -473,7 +478,10 @@ impl Session {
 
     /// The verifier accepted the peer's voucher for `piece`: serve its parked requests.
     pub fn voucher_accepted(&mut self, piece: u32) {
-        self.checking.remove(&piece);
+        // Only a voucher this session received and handed out can unlock a piece.
+        if !self.checking.remove(&piece) {
+            return;
+        }
         self.accepted.insert(piece);
         let (ready, rest): (Vec<BlockRef>, Vec<BlockRef>) =
             self.parked.drain(..).partition(|b| b.piece == piece);
@@ -962,8 +970,9 @@ mod tests {
         assert!(refusals > 0);
     }
 
-    #[test]
-    fn vouchers_waiting_for_the_verifier_are_bounded_and_repeats_are_dropped() {
+    /// A seeding session of an 8-piece torrent at 100 a piece, past its hello, queueing
+    /// at most `max_queued` requests; and the leecher's voucher for a piece.
+    fn paid_seeder(max_queued: usize) -> (Session, impl Fn(u32) -> Message) {
         use crate::amount::{Amount, Bps};
         use ed25519_dalek::SigningKey;
         let (seeder_key, leecher_key) = (
@@ -973,7 +982,7 @@ mod tests {
         let have = Bitfield::full(8);
         let config = SessionConfig {
             max_outstanding: 4,
-            max_queued: 3,
+            max_queued,
         };
         let mut s = Session::new(1, IH, 100, Some(&have), config);
         s.set_paid(Paid {
@@ -986,7 +995,15 @@ mod tests {
             me: seeder_key.verifying_key().into(),
             peer: leecher_key.verifying_key().into(),
         });
-        let voucher = |piece: u32| Message::Voucher {
+        s.handle(
+            Message::Hello {
+                info_hash: IH,
+                metadata_len: 0,
+            },
+            None,
+        )
+        .unwrap();
+        let voucher = move |piece: u32| Message::Voucher {
             piece,
             voucher: crate::voucher::Voucher {
                 info_hash: IH,
@@ -1000,14 +1017,58 @@ mod tests {
             .to_bytes()
             .to_vec(),
         };
-        s.handle(
-            Message::Hello {
-                info_hash: IH,
-                metadata_len: 0,
-            },
-            None,
-        )
-        .unwrap();
+        (s, voucher)
+    }
+
+    #[test]
+    fn a_payment_choke_holds_and_only_checked_vouchers_unlock_pieces() {
+        let (mut s, voucher) = paid_seeder(16);
+        let mut picker = Picker::new(
+            PieceLayout::new(16 * 1024, 8 * 16 * 1024).unwrap(),
+            16 * 1024,
+            Bitfield::full(8),
+            1,
+        );
+        let block = |piece: u32| BlockRef {
+            piece,
+            offset: 0,
+            length: 16384,
+        };
+        s.handle(Message::Interested, Some(&mut picker)).unwrap();
+        while s.poll_transmit().is_some() {}
+        // Unpaid: rejected and choked; saying Interested again does not unchoke.
+        s.handle(Message::Request(block(0)), Some(&mut picker))
+            .unwrap();
+        s.handle(Message::NotInterested, Some(&mut picker)).unwrap();
+        s.handle(Message::Interested, Some(&mut picker)).unwrap();
+        let sent: Vec<Message> = std::iter::from_fn(|| s.poll_transmit()).collect();
+        assert!(sent.contains(&Message::Choke), "{sent:?}");
+        assert!(!sent.contains(&Message::Unchoke), "{sent:?}");
+        // A driver's acceptance for a piece no voucher came for unlocks nothing.
+        s.voucher_accepted(1);
+        s.retry_after_payment_choke();
+        s.handle(Message::Request(block(1)), Some(&mut picker))
+            .unwrap();
+        // A voucher for piece 2, a request parked on it, then cancelled: not served.
+        s.handle(voucher(2), Some(&mut picker)).unwrap();
+        s.handle(Message::Request(block(2)), Some(&mut picker))
+            .unwrap();
+        s.handle(Message::Cancel(block(2)), Some(&mut picker))
+            .unwrap();
+        s.voucher_accepted(2);
+        let served: Vec<Event> = std::iter::from_fn(|| s.poll_event())
+            .filter(|e| matches!(e, Event::Serve(_)))
+            .collect();
+        assert_eq!(served, []);
+        // Piece 2 is paid now: a new request for it is served.
+        s.handle(Message::Request(block(2)), Some(&mut picker))
+            .unwrap();
+        assert_eq!(s.poll_event(), Some(Event::Serve(block(2))));
+    }
+
+    #[test]
+    fn vouchers_waiting_for_the_verifier_are_bounded_and_repeats_are_dropped() {
+        let (mut s, voucher) = paid_seeder(3);
         let mut spends = 0;
         for piece in [0, 1, 0, 2, 2] {
             s.handle(voucher(piece), None).unwrap();

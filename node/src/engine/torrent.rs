@@ -407,6 +407,7 @@ impl Torrent {
                 _ = tokio::time::sleep_until(spend_due.unwrap_or_else(tokio::time::Instant::now)),
                     if spend_due.is_some() => {}
             }
+            self.dispatch_events();
             self.spend_pending();
             self.flush();
         }
@@ -605,6 +606,29 @@ impl Torrent {
         }
         for e in events {
             self.on_event(slot, e);
+        }
+    }
+
+    /// Handles the events every session has queued. A session's events are handled as
+    /// its peer's frames are, but work done for all sessions at once (topping up every
+    /// pipeline after a piece settles, the metadata arriving) queues events in sessions
+    /// whose peers may have nothing more to say: a voucher asked for there must still
+    /// go out.
+    fn dispatch_events(&mut self) {
+        // Handling an event can queue more; a few rounds take what follows from them.
+        for _ in 0..4 {
+            let mut queued = Vec::new();
+            for (slot, p) in &mut self.peers {
+                while let Some(e) = p.session.poll_event() {
+                    queued.push((*slot, e));
+                }
+            }
+            if queued.is_empty() {
+                return;
+            }
+            for (slot, e) in queued {
+                self.on_event(slot, e);
+            }
         }
     }
 

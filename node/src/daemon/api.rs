@@ -8,6 +8,12 @@
 //! | `POST /torrents/{ih}/pause`, `/resume` | pause or resume (remembered) |
 //! | `DELETE /torrents/{ih}?delete_data=true` | remove |
 //! | `GET /stats` | the node: peer id, addresses, totals |
+//!
+//! A web page the user visits can send requests to a loopback port, and `POST /torrents`
+//! writes files. So every request must name the API by an IP address or `localhost` in
+//! its `Host` (a page reaching it through a DNS name it controls, DNS rebinding, is
+//! refused), and a request a browser sends for another site's page, which carries that
+//! page's `Origin`, is refused unless the origin is itself on this machine.
 
 use std::sync::Arc;
 
@@ -61,7 +67,101 @@ pub fn router(daemon: Arc<Daemon>) -> Router {
         .route("/torrents/{ih}/pause", post(pause))
         .route("/torrents/{ih}/resume", post(resume))
         .route("/stats", get(stats))
+        .layer(axum::middleware::from_fn(only_local_callers))
         .with_state(daemon)
+}
+
+/// Refuses (403) requests that a web page made through DNS rebinding or from another
+/// site (see the module docs); command-line clients send neither a DNS host name nor an
+/// `Origin`, and pass.
+async fn only_local_callers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    let header = |name: axum::http::HeaderName| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned())
+    };
+    if let Some(host) = header(axum::http::header::HOST) {
+        if !is_ip_or_localhost(&host) {
+            return ApiError(
+                StatusCode::FORBIDDEN,
+                format!("Host {host:?} is not an IP address or localhost"),
+            )
+            .into_response();
+        }
+    }
+    if let Some(origin) = header(axum::http::header::ORIGIN) {
+        let local = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            .is_some_and(|host| is_loopback_host(host));
+        if !local {
+            return ApiError(
+                StatusCode::FORBIDDEN,
+                format!("requests from web pages of {origin:?} are refused"),
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+/// The host part of `host[:port]` (an IPv6 literal in brackets keeps them off).
+fn host_part(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or("");
+    }
+    authority.split(':').next().unwrap_or("")
+}
+
+/// True for `localhost` or any IP literal, with or without a port.
+fn is_ip_or_localhost(authority: &str) -> bool {
+    let host = host_part(authority);
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok()
+}
+
+/// True for `localhost` or a loopback IP literal, with or without a port.
+fn is_loopback_host(authority: &str) -> bool {
+    let host = host_part(authority);
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_origins_a_browser_page_could_use_are_told_apart() {
+        for ok in [
+            "127.0.0.1:7878",
+            "localhost:7878",
+            "[::1]:7878",
+            "10.0.0.5",
+            "LOCALHOST",
+        ] {
+            assert!(is_ip_or_localhost(ok), "{ok}");
+        }
+        for bad in [
+            "evil.example:7878",
+            "127.0.0.1.nip.io",
+            "localhost.evil.example",
+            "",
+        ] {
+            assert!(!is_ip_or_localhost(bad), "{bad}");
+        }
+        for ok in ["127.0.0.1:8080", "localhost", "[::1]:3000"] {
+            assert!(is_loopback_host(ok), "{ok}");
+        }
+        for bad in ["evil.example", "10.0.0.5:80", "null"] {
+            assert!(!is_loopback_host(bad), "{bad}");
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]

@@ -70,6 +70,23 @@ fn daemon_resumes_both_torrents_added_through_its_api_after_a_restart() {
     let state = dir.path().join("state");
     let (daemon, api) = serve(&state);
     let c = reqwest::blocking::Client::new();
+    // What a web page could send: another site's Origin, or a DNS name (rebinding).
+    for (header, value) in [
+        ("origin", "https://evil.example"),
+        ("host", "evil.example:7878"),
+    ] {
+        let r = c
+            .post(format!("{api}/torrents"))
+            .header(header, value)
+            .json(&adds[0])
+            .send()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 403, "{header}: {value}");
+    }
+    assert!(
+        torrents(&api).is_empty(),
+        "a refused request added a torrent"
+    );
     for body in &adds {
         let r = c.post(format!("{api}/torrents")).json(body).send().unwrap();
         assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap());

@@ -97,7 +97,7 @@ async fn only_local_callers(
         let local = origin
             .strip_prefix("http://")
             .or_else(|| origin.strip_prefix("https://"))
-            .is_some_and(|host| is_loopback_host(host));
+            .is_some_and(is_loopback_host);
         if !local {
             return ApiError(
                 StatusCode::FORBIDDEN,

@@ -14,6 +14,12 @@ use bendy::encoding::{Encoder, SingleItemEncoder};
 /// (`info.files[].path[]`); the bound keeps recursion and memory small on hostile input.
 pub const MAX_DEPTH: usize = 32;
 
+/// The most values one input may decode to. A decoded value takes some 50 bytes
+/// against as few as 2 in the input (`le`), so without a bound a 32 MiB torrent could
+/// take a gigabyte; this one is some 100 MB at most, and is over 10 values for each
+/// file of a 200,000-file torrent.
+pub const MAX_VALUES: usize = 2_000_000;
+
 /// A decoded bencode value that borrows from the input buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value<'a> {
@@ -44,7 +50,7 @@ impl<'a> Value<'a> {
     pub fn decode(buf: &'a [u8]) -> Result<Value<'a>, BencodeError> {
         let mut decoder = Decoder::new(buf).with_max_depth(MAX_DEPTH);
         let value = match decoder.next_object().map_err(bendy_err)? {
-            Some(object) => from_object(object)?,
+            Some(object) => from_object(object, &mut { MAX_VALUES })?,
             None => return Err(BencodeError("the input is empty".into())),
         };
         let trailing = !matches!(decoder.next_object(), Ok(None));
@@ -120,7 +126,13 @@ fn bendy_err(e: bendy::decoding::Error) -> BencodeError {
     BencodeError(e.to_string())
 }
 
-fn from_object<'a>(object: Object<'_, 'a>) -> Result<Value<'a>, BencodeError> {
+/// Decodes `object`, counting each value against `budget`.
+fn from_object<'a>(object: Object<'_, 'a>, budget: &mut usize) -> Result<Value<'a>, BencodeError> {
+    *budget = budget.checked_sub(1).ok_or_else(|| {
+        BencodeError(format!(
+            "more than {MAX_VALUES} values: not a torrent this accepts"
+        ))
+    })?;
     match object {
         Object::Integer(s) => s
             .parse::<i64>()
@@ -130,14 +142,14 @@ fn from_object<'a>(object: Object<'_, 'a>) -> Result<Value<'a>, BencodeError> {
         Object::List(mut list) => {
             let mut items = Vec::new();
             while let Some(item) = list.next_object().map_err(bendy_err)? {
-                items.push(from_object(item)?);
+                items.push(from_object(item, budget)?);
             }
             Ok(Value::List(items))
         }
         Object::Dict(mut dict) => {
             let mut entries = Vec::new();
             while let Some((key, value)) = dict.next_pair().map_err(bendy_err)? {
-                entries.push((key, from_object(value)?));
+                entries.push((key, from_object(value, budget)?));
             }
             let raw = dict.into_raw().map_err(bendy_err)?;
             Ok(Value::Dict(Dict { entries, raw }))
@@ -149,6 +161,21 @@ fn from_object<'a>(object: Object<'_, 'a>) -> Result<Value<'a>, BencodeError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn an_input_of_too_many_values_is_refused() {
+        let mut many = b"l".to_vec();
+        many.extend(std::iter::repeat_n(&b"le"[..], MAX_VALUES).flatten());
+        many.push(b'e');
+        let err = Value::decode(&many).unwrap_err();
+        assert!(
+            err.to_string().contains("more than 2000000 values"),
+            "{err}"
+        );
+        // One value fewer decodes.
+        let ok = [&b"l"[..], &b"le".repeat(MAX_VALUES - 1), b"e"].concat();
+        assert!(Value::decode(&ok).is_ok());
+    }
 
     #[test]
     fn dict_keeps_its_exact_bytes() {

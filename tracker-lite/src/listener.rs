@@ -66,6 +66,14 @@ pub fn serve(addr: SocketAddr, threads: usize, router: Router) -> anyhow::Result
     Ok(bound)
 }
 
+/// Open connections one serving thread keeps; more are closed as they arrive.
+const MAX_CONNECTIONS_PER_THREAD: usize = 4096;
+/// A request's head must arrive within this, and an idle keep-alive connection is
+/// closed after it.
+const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The most a connection buffers of a request (an announce is a few hundred bytes).
+const MAX_REQUEST_BUFFER: usize = 16 * 1024;
+
 async fn accept_loop(listener: std::net::TcpListener, router: Router) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
@@ -77,6 +85,8 @@ async fn accept_loop(listener: std::net::TcpListener, router: Router) {
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {
+            // One clone per open connection: the count of open connections.
+            let open = std::rc::Rc::new(());
             loop {
                 let (stream, remote) = match listener.accept().await {
                     Ok(c) => c,
@@ -87,9 +97,15 @@ async fn accept_loop(listener: std::net::TcpListener, router: Router) {
                         continue;
                     }
                 };
+                if std::rc::Rc::strong_count(&open) > MAX_CONNECTIONS_PER_THREAD {
+                    tracing::debug!(%remote, "too many open announce connections; closing");
+                    continue;
+                }
                 let _ = stream.set_nodelay(true);
                 let router = router.clone();
+                let open = open.clone();
                 tokio::task::spawn_local(async move {
+                    let _open = open;
                     let service =
                         hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
                             req.extensions_mut().insert(ConnectInfo(remote));
@@ -100,7 +116,12 @@ async fn accept_loop(listener: std::net::TcpListener, router: Router) {
                                 )
                             }
                         });
+                    // Slow or idle clients are timed out, and buffer little: open
+                    // connections cost a tracker nothing it cannot bound.
                     let conn = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(HEADER_READ_TIMEOUT)
+                        .max_buf_size(MAX_REQUEST_BUFFER)
                         .serve_connection(TokioIo::new(stream), service);
                     if let Err(e) = conn.await {
                         tracing::debug!(%remote, "announce connection ended: {e}");

@@ -210,7 +210,10 @@ impl Store {
             let entry = Entry {
                 addr: peer,
                 seeder,
-                expires: now + self.limits.peer_ttl,
+                // A TTL too large for the clock lists the peer as long as it can.
+                expires: now
+                    .checked_add(self.limits.peer_ttl)
+                    .unwrap_or(now + Duration::from_secs(365 * 24 * 3600)),
             };
             if swarm.upsert(entry) {
                 self.total += 1;

@@ -138,11 +138,19 @@ async fn proxy(s: &AppState, record_for: String, upstream: &str) -> Result<Respo
     {
         return bad_gateway("the SPSP answer is too large".into());
     }
-    let body = match answer.bytes().await {
-        Ok(b) if b.len() <= MAX_SPSP_RESPONSE => b,
-        Ok(_) => return bad_gateway("the SPSP answer is too large".into()),
-        Err(e) => return bad_gateway(format!("reading the SPSP answer failed: {e}")),
-    };
+    // Read at most MAX_SPSP_RESPONSE bytes, whatever the receiver says of its length.
+    let mut answer = answer;
+    let mut body = Vec::new();
+    loop {
+        match answer.chunk().await {
+            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_SPSP_RESPONSE => {
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Some(_)) => return bad_gateway("the SPSP answer is too large".into()),
+            Ok(None) => break,
+            Err(e) => return bad_gateway(format!("reading the SPSP answer failed: {e}")),
+        }
+    }
     let enabled = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| {

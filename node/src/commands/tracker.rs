@@ -15,8 +15,9 @@ pub struct TrackerArgs {
     /// libp2p listen address for rendezvous and the DHT, like /ip4/127.0.0.1/tcp/4001.
     #[arg(long, value_name = "MULTIADDR")]
     pub p2p: Option<libp2p::Multiaddr>,
-    /// Seconds a peer stays listed without announcing again.
-    #[arg(long, default_value_t = 1800, value_name = "SECONDS")]
+    /// Seconds a peer stays listed without announcing again (at most a week).
+    #[arg(long, default_value_t = 1800, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
     pub peer_ttl: u64,
     /// Threads serving HTTP announces, each with its own socket (0: one per core).
     #[arg(long, default_value_t = 0, value_name = "N")]

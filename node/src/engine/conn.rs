@@ -2,10 +2,14 @@
 //! the torrent task, and a writer task that sends the frames the torrent task queues.
 //! Neither decides anything; the session in the torrent task does.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
 use futures::io::{ReadHalf, WriteHalf};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use ilpt_protocol::wire::{decode_frame, Message, WireError, MAX_FRAME_LEN};
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 
 use super::TorrentInput;
 
@@ -14,6 +18,56 @@ use super::TorrentInput;
 /// session's `max_queued` (1,024); the rest is room for small frames, such as a paid
 /// pipeline's top-up of 384 requests and their vouchers at once.
 pub const WRITE_QUEUE: usize = 2048;
+
+/// Bytes queued for one peer, at most: a session's queue of 1,024 requests of 16 KiB
+/// is 16 MiB; a peer that asks for the largest blocks and does not read them reaches
+/// this long before the frame limit would (2,048 frames of 128 KiB: 256 MiB).
+pub const WRITE_QUEUE_BYTES: usize = 24 << 20;
+
+/// A stream's I/O tasks, seen from the torrent task: frames go out through
+/// [`Conn::send`]; dropping it stops both tasks, whatever they are waiting for.
+#[derive(Debug)]
+pub struct Conn {
+    out: mpsc::Sender<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+    tasks: [AbortHandle; 2],
+}
+
+/// Why a frame was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The peer has not read what is queued for it: [`WRITE_QUEUE`] frames or
+    /// [`WRITE_QUEUE_BYTES`] bytes.
+    Full,
+    /// The stream is gone.
+    Closed,
+}
+
+impl Conn {
+    /// Queues a frame for the writer task.
+    pub fn send(&self, frame: Vec<u8>) -> Result<(), SendError> {
+        let len = frame.len();
+        if self.queued.load(Ordering::Relaxed) + len > WRITE_QUEUE_BYTES {
+            return Err(SendError::Full);
+        }
+        self.queued.fetch_add(len, Ordering::Relaxed);
+        self.out.try_send(frame).map_err(|e| {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            match e {
+                mpsc::error::TrySendError::Full(_) => SendError::Full,
+                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+            }
+        })
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
 
 /// Reads frames from a stream, keeping unread bytes between calls.
 #[derive(Debug)]
@@ -83,17 +137,23 @@ pub enum ReadError {
     Truncated,
 }
 
-/// Runs the reader and writer of one stream until either side ends.
+/// Runs the reader and writer of one stream until either side ends or the returned
+/// [`Conn`] is dropped.
 pub fn spawn(
     slot: u64,
     reader: FrameReader<ReadHalf<libp2p::Stream>>,
     writer: WriteHalf<libp2p::Stream>,
     to_torrent: mpsc::Sender<TorrentInput>,
-) -> mpsc::Sender<Vec<u8>> {
+) -> Conn {
     let (out, rx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
-    tokio::spawn(read_loop(slot, reader, to_torrent));
-    tokio::spawn(write_loop(writer, rx));
-    out
+    let queued = Arc::new(AtomicUsize::new(0));
+    let read = tokio::spawn(read_loop(slot, reader, to_torrent)).abort_handle();
+    let write = tokio::spawn(write_loop(writer, rx, queued.clone())).abort_handle();
+    Conn {
+        out,
+        queued,
+        tasks: [read, write],
+    }
 }
 
 async fn read_loop(
@@ -119,14 +179,22 @@ async fn read_loop(
     let _ = to_torrent.send(TorrentInput::Closed { slot, reason }).await;
 }
 
-async fn write_loop(mut writer: WriteHalf<libp2p::Stream>, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn write_loop(
+    mut writer: WriteHalf<libp2p::Stream>,
+    mut rx: mpsc::Receiver<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+) {
     while let Some(frame) = rx.recv().await {
-        if writer.write_all(&frame).await.is_err() {
+        let written = writer.write_all(&frame).await;
+        queued.fetch_sub(frame.len(), Ordering::Relaxed);
+        if written.is_err() {
             return;
         }
         // Coalesce whatever else is queued before flushing.
         while let Ok(frame) = rx.try_recv() {
-            if writer.write_all(&frame).await.is_err() {
+            let written = writer.write_all(&frame).await;
+            queued.fetch_sub(frame.len(), Ordering::Relaxed);
+            if written.is_err() {
                 return;
             }
         }

@@ -22,6 +22,14 @@ pub const INTERVAL_DOWNLOADING: Duration = Duration::from_secs(3);
 pub const INTERVAL_SEEDING: Duration = Duration::from_secs(30);
 /// The largest tracker answer read.
 pub const MAX_ANNOUNCE_RESPONSE: usize = 256 * 1024;
+/// Peers taken from one tracker answer (we ask for as many: `numwant=50`); a tracker
+/// that sends thousands cannot make us dial them all.
+pub const MAX_PEERS_PER_ANSWER: usize = 50;
+/// Dials in flight at once, over all torrents: what discovery sends us is dialled a
+/// few at a time, so a hostile tracker cannot turn a node into a connection flood.
+static DIALS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
+/// A dial that has not connected by then is given up (its permit freed).
+const DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs discovery for one torrent until the torrent task goes away.
 pub async fn run(
@@ -54,7 +62,7 @@ pub async fn run(
             if tracker.starts_with("http://") || tracker.starts_with("https://") {
                 match announce(&http, tracker, info_hash, &net, &st, first).await {
                     Ok(addrs) => {
-                        for a in addrs {
+                        for a in addrs.into_iter().take(MAX_PEERS_PER_ANSWER) {
                             found_by_dial(&net, socket_to_multiaddr(a), &to_torrent);
                         }
                     }
@@ -108,7 +116,11 @@ async fn dht_loop(
 fn found_by_dial(net: &Net, addr: Multiaddr, to_torrent: &mpsc::Sender<TorrentInput>) {
     let (net, tx) = (net.clone(), to_torrent.clone());
     tokio::spawn(async move {
-        match net.dial(addr.clone()).await {
+        let Ok(_permit) = DIALS.acquire().await else {
+            return;
+        };
+        let dialled = tokio::time::timeout(DIAL_TIMEOUT, net.dial(addr.clone())).await;
+        match dialled.unwrap_or_else(|_| Err("timed out".into())) {
             Ok(peer) if peer != net.peer_id => {
                 let _ = tx.send(TorrentInput::PeerFound(peer)).await;
             }
@@ -126,7 +138,11 @@ fn found_by_peer(
 ) {
     let (net, tx) = (net.clone(), to_torrent.clone());
     tokio::spawn(async move {
-        match net.dial_peer(peer, addrs).await {
+        let Ok(_permit) = DIALS.acquire().await else {
+            return;
+        };
+        let dialled = tokio::time::timeout(DIAL_TIMEOUT, net.dial_peer(peer, addrs)).await;
+        match dialled.unwrap_or_else(|_| Err("timed out".into())) {
             Ok(peer) => {
                 let _ = tx.send(TorrentInput::PeerFound(peer)).await;
             }

@@ -28,6 +28,8 @@ use crate::storage::Storage;
 pub const BAN_AFTER_BAD_PIECES: u32 = 2;
 /// Most sessions per torrent.
 pub const MAX_PEERS: usize = 64;
+/// Most peers whose served pieces the status counts.
+const MAX_SERVED_PEERS: usize = 1024;
 /// Inputs handled in one round before answering (spending vouchers, sending frames).
 const MAX_INPUTS_PER_ROUND: usize = 64;
 /// The most vouchers in one spend call (the verifier's limit).
@@ -129,7 +131,7 @@ impl Bucket {
 struct Peer {
     peer_id: PeerId,
     session: Session,
-    out: mpsc::Sender<Vec<u8>>,
+    out: conn::Conn,
     opened_by_us: bool,
 }
 
@@ -654,10 +656,12 @@ impl Torrent {
                 let answer = match &self.ready {
                     Some(r) => {
                         let bytes = r.metainfo.info_bytes();
-                        let start = i as usize * METADATA_PIECE_LEN as usize;
-                        match bytes
-                            .get(start..(start + METADATA_PIECE_LEN as usize).min(bytes.len()))
-                        {
+                        let start = usize::try_from(u64::from(i) * u64::from(METADATA_PIECE_LEN))
+                            .unwrap_or(usize::MAX);
+                        let end = start
+                            .saturating_add(METADATA_PIECE_LEN as usize)
+                            .min(bytes.len());
+                        match bytes.get(start..end) {
                             Some(data) if !data.is_empty() => Message::MetadataPiece {
                                 index: i,
                                 total: u32::try_from(bytes.len()).unwrap_or(0),
@@ -824,8 +828,14 @@ impl Torrent {
         {
             Ok(data) => {
                 self.uploaded += data.len() as u64;
-                if block.offset == 0 {
-                    *self.served.entry(peer.peer_id).or_default() += 1;
+                // Pieces served, by peer, for the status: a bounded table (peer ids
+                // cost an attacker nothing).
+                if block.offset == 0
+                    && (self.served.len() < MAX_SERVED_PEERS
+                        || self.served.contains_key(&peer.peer_id))
+                {
+                    let n = self.served.entry(peer.peer_id).or_default();
+                    *n = n.saturating_add(1);
                 }
                 peer.session.send_block(block, data);
             }
@@ -1049,13 +1059,13 @@ impl Torrent {
         let mut gone = Vec::new();
         for (slot, p) in &mut self.peers {
             while let Some(msg) = p.session.poll_transmit() {
-                match p.out.try_send(msg.to_frame()) {
+                match p.out.send(msg.to_frame()) {
                     Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
+                    Err(conn::SendError::Full) => {
                         slow.push(*slot);
                         break;
                     }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                    Err(conn::SendError::Closed) => {
                         gone.push(*slot);
                         break;
                     }

@@ -58,9 +58,7 @@ async fn read_json(r: reqwest::Response) -> Result<Value> {
 }
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(VERIFIER_TIMEOUT)
-        .build()
+    ilpt_verifier::http_client(|| reqwest::Client::builder().timeout(VERIFIER_TIMEOUT))
         .unwrap_or_default()
 }
 

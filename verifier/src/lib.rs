@@ -17,3 +17,16 @@ pub mod spsp;
 pub mod writer;
 
 pub use server::{start, Running, VerifierConfig};
+
+/// Builds an HTTP client from `make` (called again for the fallback). Clients speak
+/// https with the system's CA roots; on a system without any (a bare container), the
+/// client is built with none instead of failing: plain http (a loopback verifier or
+/// tracker) still works, and https fails at the handshake, with a warning now.
+pub fn http_client(
+    make: impl Fn() -> reqwest::ClientBuilder,
+) -> Result<reqwest::Client, reqwest::Error> {
+    make().build().or_else(|e| {
+        tracing::warn!("no usable CA certificates on this system ({e}); https will fail");
+        make().tls_certs_only(std::iter::empty()).build()
+    })
+}

@@ -170,10 +170,10 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
         license_parses: tokio::sync::Semaphore::new(LICENSE_PARSES),
         // No redirects: the SPSP proxy sends each receiver its Receipt-Secret, which a
         // redirect would hand to whatever host the receiver names.
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .context("cannot build the HTTP client")?,
+        http: crate::http_client(|| {
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
+        })
+        .context("cannot build the HTTP client")?,
     });
     let app = router(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -137,7 +137,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
     // The creator: an account, a file, a signed license.
     let creator_key = crate::keyfile::generate()?;
     let creator_pub = PublicKey::from(creator_key.verifying_key());
-    let http = reqwest::Client::new();
+    let http = ilpt_verifier::http_client(reqwest::Client::builder)?;
     let account = crate::payment::VerifierClient::new(&vurl)
         .open_revshare(
             &ilpt_protocol::account::RevShareRequest {

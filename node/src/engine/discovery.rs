@@ -40,10 +40,9 @@ pub async fn run(
     status: watch::Receiver<Status>,
     to_torrent: mpsc::Sender<TorrentInput>,
 ) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+    let http =
+        ilpt_verifier::http_client(|| reqwest::Client::builder().timeout(Duration::from_secs(10)))
+            .unwrap_or_default();
     for addr in peers {
         found_by_dial(&net, addr, &to_torrent);
     }

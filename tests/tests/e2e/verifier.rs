@@ -820,3 +820,31 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
         "{audit}"
     );
 }
+
+#[test]
+fn a_system_without_ca_certificates_still_runs_the_verifier_over_http() {
+    // rustls reads the system's roots from SSL_CERT_FILE / SSL_CERT_DIR when set: here,
+    // none. The verifier must start (https to receivers would fail), not refuse to.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let (_v, lines) = ilpt_tests::start_reading_lines(
+        ilpt(&[
+            "verifier",
+            "--dev-rail",
+            "--listen",
+            "127.0.0.1:0",
+            "--db",
+            db.to_str().unwrap(),
+        ])
+        .env("SSL_CERT_FILE", dir.path().join("none.pem"))
+        .env("SSL_CERT_DIR", dir.path()),
+        1,
+    );
+    let url = lines[0]
+        .strip_prefix("verifier listening on ")
+        .expect("listening line")
+        .to_owned();
+    let c = client();
+    let r = c.get(format!("{url}/health")).send().unwrap();
+    assert_eq!(r.text().unwrap(), "ok");
+}

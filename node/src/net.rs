@@ -22,6 +22,8 @@ use ilpt_tracker_lite::p2p::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 /// The behaviours of a node.
 #[derive(NetworkBehaviour)]
 struct NodeBehaviour {
+    /// Bounds on connections, so that unknown peers cannot open them without end.
+    limits: libp2p::connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     kad: kad::Behaviour<kad::store::MemoryStore>,
@@ -81,6 +83,15 @@ impl std::fmt::Debug for Net {
     }
 }
 
+/// Connections accepted: enough for many swarms of [`crate::engine::torrent::MAX_PEERS`]
+/// peers each, few enough that a flood of handshakes or idle connections is cut off.
+fn connection_limits() -> libp2p::connection_limits::ConnectionLimits {
+    libp2p::connection_limits::ConnectionLimits::default()
+        .with_max_pending_incoming(Some(64))
+        .with_max_established_incoming(Some(512))
+        .with_max_established_per_peer(Some(4))
+}
+
 /// The most commands waiting for the event loop.
 const COMMAND_QUEUE: usize = 256;
 
@@ -113,6 +124,7 @@ impl Net {
                 );
                 kad.set_mode(Some(kad::Mode::Server));
                 NodeBehaviour {
+                    limits: libp2p::connection_limits::Behaviour::new(connection_limits()),
                     identify: identify::Behaviour::new(identify::Config::new(
                         IDENTIFY_PROTOCOL.into(),
                         key.public(),
@@ -230,8 +242,15 @@ struct EventLoop {
     swarm: Swarm<NodeBehaviour>,
     dials: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, String>>>,
     providers: HashMap<kad::QueryId, (oneshot::Sender<Found>, Found)>,
+    /// Discoveries waiting for an answer, by rendezvous point and namespace.
     discoveries: HashMap<(PeerId, String), Vec<oneshot::Sender<Found>>>,
+    /// The namespace asked of each rendezvous point, and since when. The protocol's
+    /// answer does not name the namespace it answers, so one is asked at a time.
+    asking: HashMap<PeerId, (String, std::time::Instant)>,
 }
+
+/// A rendezvous discovery not answered by then is given up (answered with nothing).
+const DISCOVER_PATIENCE: Duration = Duration::from_secs(15);
 
 impl EventLoop {
     fn new(swarm: Swarm<NodeBehaviour>) -> EventLoop {
@@ -240,6 +259,50 @@ impl EventLoop {
             dials: HashMap::new(),
             providers: HashMap::new(),
             discoveries: HashMap::new(),
+            asking: HashMap::new(),
+        }
+    }
+
+    /// Asks `rendezvous` the next namespace waiting for it, unless one is being asked
+    /// (and has not been too long).
+    fn discover_next(&mut self, rendezvous: PeerId) {
+        if let Some((ns, since)) = self.asking.get(&rendezvous) {
+            if since.elapsed() < DISCOVER_PATIENCE {
+                return;
+            }
+            let key = (rendezvous, ns.clone());
+            self.answer_discovery(&key, Vec::new());
+        }
+        self.asking.remove(&rendezvous);
+        let Some(ns) = self
+            .discoveries
+            .keys()
+            .find(|(p, _)| *p == rendezvous)
+            .map(|(_, ns)| ns.clone())
+        else {
+            return;
+        };
+        match rendezvous::Namespace::new(ns.clone()) {
+            Ok(namespace) => {
+                self.swarm.behaviour_mut().rendezvous.discover(
+                    Some(namespace),
+                    None,
+                    None,
+                    rendezvous,
+                );
+                self.asking
+                    .insert(rendezvous, (ns, std::time::Instant::now()));
+            }
+            Err(_) => {
+                self.answer_discovery(&(rendezvous, ns), Vec::new());
+                self.discover_next(rendezvous);
+            }
+        }
+    }
+
+    fn answer_discovery(&mut self, key: &(PeerId, String), found: Found) {
+        for reply in self.discoveries.remove(key).unwrap_or_default() {
+            let _ = reply.send(found.clone());
         }
     }
 
@@ -313,18 +376,11 @@ impl EventLoop {
                 rendezvous,
                 reply,
             } => {
-                let Ok(ns) = rendezvous::Namespace::new(namespace.clone()) else {
-                    let _ = reply.send(Vec::new());
-                    return;
-                };
-                self.swarm
-                    .behaviour_mut()
-                    .rendezvous
-                    .discover(Some(ns), None, None, rendezvous);
                 self.discoveries
                     .entry((rendezvous, namespace))
                     .or_default()
                     .push(reply);
+                self.discover_next(rendezvous);
             }
             Command::Bootstrap => {
                 let _ = self.swarm.behaviour_mut().kad.bootstrap();
@@ -414,42 +470,27 @@ impl EventLoop {
                     registrations,
                     ..
                 } => {
-                    let mut by_ns: HashMap<String, Found> = HashMap::new();
-                    for r in registrations {
-                        let ns = r.namespace.to_string();
-                        by_ns
-                            .entry(ns)
-                            .or_default()
-                            .push((r.record.peer_id(), r.record.addresses().to_vec()));
+                    // The answer to the one namespace being asked of that point.
+                    if let Some((ns, _)) = self.asking.remove(&rendezvous_node) {
+                        let found: Found = registrations
+                            .iter()
+                            .filter(|r| r.namespace.to_string() == ns)
+                            .map(|r| (r.record.peer_id(), r.record.addresses().to_vec()))
+                            .collect();
+                        self.answer_discovery(&(rendezvous_node, ns), found);
                     }
-                    let keys: Vec<(PeerId, String)> = self
-                        .discoveries
-                        .keys()
-                        .filter(|(p, _)| *p == rendezvous_node)
-                        .cloned()
-                        .collect();
-                    for key in keys {
-                        let found = by_ns.remove(&key.1).unwrap_or_default();
-                        for reply in self.discoveries.remove(&key).unwrap_or_default() {
-                            let _ = reply.send(found.clone());
-                        }
-                    }
+                    self.discover_next(rendezvous_node);
                 }
                 rendezvous::client::Event::DiscoverFailed {
                     rendezvous_node,
                     namespace,
                     error,
                 } => {
-                    tracing::debug!(?error, "rendezvous discovery failed");
-                    if let Some(ns) = namespace {
-                        for reply in self
-                            .discoveries
-                            .remove(&(rendezvous_node, ns.to_string()))
-                            .unwrap_or_default()
-                        {
-                            let _ = reply.send(Vec::new());
-                        }
+                    tracing::debug!(?error, ?namespace, "rendezvous discovery failed");
+                    if let Some((ns, _)) = self.asking.remove(&rendezvous_node) {
+                        self.answer_discovery(&(rendezvous_node, ns), Vec::new());
                     }
+                    self.discover_next(rendezvous_node);
                 }
                 other => tracing::debug!(?other, "rendezvous"),
             },

@@ -158,6 +158,8 @@ impl TorrentHandle {
 
 /// Inputs queued for one torrent task.
 const TORRENT_QUEUE: usize = 4096;
+/// Inbound piece-exchange streams that may wait for their hello at once.
+const MAX_STREAMS_AWAITING_HELLO: usize = 256;
 
 /// A node: one identity, one network, many torrents.
 #[derive(Clone)]
@@ -196,13 +198,21 @@ impl Node {
             .accept(StreamProtocol::new(PROTOCOL))
             .map_err(|_| anyhow::anyhow!("the piece protocol is already registered"))?;
         let torrents = node.torrents.clone();
+        // Streams still waiting for their hello, at most: each holds a read buffer for
+        // up to 10 s, and opening streams costs a peer nothing.
+        let awaiting_hello = Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS_AWAITING_HELLO));
         tokio::spawn(async move {
             while let Some((peer, stream)) = incoming.next().await {
+                let Ok(permit) = awaiting_hello.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many inbound streams without a hello; closing one");
+                    continue;
+                };
                 let torrents = torrents.clone();
                 tokio::spawn(async move {
                     let (read, writer) = futures::AsyncReadExt::split(stream);
                     let mut reader = FrameReader::new(read);
                     let hello = tokio::time::timeout(Duration::from_secs(10), reader.next()).await;
+                    drop(permit);
                     let Ok(Ok(Some(msg @ Message::Hello { info_hash, .. }))) = hello else {
                         tracing::debug!(%peer, "inbound stream without a hello");
                         return;

@@ -25,6 +25,9 @@ pub fn piece_hash(bytes: &[u8]) -> [u8; 20] {
     Sha1::digest(bytes).into()
 }
 
+/// The most piece buffers the hashing workers hold at once, in bytes.
+pub const HASH_MEMORY: usize = 1 << 30;
+
 /// Hashes every piece with `threads` workers and calls `each(index, result)` as each
 /// piece finishes (in no particular order). Returns after all pieces are done, or after
 /// `each` returns `false` (stop early).
@@ -36,7 +39,12 @@ pub fn hash_each_piece<S: PieceSource>(
 ) {
     let next = AtomicU32::new(0);
     let stop = AtomicBool::new(false);
-    let threads = threads.clamp(1, 64);
+    // Each worker holds one piece: as many as fit the memory budget (a torrent of
+    // 256 MiB pieces hashes 4 at a time, not 64).
+    let piece = usize::try_from(layout.piece_length())
+        .unwrap_or(usize::MAX)
+        .max(1);
+    let threads = threads.clamp(1, 64).min((HASH_MEMORY / piece).max(1));
     std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {

@@ -18,6 +18,9 @@ pub struct Limits {
     pub max_peers_total: usize,
     /// A peer that does not announce again within this time is dropped.
     pub peer_ttl: Duration,
+    /// Most peers (ports) of one IP address in one swarm; loopback is not limited
+    /// (local tests and benchmarks run every peer on 127.0.0.1).
+    pub max_peers_per_ip: usize,
 }
 
 impl Default for Limits {
@@ -27,6 +30,7 @@ impl Default for Limits {
             max_peers_per_torrent: 5_000,
             max_peers_total: 1_000_000,
             peer_ttl: Duration::from_secs(30 * 60),
+            max_peers_per_ip: 8,
         }
     }
 }
@@ -45,6 +49,8 @@ struct Swarm {
     peers: Vec<Entry>,
     index: HashMap<SocketAddr, usize>,
     seeders: usize,
+    /// Peers by IP address.
+    per_ip: HashMap<std::net::IpAddr, usize>,
 }
 
 impl Swarm {
@@ -68,6 +74,7 @@ impl Swarm {
                 self.index.insert(entry.addr, self.peers.len());
                 self.peers.push(entry);
                 self.seeders += usize::from(entry.seeder);
+                *self.per_ip.entry(entry.addr.ip()).or_default() += 1;
                 true
             }
         }
@@ -80,6 +87,12 @@ impl Swarm {
         };
         let gone = self.peers.swap_remove(i);
         self.seeders -= usize::from(gone.seeder);
+        if let Some(n) = self.per_ip.get_mut(&gone.addr.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&gone.addr.ip());
+            }
+        }
         if let Some(moved) = self.peers.get(i) {
             self.index.insert(moved.addr, i);
         }
@@ -99,6 +112,15 @@ impl Swarm {
             .map(|(i, e)| (e.addr, i))
             .collect();
         self.seeders = self.peers.iter().filter(|e| e.seeder).count();
+        self.per_ip.clear();
+        for e in &self.peers {
+            *self.per_ip.entry(e.addr.ip()).or_default() += 1;
+        }
+    }
+
+    /// Peers listed from `ip`.
+    fn peers_of_ip(&self, ip: std::net::IpAddr) -> usize {
+        self.per_ip.get(&ip).copied().unwrap_or(0)
     }
 
     /// Up to `numwant` live peers other than `me`, from a window starting at `start`.
@@ -130,6 +152,9 @@ pub struct Store {
     total: usize,
     limits: Limits,
     rng: ilpt_protocol::rng::Rng,
+    /// When the store last purged itself because it was full: a full store purges at
+    /// most once a second, not at every announce of a new peer.
+    last_full_purge: Option<Instant>,
 }
 
 /// Why an announce was refused.
@@ -138,6 +163,9 @@ pub enum StoreError {
     /// A limit is reached and expiry freed nothing.
     #[error("tracker is full, try again later")]
     Full,
+    /// The swarm lists as many peers of this IP address as it takes.
+    #[error("too many peers of your address in this swarm")]
+    TooManyFromAddress,
 }
 
 /// The answer to an announce.
@@ -162,6 +190,7 @@ impl Store {
             total: 0,
             limits,
             rng: ilpt_protocol::rng::Rng::new(seed),
+            last_full_purge: None,
         }
     }
 
@@ -189,7 +218,13 @@ impl Store {
             let known = self.swarms.get(&ih).is_some_and(|s| s.contains(&peer));
             if !known {
                 if self.total >= self.limits.max_peers_total {
-                    self.purge(now);
+                    let due = self
+                        .last_full_purge
+                        .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1));
+                    if due {
+                        self.last_full_purge = Some(now);
+                        self.purge(now);
+                    }
                     if self.total >= self.limits.max_peers_total {
                         return Err(StoreError::Full);
                     }
@@ -199,6 +234,17 @@ impl Store {
                 }
             }
             let swarm = self.swarms.entry(ih).or_default();
+            if !known
+                && !peer.ip().is_loopback()
+                && swarm.peers_of_ip(peer.ip()) >= self.limits.max_peers_per_ip
+            {
+                let before = swarm.len();
+                swarm.expire(now);
+                self.total -= before - swarm.len();
+                if swarm.peers_of_ip(peer.ip()) >= self.limits.max_peers_per_ip {
+                    return Err(StoreError::TooManyFromAddress);
+                }
+            }
             if !known && swarm.len() >= self.limits.max_peers_per_torrent {
                 let before = swarm.len();
                 swarm.expire(now);
@@ -260,6 +306,47 @@ mod tests {
     }
 
     #[test]
+    fn one_address_lists_only_a_few_peers_in_a_swarm() {
+        let mut s = Store::new(Limits::default());
+        let ih = InfoHash([3; 20]);
+        let now = Instant::now();
+        let from = |port: u16| SocketAddr::from(([192, 0, 2, 7], port));
+        for port in 1..=8 {
+            s.announce(ih, from(port), false, false, 0, now).unwrap();
+        }
+        assert_eq!(
+            s.announce(ih, from(9), false, false, 0, now),
+            Err(StoreError::TooManyFromAddress)
+        );
+        // Renewing one listed is fine; so is another address, another swarm, loopback.
+        s.announce(ih, from(3), true, false, 0, now).unwrap();
+        s.announce(
+            ih,
+            SocketAddr::from(([192, 0, 2, 8], 1)),
+            false,
+            false,
+            0,
+            now,
+        )
+        .unwrap();
+        s.announce(InfoHash([4; 20]), from(9), false, false, 0, now)
+            .unwrap();
+        for port in 1..=20 {
+            s.announce(ih, addr(port), false, false, 0, now).unwrap();
+        }
+        // One leaves, or expires: room again.
+        s.announce(ih, from(1), false, true, 0, now).unwrap();
+        s.announce(ih, from(9), false, false, 0, now).unwrap();
+        let later = now + Limits::default().peer_ttl + Duration::from_secs(1);
+        s.announce(ih, from(10), false, false, 0, later).unwrap();
+        assert_eq!(
+            s.total_peers(),
+            2 + 1 + 1 + 20 - 23 + 1,
+            "expired peers leave the count"
+        );
+    }
+
+    #[test]
     fn peers_see_each_other_but_not_themselves_and_stopped_peers_leave() {
         let mut s = Store::new(Limits::default());
         let ih = InfoHash([1; 20]);
@@ -315,6 +402,7 @@ mod tests {
             max_peers_per_torrent: 5,
             max_peers_total: 20,
             peer_ttl: Duration::from_secs(60),
+            max_peers_per_ip: 8,
         };
         let mut s = Store::new(limits);
         let now = Instant::now();

@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /torrents` | `{"magnet": "…"}` or `{"torrent": "<base64 .torrent>"}`, optional `"out"` → `{info_hash}` |
+//! | `POST /torrents` | `{"magnet": "…"}` or `{"torrent": "<base64 .torrent>"}`, optional `"out"` and `"max_price"` (to buy a licensed one) → `{info_hash}` |
 //! | `GET /torrents` | every torrent with progress, peers, rates |
 //! | `GET /torrents/{ih}` | one torrent |
 //! | `POST /torrents/{ih}/pause`, `/resume` | pause or resume (remembered) |
@@ -169,6 +169,8 @@ struct AddRequest {
     magnet: Option<String>,
     torrent: Option<String>,
     out: Option<std::path::PathBuf>,
+    /// The most to pay for a licensed torrent (the license's asset units).
+    max_price: Option<u64>,
 }
 
 async fn add(State(d): State<Arc<Daemon>>, body: Bytes) -> Result<Response, ApiError> {
@@ -183,7 +185,7 @@ async fn add(State(d): State<Arc<Daemon>>, body: Bytes) -> Result<Response, ApiE
         None => None,
     };
     let ih = d
-        .add(req.magnet, torrent, req.out)
+        .add(req.magnet, torrent, req.out, req.max_price)
         .await
         .map_err(|e| bad(format!("{e:#}")))?;
     Ok((StatusCode::CREATED, Json(json!({"info_hash": ih.to_hex()}))).into_response())

@@ -29,6 +29,10 @@ pub struct Entry {
     pub out: PathBuf,
     /// Whether it is paused.
     pub paused: bool,
+    /// The most the node pays for it, if it is licensed (the license's asset units);
+    /// a licensed torrent without it is refused, as `ilpt get` refuses it.
+    #[serde(default)]
+    pub max_price: Option<u64>,
 }
 
 /// The running daemon.
@@ -105,15 +109,29 @@ impl Daemon {
         let handle = if entry.paused {
             None
         } else {
-            Some(self.run(source, &entry.out)?)
+            Some(self.run(source, &entry)?)
         };
         self.torrents.lock().await.insert(ih, (entry, handle));
         Ok(())
     }
 
-    fn run(&self, source: Source, out: &Path) -> Result<TorrentHandle> {
+    /// Starts a torrent. Checking the data already on disk (hashing) happens here,
+    /// so the async worker running it hands its other tasks to the rest meanwhile.
+    fn run(&self, source: Source, entry: &Entry) -> Result<TorrentHandle> {
+        // (`block_in_place` needs the multi-threaded runtime `ilpt serve` runs on.)
+        let multi = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi {
+            tokio::task::block_in_place(|| self.start_torrent(source, entry))
+        } else {
+            self.start_torrent(source, entry)
+        }
+    }
+
+    fn start_torrent(&self, source: Source, entry: &Entry) -> Result<TorrentHandle> {
+        let out = &entry.out;
         let options = TorrentOptions {
-            max_price: None,
+            max_price: entry.max_price,
             free_ride: false,
             upload_limit: self.config.upload_limit,
             seed_mode: false,
@@ -133,6 +151,7 @@ impl Daemon {
         magnet: Option<String>,
         torrent: Option<Vec<u8>>,
         out: Option<PathBuf>,
+        max_price: Option<u64>,
     ) -> Result<InfoHash> {
         let (ih, source) = match (&magnet, &torrent) {
             (Some(m), None) => {
@@ -153,6 +172,7 @@ impl Daemon {
             magnet,
             out: out.unwrap_or_else(|| self.config.downloads()),
             paused: false,
+            max_price,
         };
         if let Some(bytes) = &torrent {
             write_atomic(&self.dir().join(format!("{ih}.torrent")), bytes)?;
@@ -161,7 +181,7 @@ impl Daemon {
             &self.dir().join(format!("{ih}.json")),
             &serde_json::to_vec_pretty(&entry)?,
         )?;
-        let handle = self.run(source, &entry.out)?;
+        let handle = self.run(source, &entry)?;
         torrents.insert(ih, (entry, Some(handle)));
         Ok(ih)
     }
@@ -221,7 +241,7 @@ impl Daemon {
                         .parse::<Magnet>()?,
                 )
             };
-            *handle = Some(self.run(source, &entry.out.clone())?);
+            *handle = Some(self.run(source, entry)?);
         }
         Ok(())
     }

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::common::*;
 use super::swarm::{seeder, start_reading_lines, tracker, Proc, LOCAL};
 
-fn serve(state: &Path) -> (Proc, String) {
+pub(crate) fn serve(state: &Path) -> (Proc, String) {
     let args = [
         "serve",
         "--state-dir",
@@ -29,7 +29,7 @@ fn serve(state: &Path) -> (Proc, String) {
     )
 }
 
-fn torrents(api: &str) -> Vec<Value> {
+pub(crate) fn torrents(api: &str) -> Vec<Value> {
     let v: Value = reqwest::blocking::get(format!("{api}/torrents"))
         .unwrap()
         .json()

@@ -308,3 +308,58 @@ fn demo_reports_verified_downloads_an_empty_free_rider_and_an_exact_split() {
         .as_object()
         .is_some_and(|m| !m.is_empty()));
 }
+
+#[test]
+fn the_daemon_buys_a_paid_torrent_only_when_given_a_max_price() {
+    let m = market(400_000, "16384", free_port());
+    let _seed = seeder(&m.torrent, &m.data, &["--key", s(&m.creator_key)]);
+    let (_daemon, api) = super::daemon::serve(&m.dir.path().join("state"));
+    let c = reqwest::blocking::Client::new();
+    let add = |body: serde_json::Value| {
+        let r = c
+            .post(format!("{api}/torrents"))
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    // Without a max price the licensed torrent is refused once its license is known.
+    let out = m.dir.path().join("dl");
+    let (status, text) = add(serde_json::json!({"magnet": m.magnet, "out": out}));
+    assert_eq!(status, 201, "{text}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let error = loop {
+        let t = super::daemon::torrents(&api);
+        if let Some(e) = t[0]["error"].as_str() {
+            break e.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no refusal: {t:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(error.contains("max"), "{error}");
+    let ih = super::daemon::torrents(&api)[0]["info_hash"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = c.delete(format!("{api}/torrents/{ih}")).send().unwrap();
+    assert!(r.status().is_success());
+    // With one, it pays and downloads, and the file is the creator's.
+    let (status, text) =
+        add(serde_json::json!({"magnet": m.magnet, "out": out, "max_price": PRICE}));
+    assert_eq!(status, 201, "{text}");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let t = super::daemon::torrents(&api);
+        if t[0]["complete"] == true {
+            break;
+        }
+        assert!(t[0]["error"].is_null(), "{t:?}");
+        assert!(Instant::now() < deadline, "no download: {t:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(std::fs::read(out.join("album.bin")).unwrap() == std::fs::read(&m.data).unwrap());
+    assert_eq!(
+        get_json(&format!("{}/audit", m.verifier.url))["voucher_charges"],
+        PRICE
+    );
+}

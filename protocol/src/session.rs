@@ -251,6 +251,16 @@ impl Session {
         self.piece_count.is_some() && self.peer_has.is_full()
     }
 
+    /// True while nothing passes on this connection and nothing is wanted: neither side
+    /// interested, no request either way. A driver short of connections drops an idle one.
+    pub fn is_idle(&self) -> bool {
+        !self.am_interested
+            && !self.peer_interested
+            && self.outstanding.is_empty()
+            && self.to_serve.is_empty()
+            && self.parked.is_empty()
+    }
+
     /// Our requests in flight.
     pub fn outstanding(&self) -> usize {
         self.outstanding.len()
@@ -1094,6 +1104,30 @@ mod tests {
             })
             .collect();
         assert_eq!(spent, [3]);
+    }
+
+    #[test]
+    fn a_connection_is_idle_only_while_nobody_wants_anything() {
+        let (mut s, mut ps, mut l, mut pl) = pair();
+        let hello = Message::Hello {
+            info_hash: IH,
+            metadata_len: 0,
+        };
+        s.handle(hello.clone(), Some(&mut ps)).unwrap();
+        assert!(s.is_idle(), "a seeder nobody asked");
+        // The leecher learns the seeder has everything: it wants, so it is not idle.
+        l.handle(hello, Some(&mut pl)).unwrap();
+        l.handle(
+            Message::Bitfield(Bitfield::full(4).to_wire()),
+            Some(&mut pl),
+        )
+        .unwrap();
+        assert!(!l.is_idle());
+        // The seeder hears it is wanted: not idle either.
+        s.handle(Message::Interested, Some(&mut ps)).unwrap();
+        assert!(!s.is_idle());
+        s.handle(Message::NotInterested, Some(&mut ps)).unwrap();
+        assert!(s.is_idle());
     }
 
     #[test]

@@ -28,6 +28,8 @@ use crate::storage::Storage;
 pub const BAN_AFTER_BAD_PIECES: u32 = 2;
 /// Most sessions per torrent.
 pub const MAX_PEERS: usize = 64;
+/// A connection idle this long gives its slot to a new one when all are taken.
+const IDLE_BEFORE_EVICTION: std::time::Duration = std::time::Duration::from_secs(30);
 /// Most peers whose served pieces the status counts.
 const MAX_SERVED_PEERS: usize = 1024;
 /// Inputs handled in one round before answering (spending vouchers, sending frames).
@@ -133,6 +135,8 @@ struct Peer {
     session: Session,
     out: conn::Conn,
     opened_by_us: bool,
+    /// Since when the connection has been idle ([`Session::is_idle`]), as last seen.
+    idle_since: Option<std::time::Instant>,
 }
 
 #[derive(Default)]
@@ -397,6 +401,7 @@ impl Torrent {
                 _ = tick.tick() => {
                     self.ticks += 1;
                     self.check_metadata_patience();
+                    self.note_idle();
                     if self.ticks % 4 == 0 {
                         for p in self.peers.values_mut() {
                             p.session.retry_after_payment_choke();
@@ -541,8 +546,20 @@ impl Torrent {
             }
             self.drop_peer(slot);
         }
+        // Full: a connection idle for long makes room (peers that only hold a slot,
+        // saying nothing, cannot keep others out); otherwise the newcomer is refused.
         if self.peers.len() >= MAX_PEERS {
-            return;
+            let longest_idle = self
+                .peers
+                .iter()
+                .filter_map(|(s, p)| p.idle_since.map(|t| (t, *s)))
+                .min()
+                .filter(|(since, _)| since.elapsed() >= IDLE_BEFORE_EVICTION);
+            let Some((_, idle)) = longest_idle else {
+                return;
+            };
+            tracing::debug!(slot = idle, "dropping an idle connection to make room");
+            self.drop_peer(idle);
         }
         let slot = self.next_slot;
         self.next_slot += 1;
@@ -568,6 +585,7 @@ impl Torrent {
                 session,
                 out,
                 opened_by_us,
+                idle_since: None,
             },
         );
         if let Some(hello) = hello {
@@ -955,6 +973,22 @@ impl Torrent {
         if let Some(p) = self.peers.get_mut(&request.peer) {
             for i in 0..request.count {
                 p.session.send(Message::MetadataRequest(i));
+            }
+        }
+    }
+
+    /// Notes which connections are idle, and since when (only once the torrent is
+    /// known: before, every connection waits for the metadata).
+    fn note_idle(&mut self) {
+        if self.ready.is_none() {
+            return;
+        }
+        let now = std::time::Instant::now();
+        for p in self.peers.values_mut() {
+            if p.session.is_idle() {
+                p.idle_since.get_or_insert(now);
+            } else {
+                p.idle_since = None;
             }
         }
     }

@@ -21,6 +21,9 @@ pub struct Limits {
     /// Most peers (ports) of one IP address in one swarm; loopback is not limited
     /// (local tests and benchmarks run every peer on 127.0.0.1).
     pub max_peers_per_ip: usize,
+    /// Most peers of one IP address over all swarms (a seedbox with many torrents
+    /// stays well under it; one host cannot fill the store). Loopback is not limited.
+    pub max_peers_per_ip_total: usize,
 }
 
 impl Default for Limits {
@@ -31,6 +34,7 @@ impl Default for Limits {
             max_peers_total: 1_000_000,
             peer_ttl: Duration::from_secs(30 * 60),
             max_peers_per_ip: 8,
+            max_peers_per_ip_total: 20_000,
         }
     }
 }
@@ -99,11 +103,17 @@ impl Swarm {
         true
     }
 
-    /// Drops expired peers.
-    fn expire(&mut self, now: Instant) {
+    /// Drops expired peers; returns the addresses it dropped.
+    fn expire(&mut self, now: Instant) -> Vec<SocketAddr> {
         if self.peers.iter().all(|e| e.expires > now) {
-            return;
+            return Vec::new();
         }
+        let gone: Vec<SocketAddr> = self
+            .peers
+            .iter()
+            .filter(|e| e.expires <= now)
+            .map(|e| e.addr)
+            .collect();
         self.peers.retain(|e| e.expires > now);
         self.index = self
             .peers
@@ -116,6 +126,7 @@ impl Swarm {
         for e in &self.peers {
             *self.per_ip.entry(e.addr.ip()).or_default() += 1;
         }
+        gone
     }
 
     /// Peers listed from `ip`.
@@ -155,6 +166,20 @@ pub struct Store {
     /// When the store last purged itself because it was full: a full store purges at
     /// most once a second, not at every announce of a new peer.
     last_full_purge: Option<Instant>,
+    /// Peers listed by IP address, over all swarms (expired ones until purged).
+    per_ip: HashMap<std::net::IpAddr, usize>,
+}
+
+/// Counts `addrs` out of `per_ip`.
+fn forget_ips(per_ip: &mut HashMap<std::net::IpAddr, usize>, addrs: &[SocketAddr]) {
+    for a in addrs {
+        if let Some(n) = per_ip.get_mut(&a.ip()) {
+            *n -= 1;
+            if *n == 0 {
+                per_ip.remove(&a.ip());
+            }
+        }
+    }
 }
 
 /// Why an announce was refused.
@@ -191,6 +216,7 @@ impl Store {
             limits,
             rng: ilpt_protocol::rng::Rng::new(seed),
             last_full_purge: None,
+            per_ip: HashMap::new(),
         }
     }
 
@@ -209,6 +235,7 @@ impl Store {
             if let Some(swarm) = self.swarms.get_mut(&ih) {
                 if swarm.remove(&peer) {
                     self.total -= 1;
+                    forget_ips(&mut self.per_ip, &[peer]);
                 }
                 if swarm.len() == 0 {
                     self.swarms.remove(&ih);
@@ -232,23 +259,29 @@ impl Store {
                 if !self.swarms.contains_key(&ih) && self.swarms.len() >= self.limits.max_torrents {
                     return Err(StoreError::Full);
                 }
+                if !peer.ip().is_loopback()
+                    && self.per_ip.get(&peer.ip()).copied().unwrap_or(0)
+                        >= self.limits.max_peers_per_ip_total
+                {
+                    return Err(StoreError::TooManyFromAddress);
+                }
             }
             let swarm = self.swarms.entry(ih).or_default();
             if !known
                 && !peer.ip().is_loopback()
                 && swarm.peers_of_ip(peer.ip()) >= self.limits.max_peers_per_ip
             {
-                let before = swarm.len();
-                swarm.expire(now);
-                self.total -= before - swarm.len();
+                let gone = swarm.expire(now);
+                self.total -= gone.len();
+                forget_ips(&mut self.per_ip, &gone);
                 if swarm.peers_of_ip(peer.ip()) >= self.limits.max_peers_per_ip {
                     return Err(StoreError::TooManyFromAddress);
                 }
             }
             if !known && swarm.len() >= self.limits.max_peers_per_torrent {
-                let before = swarm.len();
-                swarm.expire(now);
-                self.total -= before - swarm.len();
+                let gone = swarm.expire(now);
+                self.total -= gone.len();
+                forget_ips(&mut self.per_ip, &gone);
                 if swarm.len() >= self.limits.max_peers_per_torrent {
                     return Err(StoreError::Full);
                 }
@@ -263,6 +296,7 @@ impl Store {
             };
             if swarm.upsert(entry) {
                 self.total += 1;
+                *self.per_ip.entry(peer.ip()).or_default() += 1;
             }
         }
         let Some(swarm) = self.swarms.get(&ih) else {
@@ -283,8 +317,9 @@ impl Store {
     /// Drops expired peers and empty swarms.
     pub fn purge(&mut self, now: Instant) {
         let mut total = 0;
+        let per_ip = &mut self.per_ip;
         self.swarms.retain(|_, swarm| {
-            swarm.expire(now);
+            forget_ips(per_ip, &swarm.expire(now));
             total += swarm.len();
             swarm.len() > 0
         });
@@ -347,6 +382,42 @@ mod tests {
     }
 
     #[test]
+    fn one_address_lists_only_so_many_peers_over_all_swarms() {
+        let limits = Limits {
+            max_peers_per_ip_total: 5,
+            ..Limits::default()
+        };
+        let mut s = Store::new(limits);
+        let now = Instant::now();
+        let host = SocketAddr::from(([192, 0, 2, 9], 6881));
+        for t in 0..5u8 {
+            s.announce(InfoHash([t; 20]), host, true, false, 0, now)
+                .unwrap();
+        }
+        assert_eq!(
+            s.announce(InfoHash([9; 20]), host, true, false, 0, now),
+            Err(StoreError::TooManyFromAddress)
+        );
+        // Leaving one swarm, or expiring and being purged, gives room back.
+        s.announce(InfoHash([0; 20]), host, true, true, 0, now)
+            .unwrap();
+        s.announce(InfoHash([9; 20]), host, true, false, 0, now)
+            .unwrap();
+        let later = now + Limits::default().peer_ttl + Duration::from_secs(1);
+        s.purge(later);
+        assert_eq!(s.total_peers(), 0);
+        for t in 10..15u8 {
+            s.announce(InfoHash([t; 20]), host, true, false, 0, later)
+                .unwrap();
+        }
+        // Loopback is not limited.
+        for t in 20..40u8 {
+            s.announce(InfoHash([t; 20]), addr(1), true, false, 0, later)
+                .unwrap();
+        }
+    }
+
+    #[test]
     fn peers_see_each_other_but_not_themselves_and_stopped_peers_leave() {
         let mut s = Store::new(Limits::default());
         let ih = InfoHash([1; 20]);
@@ -403,6 +474,7 @@ mod tests {
             max_peers_total: 20,
             peer_ttl: Duration::from_secs(60),
             max_peers_per_ip: 8,
+            max_peers_per_ip_total: 20_000,
         };
         let mut s = Store::new(limits);
         let now = Instant::now();

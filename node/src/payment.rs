@@ -41,15 +41,24 @@ const MAX_VERIFIER_ANSWER: usize = 1 << 20;
 
 /// A verifier's answer body, at most [`MAX_VERIFIER_ANSWER`] bytes: whoever runs the
 /// verifier a license names cannot make a node buffer more.
-async fn read_text(mut r: reqwest::Response) -> Result<String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = r.chunk().await? {
-        if body.len() + chunk.len() > MAX_VERIFIER_ANSWER {
-            bail!("the verifier's answer is larger than {MAX_VERIFIER_ANSWER} bytes");
-        }
-        body.extend_from_slice(&chunk);
-    }
+async fn read_text(r: reqwest::Response) -> Result<String> {
+    let body = ilpt_verifier::read_capped(r, MAX_VERIFIER_ANSWER)
+        .await
+        .context("the verifier's answer")?;
     String::from_utf8(body).map_err(|_| anyhow::anyhow!("the verifier's answer is not UTF-8"))
+}
+
+/// A verifier's answer to a request that must succeed: its body, or an error naming
+/// what failed (`refused`), the status and what the verifier said.
+async fn checked(r: reqwest::Response, refused: &str) -> Result<String> {
+    let status = r.status();
+    if !status.is_success() {
+        bail!(
+            "{refused} ({status}): {}",
+            read_text(r).await.unwrap_or_default()
+        );
+    }
+    read_text(r).await
 }
 
 /// A verifier's JSON answer, read as [`read_text`] does.
@@ -122,13 +131,7 @@ impl VerifierClient {
             .body(info_bytes)
             .send()
             .await?;
-        if !r.status().is_success() {
-            bail!(
-                "the verifier refused the license ({}): {}",
-                r.status(),
-                read_text(r).await.unwrap_or_default()
-            );
-        }
+        checked(r, "the verifier refused the license").await?;
         Ok(())
     }
 
@@ -140,11 +143,7 @@ impl VerifierClient {
             .json(&json!({"payer": payer, "receipt": receipt}))
             .send()
             .await?;
-        let status = r.status();
-        let body = read_text(r).await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("the verifier did not credit the receipt ({status}): {body}");
-        }
+        let body = checked(r, "the verifier did not credit the receipt").await?;
         let v: Value = serde_json::from_str(&body)?;
         Ok(v["balance"]
             .as_str()
@@ -230,11 +229,7 @@ impl VerifierClient {
             }))
             .send()
             .await?;
-        let status = r.status();
-        let body = read_text(r).await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("the verifier refused the account ({status}): {body}");
-        }
+        let body = checked(r, "the verifier refused the account").await?;
         Ok(serde_json::from_str(&body)?)
     }
 
@@ -245,11 +240,7 @@ impl VerifierClient {
             .get(format!("{}/revshare/{id}", self.base))
             .send()
             .await?;
-        let status = r.status();
-        let body = read_text(r).await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("the verifier answered {status}: {body}");
-        }
+        let body = checked(r, "the verifier did not show the account").await?;
         Ok(serde_json::from_str(&body)?)
     }
 
@@ -270,13 +261,7 @@ impl VerifierClient {
             }))
             .send()
             .await?;
-        let status = r.status();
-        if !status.is_success() {
-            bail!(
-                "the verifier refused the payout pointer ({status}): {}",
-                read_text(r).await.unwrap_or_default()
-            );
-        }
+        checked(r, "the verifier refused the payout pointer").await?;
         Ok(())
     }
 

@@ -132,25 +132,15 @@ async fn proxy(s: &AppState, record_for: String, upstream: &str) -> Result<Respo
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/spsp4+json")
         .to_owned();
-    if answer
-        .content_length()
-        .is_some_and(|l| l > MAX_SPSP_RESPONSE as u64)
-    {
-        return bad_gateway("the SPSP answer is too large".into());
-    }
-    // Read at most MAX_SPSP_RESPONSE bytes, whatever the receiver says of its length.
-    let mut answer = answer;
-    let mut body = Vec::new();
-    loop {
-        match answer.chunk().await {
-            Ok(Some(chunk)) if body.len() + chunk.len() <= MAX_SPSP_RESPONSE => {
-                body.extend_from_slice(&chunk);
-            }
-            Ok(Some(_)) => return bad_gateway("the SPSP answer is too large".into()),
-            Ok(None) => break,
-            Err(e) => return bad_gateway(format!("reading the SPSP answer failed: {e}")),
+    let body = match crate::read_capped(answer, MAX_SPSP_RESPONSE).await {
+        Ok(body) => body,
+        Err(crate::CappedReadError::TooLarge(_)) => {
+            return bad_gateway("the SPSP answer is too large".into())
         }
-    }
+        Err(crate::CappedReadError::Http(e)) => {
+            return bad_gateway(format!("reading the SPSP answer failed: {e}"))
+        }
+    };
     let enabled = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| {

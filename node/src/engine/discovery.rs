@@ -226,22 +226,10 @@ async fn announce(
         st.uploaded,
         st.downloaded,
     );
-    let mut resp = http.get(&url).send().await.map_err(|e| e.to_string())?;
-    // Read at most MAX_ANNOUNCE_RESPONSE bytes: a tracker cannot make us buffer more.
-    let too_large = || format!("tracker answer larger than {MAX_ANNOUNCE_RESPONSE} bytes");
-    if resp
-        .content_length()
-        .is_some_and(|n| n > MAX_ANNOUNCE_RESPONSE as u64)
-    {
-        return Err(too_large());
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-        if body.len() + chunk.len() > MAX_ANNOUNCE_RESPONSE {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
+    let resp = http.get(&url).send().await.map_err(|e| e.to_string())?;
+    let body = ilpt_verifier::read_capped(resp, MAX_ANNOUNCE_RESPONSE)
+        .await
+        .map_err(|e| format!("tracker: {e}"))?;
     parse_announce(&body)
 }
 

@@ -477,12 +477,12 @@ impl Session {
             self.am_choking = false;
             self.outbox.push_back(Message::Unchoke);
         }
-        if self.checking.insert(piece) {
-            self.events.push_back(Event::SpendVoucher {
-                piece,
-                voucher: Box::new(signed),
-            });
-        }
+        // New for this piece (repeats returned above): the driver spends it.
+        self.checking.insert(piece);
+        self.events.push_back(Event::SpendVoucher {
+            piece,
+            voucher: Box::new(signed),
+        });
         Ok(())
     }
 
@@ -891,6 +891,25 @@ mod tests {
         );
     }
 
+    /// `payer`'s voucher to `payee` for `piece` of [`IH`] at 100, with `seq` = piece.
+    fn voucher_bytes(
+        payer: &ed25519_dalek::SigningKey,
+        payee: &ed25519_dalek::SigningKey,
+        piece: u32,
+    ) -> Vec<u8> {
+        crate::voucher::Voucher {
+            info_hash: IH,
+            payer: payer.verifying_key().into(),
+            payee: payee.verifying_key().into(),
+            piece,
+            amount: crate::amount::Amount(100),
+            seq: u64::from(piece),
+        }
+        .sign(payer)
+        .to_bytes()
+        .to_vec()
+    }
+
     fn paid_pair(payer_pays: bool) -> (usize, usize) {
         use crate::amount::{Amount, Bps};
         use ed25519_dalek::SigningKey;
@@ -937,15 +956,7 @@ mod tests {
                 moved = true;
                 match e {
                     Event::VoucherNeeded(piece) if payer_pays => {
-                        let v = crate::voucher::Voucher {
-                            info_hash: IH,
-                            payer: leecher_key.verifying_key().into(),
-                            payee: seeder_key.verifying_key().into(),
-                            piece,
-                            amount: Amount(100),
-                            seq: u64::from(piece),
-                        };
-                        l.send_voucher(piece, v.sign(&leecher_key).to_bytes().to_vec());
+                        l.send_voucher(piece, voucher_bytes(&leecher_key, &seeder_key, piece));
                     }
                     Event::VoucherNeeded(piece) => l.send_unpaid(piece),
                     Event::Block {
@@ -1015,17 +1026,7 @@ mod tests {
         .unwrap();
         let voucher = move |piece: u32| Message::Voucher {
             piece,
-            voucher: crate::voucher::Voucher {
-                info_hash: IH,
-                payer: leecher_key.verifying_key().into(),
-                payee: seeder_key.verifying_key().into(),
-                piece,
-                amount: Amount(100),
-                seq: u64::from(piece),
-            }
-            .sign(&leecher_key)
-            .to_bytes()
-            .to_vec(),
+            voucher: voucher_bytes(&leecher_key, &seeder_key, piece),
         };
         (s, voucher)
     }

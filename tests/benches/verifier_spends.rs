@@ -128,6 +128,18 @@ fn print_latency(sorted: &[Duration]) {
     );
 }
 
+/// A set-up request: POSTs `body` as JSON and returns the JSON answer.
+async fn post_json(http: &reqwest::Client, url: &str, body: &Value) -> Value {
+    http.post(url)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let clients = env_or("ILPT_BENCH_CLIENTS", 64);
@@ -173,15 +185,12 @@ async fn main() {
 
     // Set-up: an account, a license, and a funded balance per payer.
     let creator = SigningKey::from_bytes(&[1; 32]);
-    let reply: Value = http
-        .post(format!("{url}/revshare"))
-        .json(&ilpt_tests::revshare_body(&creator, "$wallet.example/c"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reply = post_json(
+        &http,
+        &format!("{url}/revshare"),
+        &ilpt_tests::revshare_body(&creator, "$wallet.example/c"),
+    )
+    .await;
     let pointer = reply["pointer"].as_str().unwrap().to_owned();
     let price = u64::from(pieces) * 10;
     let license = License::new(
@@ -240,15 +249,12 @@ async fn main() {
             9,
         ]);
         let payee = SigningKey::from_bytes(&[250; 32]);
-        let pay: Value = http
-            .post(format!("{url}/dev/pay"))
-            .json(&json!({"pointer": pointer, "amount": price}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let pay = post_json(
+            &http,
+            &format!("{url}/dev/pay"),
+            &json!({"pointer": pointer, "amount": price}),
+        )
+        .await;
         let r = http
             .post(format!("{url}/licenses/{ih}/credit"))
             .json(&json!({"payer": pk(&payer), "receipt": pay["receipt"]}))

@@ -88,6 +88,12 @@ fn fixture_priced(price: Amount) -> Fixture {
 }
 
 impl Fixture {
+    /// `party` has its serving earnings paid to `pointer` (a request it signed).
+    fn set_pointer(&self, party: &SigningKey, pointer: &str) {
+        let sig = ilpt_protocol::account::sign_payout_pointer(party, pointer);
+        set_payout_pointer(&self.conn, &pk(party), pointer, &sig).unwrap();
+    }
+
     /// A genuine receipt for `total` on a fresh nonce issued for `pointer`.
     fn pay(&self, pointer: &str, total: u64, nonce_byte: u8) -> String {
         let nonce = [nonce_byte; 16];
@@ -494,9 +500,7 @@ fn a_second_payout_run_pays_nothing_and_no_payout_exceeds_its_earnings() {
         &[f.pay(&f.pointer, 1000, 22)],
     )
     .unwrap();
-    let pointer = "$seeder.example/s";
-    let sig = ilpt_protocol::account::sign_payout_pointer(&seeder, pointer);
-    set_payout_pointer(&f.conn, &pk(&seeder), pointer, &sig).unwrap();
+    f.set_pointer(&seeder, "$seeder.example/s");
     let due = payouts_due(&f.conn).unwrap();
     let mut over = due[0].clone();
     over.amount += 1;
@@ -529,13 +533,9 @@ fn a_share_paid_out_does_not_move_to_another_payee() {
     // same piece: they must not be credited the share again (each would be paid out).
     let f = fixture();
     let (payer, s1, s2, s3) = (key(9), key(2), key(3), key(4));
-    let set_pointer = |k: &SigningKey, p: &str| {
-        let sig = ilpt_protocol::account::sign_payout_pointer(k, p);
-        set_payout_pointer(&f.conn, &pk(k), p, &sig).unwrap();
-    };
-    set_pointer(&s1, "$s1.example/p");
-    set_pointer(&s2, "$s2.example/p");
-    set_pointer(&s3, "$s3.example/p");
+    f.set_pointer(&s1, "$s1.example/p");
+    f.set_pointer(&s2, "$s2.example/p");
+    f.set_pointer(&s3, "$s3.example/p");
     f.spend(
         &f.voucher(&payer, &s1, 0, 0),
         &[f.pay(&f.pointer, 1000, 24)],
@@ -578,9 +578,7 @@ fn a_creators_earnings_go_to_the_pointer_of_the_licenses_own_account() {
         creator_key: pk(&f.creator),
     };
     create_revshare(&f.conn, &other, NOW).unwrap();
-    let party_pointer = "$creator.example/served";
-    let sig = ilpt_protocol::account::sign_payout_pointer(&f.creator, party_pointer);
-    set_payout_pointer(&f.conn, &pk(&f.creator), party_pointer, &sig).unwrap();
+    f.set_pointer(&f.creator, "$creator.example/served");
     let payer = key(9);
     f.spend(
         &f.voucher(&payer, &f.creator, 0, 0),

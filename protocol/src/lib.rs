@@ -15,6 +15,7 @@ pub mod availability;
 pub mod bencode;
 pub mod bitfield;
 pub mod charging;
+pub mod delivery;
 pub mod hashing;
 pub mod info_hash;
 pub mod keys;

@@ -106,6 +106,10 @@ pub enum Event {
     },
     /// The peer cannot send metadata piece `n`.
     MetadataReject(u32),
+    /// The peer (a payer) attested the pieces it received from us (form, torrent,
+    /// parties, piece count and signature already checked): hand it to the verifier
+    /// with the next spends, and serve on ([`crate::delivery::Deliveries`]).
+    Attestation(Box<crate::delivery::SignedAttestation>),
 }
 
 /// A protocol violation: the driver closes the connection and penalises the peer.
@@ -129,6 +133,9 @@ pub enum SessionError {
     /// A voucher that is malformed, forged, or not for this piece, payee or price.
     #[error("bad voucher: {0}")]
     BadVoucher(String),
+    /// An attestation that is malformed, forged, or not from this peer to us.
+    #[error("bad attestation: {0}")]
+    BadAttestation(String),
 }
 
 /// One peer connection for one torrent.
@@ -436,8 +443,32 @@ impl Session {
                 .push_back(Event::MetadataPiece { index, total, data }),
             Message::MetadataReject(i) => self.events.push_back(Event::MetadataReject(i)),
             Message::Voucher { piece, voucher } => self.on_voucher(piece, &voucher)?,
+            Message::Attestation(bytes) => self.on_attestation(&bytes)?,
         }
         Ok(())
+    }
+
+    fn on_attestation(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+        let (Some(paid), Some(n)) = (&self.paid, self.piece_count) else {
+            return Ok(());
+        };
+        let bad = |why: String| SessionError::BadAttestation(why);
+        let signed = crate::delivery::SignedAttestation::decode(bytes).map_err(|e| bad(e.to_string()))?;
+        let a = &signed.attestation;
+        if a.info_hash != self.info_hash || a.pieces.len() != n {
+            return Err(bad("not for this torrent".into()));
+        }
+        if a.payer != paid.peer || a.payee != paid.me {
+            return Err(bad("not from this peer to us".into()));
+        }
+        signed.verify().map_err(|e| bad(e.to_string()))?;
+        self.events.push_back(Event::Attestation(Box::new(signed)));
+        Ok(())
+    }
+
+    /// Sends our attestation (signed bytes) of the pieces we received from the peer.
+    pub fn send_attestation(&mut self, bytes: Vec<u8>) {
+        self.outbox.push_back(Message::Attestation(bytes));
     }
 
     fn on_voucher(&mut self, piece: u32, bytes: &[u8]) -> Result<(), SessionError> {
@@ -904,6 +935,7 @@ mod tests {
             piece,
             amount: crate::amount::Amount(100),
             seq: u64::from(piece),
+            expires: 60,
         }
         .sign(payer)
         .to_bytes()

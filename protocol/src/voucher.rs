@@ -4,11 +4,15 @@
 //! key, naming that peer as payee, so no peer can drain another's balance. The verifier
 //! refuses a reused `(payer, seq)`.
 //!
-//! Canonical bytes (fixed layout, 120 bytes, big-endian integers):
-//! `"ilpt-voucher-v1\0"` (16) ‖ info_hash (20) ‖ payer (32) ‖ payee (32) ‖ piece (u32)
-//! ‖ amount (u64) ‖ seq (u64). The signature is ed25519 over exactly those bytes; a
-//! signed voucher is those bytes followed by the 64-byte signature (184 bytes), and
-//! travels in HTTP bodies as standard base64.
+//! A voucher is short-lived: it names a deadline (`expires`, Unix seconds) after which
+//! the verifier refuses it, so a payee cannot hold vouchers and spend them late (see
+//! [`crate::charging`] for why that matters to who earns a piece's seeder share).
+//!
+//! Canonical bytes (fixed layout, 128 bytes, big-endian integers):
+//! `"ilpt-voucher-v2\0"` (16) ‖ info_hash (20) ‖ payer (32) ‖ payee (32) ‖ piece (u32)
+//! ‖ amount (u64) ‖ seq (u64) ‖ expires (u64). The signature is ed25519 over exactly
+//! those bytes; a signed voucher is those bytes followed by the 64-byte signature (192
+//! bytes), and travels in HTTP bodies as standard base64.
 
 use base64::Engine as _;
 use ed25519_dalek::{Signer, SigningKey};
@@ -18,9 +22,9 @@ use crate::info_hash::InfoHash;
 use crate::keys::{KeyError, PublicKey};
 
 /// Domain separation: these bytes can never be mistaken for another signed message.
-const TAG: &[u8; 16] = b"ilpt-voucher-v1\0";
+const TAG: &[u8; 16] = b"ilpt-voucher-v2\0";
 /// Length of the canonical unsigned bytes.
-pub const VOUCHER_LEN: usize = 120;
+pub const VOUCHER_LEN: usize = 128;
 /// Length of a signed voucher.
 pub const SIGNED_VOUCHER_LEN: usize = VOUCHER_LEN + 64;
 
@@ -39,6 +43,8 @@ pub struct Voucher {
     pub amount: Amount,
     /// The payer's sequence number; each is usable once.
     pub seq: u64,
+    /// The deadline, in Unix seconds: the voucher cannot be spent after it.
+    pub expires: u64,
 }
 
 /// A voucher with the payer's signature. Holding one does not mean it verifies.
@@ -60,7 +66,7 @@ pub enum VoucherError {
     #[error("voucher malformed: expected {SIGNED_VOUCHER_LEN} bytes, found {0}")]
     Length(usize),
     /// Wrong domain tag (not a voucher, or another version).
-    #[error("voucher malformed: not an ilpt v1 voucher")]
+    #[error("voucher malformed: not an ilpt v2 voucher")]
     Tag,
     /// A key that is not a valid ed25519 key.
     #[error("voucher {field}: {reason}")]
@@ -86,6 +92,7 @@ impl Voucher {
         out[100..104].copy_from_slice(&self.piece.to_be_bytes());
         out[104..112].copy_from_slice(&self.amount.0.to_be_bytes());
         out[112..120].copy_from_slice(&self.seq.to_be_bytes());
+        out[120..128].copy_from_slice(&self.expires.to_be_bytes());
         out
     }
 
@@ -106,7 +113,7 @@ fn be_u64(bytes: &[u8]) -> u64 {
 }
 
 impl SignedVoucher {
-    /// The 184-byte encoding.
+    /// The 192-byte encoding.
     pub fn to_bytes(&self) -> [u8; SIGNED_VOUCHER_LEN] {
         let mut out = [0u8; SIGNED_VOUCHER_LEN];
         out[..VOUCHER_LEN].copy_from_slice(&self.voucher.to_bytes());
@@ -114,12 +121,12 @@ impl SignedVoucher {
         out
     }
 
-    /// Standard base64 of the 184 bytes.
+    /// Standard base64 of the 192 bytes.
     pub fn to_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.to_bytes())
     }
 
-    /// Decodes the 184-byte form; checks the form and the keys, not the signature.
+    /// Decodes the 192-byte form; checks the form and the keys, not the signature.
     pub fn decode(bytes: &[u8]) -> Result<SignedVoucher, VoucherError> {
         SignedVoucher::decode_with(bytes, PublicKey::from_bytes)
     }
@@ -154,6 +161,7 @@ impl SignedVoucher {
                 piece: u32::from_be_bytes(piece),
                 amount: Amount(be_u64(&bytes[104..112])),
                 seq: be_u64(&bytes[112..120]),
+                expires: be_u64(&bytes[120..128]),
             },
             signature,
         })
@@ -305,6 +313,7 @@ mod tests {
             piece: 3,
             amount: Amount(250),
             seq: 42,
+            expires: 1_800_000_000,
         }
     }
 
@@ -423,7 +432,7 @@ mod tests {
         }
 
         #[test]
-        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..220)) {
             let _ = SignedVoucher::decode(&bytes).map(|v| v.verify());
         }
 

@@ -26,6 +26,8 @@ pub const MAX_FRAME_LEN: usize = MAX_BLOCK_LEN as usize + 64;
 pub const MAX_BITFIELD_LEN: usize = MAX_FRAME_LEN - 16;
 // The largest info dictionary has fewer piece hashes than the largest bitfield has bits.
 const _: () = assert!((crate::metainfo::MAX_INFO_LEN / 20).div_ceil(8) <= MAX_BITFIELD_LEN);
+// An attestation of the largest torrent fits a frame.
+const _: () = assert!(crate::delivery::MAX_ATTESTATION_LEN + 1 <= MAX_FRAME_LEN);
 
 /// One block of a piece: `length` bytes at `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,6 +124,9 @@ pub enum Message {
         /// The encoded signed voucher ([`crate::voucher::SIGNED_VOUCHER_LEN`] bytes).
         voucher: Vec<u8>,
     },
+    /// A signed, cumulative delivery attestation: the pieces the sender (the payer)
+    /// received from the receiver and checked ([`crate::delivery`]).
+    Attestation(Vec<u8>),
 }
 
 /// Why bytes are not a valid frame.
@@ -151,6 +156,7 @@ mod tag {
     pub(super) const CANCEL: u8 = 9;
     pub(super) const REJECT: u8 = 10;
     pub(super) const VOUCHER: u8 = 11;
+    pub(super) const ATTESTATION: u8 = 12;
     pub(super) const METADATA_REQUEST: u8 = 20;
     pub(super) const METADATA_PIECE: u8 = 21;
     pub(super) const METADATA_REJECT: u8 = 22;
@@ -242,6 +248,10 @@ impl Message {
                 out.push(tag::VOUCHER);
                 put_u32(out, *piece);
                 out.extend_from_slice(voucher);
+            }
+            Message::Attestation(bytes) => {
+                out.push(tag::ATTESTATION);
+                out.extend_from_slice(bytes);
             }
         }
         let len = u32::try_from(out.len() - start - 4).unwrap_or(u32::MAX);
@@ -415,6 +425,12 @@ pub fn decode_frame(buf: &[u8]) -> Result<Option<(Message, usize)>, WireError> {
                 voucher: b.0.to_vec(),
             }
         }
+        tag::ATTESTATION => {
+            if body.len() > crate::delivery::MAX_ATTESTATION_LEN {
+                return Err(WireError::Malformed("attestation"));
+            }
+            Message::Attestation(body.to_vec())
+        }
         other => return Err(WireError::UnknownType(other)),
     };
     Ok(Some((msg, 4 + len)))
@@ -469,6 +485,7 @@ mod tests {
                 piece: 4,
                 voucher: vec![7; crate::voucher::SIGNED_VOUCHER_LEN],
             },
+            Message::Attestation(vec![5; 170]),
         ]
     }
 

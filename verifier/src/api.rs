@@ -51,6 +51,8 @@ pub struct AppState {
     pub allow_http_receivers: bool,
     /// Bounds how many license registrations are read and parsed at once.
     pub license_parses: tokio::sync::Semaphore,
+    /// The charging rule's time windows.
+    pub windows: ilpt_protocol::charging::Windows,
 }
 
 /// Seconds since the Unix epoch.
@@ -131,7 +133,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/licenses/{info_hash}/spend-batch",
-            post(spend_batch).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+            post(spend_batch).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
+        .route(
+            "/licenses/{info_hash}/attest",
+            post(attest).layer(DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
+        .route(
+            "/licenses/{info_hash}/revoke",
+            post(revoke).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
         .route(
             "/licenses/{info_hash}/credit",
@@ -407,10 +417,12 @@ async fn spend_voucher(
         .pop()
         .ok_or_else(|| LedgerError::Unavailable("voucher was not checked".into()))?;
     let voucher = ledger::VerifiedVoucher::checked(answer)?;
-    let (seed, now) = (s.seed.clone(), now());
+    let (seed, now, windows) = (s.seed.clone(), now(), s.windows);
     let answer = s
         .writer
-        .run(move |c| ledger::spend_voucher(c, &seed, info_hash, &voucher, &req.receipts, now))
+        .run(move |c| {
+            ledger::spend_voucher(c, &seed, info_hash, &voucher, &req.receipts, now, &windows)
+        })
         .await?;
     let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
     Ok((status, Json(answer.body)).into_response())
@@ -458,15 +470,27 @@ async fn get_payer(
 
 /// The most vouchers one batch may carry.
 pub const MAX_BATCH_VOUCHERS: usize = 64;
+/// The most attestations one batch may carry.
+pub const MAX_BATCH_ATTESTATIONS: usize = 4;
+/// Largest batch body: its vouchers and its attestations (an attestation of the
+/// largest torrent is some 70 KB of base64).
+pub const MAX_BATCH_BODY: usize = MAX_JSON_BODY
+    + MAX_BATCH_ATTESTATIONS * ilpt_protocol::delivery::MAX_ATTESTATION_LEN.div_ceil(3) * 4;
 
 #[derive(serde::Deserialize)]
 struct BatchRequest {
+    #[serde(default)]
     vouchers: Vec<String>,
+    /// Delivery attestations the serving peer received from its payers.
+    #[serde(default)]
+    attestations: Vec<String>,
 }
 
-/// `POST /licenses/{info_hash}/spend-batch`: several vouchers in one call and one
-/// commit (a serving peer's prepaid window). Each voucher gets its own answer, exactly
-/// as `/spend` would give it; one refused voucher changes nothing for the others.
+/// `POST /licenses/{info_hash}/spend-batch`: several vouchers, and the serving peer's
+/// newest delivery attestations, in one call and one commit. Attestations are recorded
+/// first (they settle shares the vouchers' decisions may look at); each voucher and
+/// each attestation gets its own answer, exactly as `/spend` and `/attest` would give
+/// it; one refused item changes nothing for the others.
 async fn spend_batch(
     State(s): State<Arc<AppState>>,
     Path(info_hash): Path<String>,
@@ -479,6 +503,11 @@ async fn spend_batch(
             "at most {MAX_BATCH_VOUCHERS} vouchers per batch"
         )));
     }
+    if req.attestations.len() > MAX_BATCH_ATTESTATIONS {
+        return Err(bad(format!(
+            "at most {MAX_BATCH_ATTESTATIONS} attestations per batch"
+        )));
+    }
     // The caller batched these already: one batch equation here, in this handler,
     // rather than another thread hop (single vouchers of /spend go to the checker
     // thread, where concurrent requests batch up).
@@ -489,23 +518,87 @@ async fn spend_batch(
             .into_iter()
             .map(|v| v.map_err(|e| answer_json(Err(e))))
             .collect();
-    let (seed, now) = (s.seed.clone(), now());
-    let answers = s
+    let attestations: Vec<Result<ledger::VerifiedAttestation, Value>> = req
+        .attestations
+        .iter()
+        .map(|a| ledger::VerifiedAttestation::check(a).map_err(|e| answer_json(Err(e))))
+        .collect();
+    let (seed, now, windows) = (s.seed.clone(), now(), s.windows);
+    let (attested, answers) = s
         .writer
         .run(move |c| {
+            let mut attested = Vec::with_capacity(attestations.len());
+            for a in &attestations {
+                attested.push(match a {
+                    Ok(a) => match ledger::in_savepoint(c, |c| ledger::attest(c, info_hash, a, now, &windows))? {
+                        Ok(body) => json!({"status": 200, "body": body}),
+                        Err(e) => answer_json(Err(e)),
+                    },
+                    Err(refused) => refused.clone(),
+                });
+            }
             let mut out = Vec::with_capacity(checked.len());
             for v in &checked {
                 out.push(match v {
                     Ok(v) => answer_json(ledger::in_savepoint(c, |c| {
-                        ledger::spend_voucher(c, &seed, info_hash, v, &[], now)
+                        ledger::spend_voucher(c, &seed, info_hash, v, &[], now, &windows)
                     })?),
                     Err(refused) => refused.clone(),
                 });
             }
-            Ok(out)
+            Ok((attested, out))
         })
         .await?;
-    Ok(Json(json!({"answers": answers})))
+    Ok(Json(json!({"answers": answers, "attestations": attested})))
+}
+
+#[derive(serde::Deserialize)]
+struct AttestRequest {
+    attestation: String,
+}
+
+/// `POST /licenses/{info_hash}/attest`: one delivery attestation.
+async fn attest(
+    State(s): State<Arc<AppState>>,
+    Path(info_hash): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, LedgerError> {
+    let info_hash = parse_info_hash(&info_hash)?;
+    let req: AttestRequest = json_body(&body)?;
+    let a = ledger::VerifiedAttestation::check(&req.attestation)?;
+    let (now, windows) = (now(), s.windows);
+    Ok(Json(
+        s.writer
+            .run(move |c| ledger::attest(c, info_hash, &a, now, &windows))
+            .await?,
+    ))
+}
+
+#[derive(serde::Deserialize)]
+struct RevokeRequest {
+    revocation: String,
+}
+
+/// `POST /licenses/{info_hash}/revoke`: the payer banned a payee.
+async fn revoke(
+    State(s): State<Arc<AppState>>,
+    Path(info_hash): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, LedgerError> {
+    let info_hash = parse_info_hash(&info_hash)?;
+    let req: RevokeRequest = json_body(&body)?;
+    let r = ilpt_protocol::delivery::SignedRevocation::decode_and_verify(&req.revocation)
+        .map_err(|e| match e {
+            ilpt_protocol::delivery::DeliveryError::Signature(_) => {
+                LedgerError::Forbidden(e.to_string())
+            }
+            e => bad(e.to_string()),
+        })?;
+    let now = now();
+    s.writer
+        .run(move |c| ledger::revoke(c, info_hash, &r, now))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// One batch answer: the status and body `/spend` would have given.

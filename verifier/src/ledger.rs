@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use ilpt_protocol::charging::{PaidPiece, SpendDecision, Terms};
+use ilpt_protocol::charging::Terms;
 use ilpt_protocol::receipt::{receipt_secret, Receipt};
 use ilpt_protocol::{Amount, Bps, InfoHash, PublicKey, SignedVoucher};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -79,7 +79,7 @@ const KEY_CACHE_LEN: usize = 4096;
 /// same keys recur (creators, busy peers, a payer buying piece after piece), so decoded
 /// keys are memoised. It is a pure function of public bytes, so the cache can never
 /// change an answer; it is cleared when full.
-fn decode_key(bytes: &[u8]) -> std::result::Result<PublicKey, ilpt_protocol::keys::KeyError> {
+pub(crate) fn decode_key(bytes: &[u8]) -> std::result::Result<PublicKey, ilpt_protocol::keys::KeyError> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     static CACHE: OnceLock<Mutex<HashMap<[u8; 32], PublicKey>>> = OnceLock::new();
@@ -118,11 +118,11 @@ pub fn in_savepoint<T>(
 }
 
 /// Runs one statement through the connection's prepared-statement cache.
-fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+pub(crate) fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute(params)
 }
 
-fn to_i64(v: u64, what: &str) -> Result<i64> {
+pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64> {
     i64::try_from(v)
         .map_err(|_| LedgerError::Conflict(format!("{what} exceeds max 64 bit signed integer")))
 }
@@ -172,12 +172,34 @@ pub fn open(path: &std::path::Path) -> Result<Connection> {
     )?;
     // Every statement the writer uses stays prepared (rusqlite keeps 16 by default).
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    refuse_old_schema(&conn)?;
     conn.execute_batch(SCHEMA)?;
     // Checkpoints run on their own thread ([`checkpoint_loop`]), not inside the writer's
     // commits, where they would stall every request waiting in that batch.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     paid::prepare(&conn)?;
     Ok(conn)
+}
+
+/// A database written before seeder shares waited for delivery attestations has
+/// vouchers of the old format and shares with no state: it cannot be read as today's.
+fn refuse_old_schema(conn: &Connection) -> Result<()> {
+    let has = |table: &str, column: &str| -> Result<Option<bool>> {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let names: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(1))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((!names.is_empty()).then(|| names.iter().any(|n| n == column)))
+    };
+    if has("paid_pieces", "settled")? == Some(false) || has("earnings", "pending")? == Some(false)
+    {
+        return Err(LedgerError::Conflict(
+            "this database was written by an older ilpt verifier (v1 vouchers, shares \
+             without delivery attestations); start the verifier with a new --db"
+                .into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Copies committed WAL pages into the database every `interval`, or at once when the
@@ -341,7 +363,7 @@ pub fn balance(conn: &Connection, id: &str) -> Result<Option<u64>> {
     balance_of(conn, id)
 }
 
-fn balance_of(conn: &Connection, id: &str) -> Result<Option<u64>> {
+pub(crate) fn balance_of(conn: &Connection, id: &str) -> Result<Option<u64>> {
     Ok(conn
         .prepare_cached("SELECT amount FROM balances WHERE id = ?1")?
         .query_row(params![id], |r| r.get::<_, i64>(0))
@@ -349,13 +371,23 @@ fn balance_of(conn: &Connection, id: &str) -> Result<Option<u64>> {
         .map(from_i64))
 }
 
-fn add_to_balance(
+/// The most one credit may add to a balance: 2^53 − 1, the largest integer every JSON
+/// reader holds exactly. One receipt from a receiver an attacker runs can claim any
+/// total; this keeps what it can add far below what the sums of the books hold.
+pub const MAX_CREDIT: u64 = (1 << 53) - 1;
+
+pub(crate) fn add_to_balance(
     conn: &Connection,
     id: &str,
     amount: u64,
     receipt: &Receipt,
     now: u64,
 ) -> Result<u64> {
+    if amount > MAX_CREDIT {
+        return Err(LedgerError::BadRequest(format!(
+            "a credit of {amount} is more than one receipt may add ({MAX_CREDIT})"
+        )));
+    }
     let current = balance_of(conn, id)?.unwrap_or(0);
     let new = current
         .checked_add(amount)
@@ -451,7 +483,7 @@ fn debit(
 }
 
 /// Journals a debit of balance `id` (the balance itself is changed by the caller).
-fn journal_debit(conn: &Connection, id: &str, amount: u64, kind: &str, now: u64) -> Result<()> {
+pub(crate) fn journal_debit(conn: &Connection, id: &str, amount: u64, kind: &str, now: u64) -> Result<()> {
     exec(
         conn,
         "INSERT INTO debits (balance, amount, kind, at) VALUES (?1, ?2, ?3, ?4)",
@@ -462,7 +494,7 @@ fn journal_debit(conn: &Connection, id: &str, amount: u64, kind: &str, now: u64)
 
 /// Takes `amount` from balance `id` if it covers it, in one statement; the balance
 /// left, or 402 with what is missing (nothing taken).
-fn take_from_balance(conn: &Connection, id: &str, amount: u64) -> Result<u64> {
+pub(crate) fn take_from_balance(conn: &Connection, id: &str, amount: u64) -> Result<u64> {
     if amount == 0 {
         // A piece the price rounds to nothing: there may be no balance row at all.
         return Ok(balance_of(conn, id)?.unwrap_or(0));
@@ -696,12 +728,12 @@ pub fn store_license(conn: &Connection, parsed: &ParsedLicense) -> Result<Value>
     }))
 }
 
-struct LicenseRow {
-    revshare: String,
-    terms: Terms,
+pub(crate) struct LicenseRow {
+    pub(crate) revshare: String,
+    pub(crate) terms: Terms,
 }
 
-fn find_license(conn: &Connection, info_hash: InfoHash) -> Result<Option<LicenseRow>> {
+pub(crate) fn find_license(conn: &Connection, info_hash: InfoHash) -> Result<Option<LicenseRow>> {
     let row: Option<(String, i64, u32, u16, Vec<u8>)> = conn.prepare_cached("SELECT revshare, price, piece_count, creator_share, creator_key FROM licenses WHERE info_hash = ?1")?.query_row(
             params![&info_hash.0[..]],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
@@ -772,7 +804,7 @@ pub struct SpendAnswer {
 /// makes one, so the ledger cannot spend an unchecked voucher; the check runs in the
 /// request handlers, in parallel, not in the single writer thread.
 #[derive(Debug, Clone)]
-pub struct VerifiedVoucher(SignedVoucher);
+pub struct VerifiedVoucher(pub(crate) SignedVoucher);
 
 impl VerifiedVoucher {
     /// Decodes a base64 voucher and checks its signature (400 malformed, 403 forged).
@@ -825,130 +857,6 @@ pub fn decode_voucher(voucher_b64: &str) -> Result<SignedVoucher> {
         .map_err(|e| LedgerError::BadRequest(e.to_string()))
 }
 
-/// `POST /licenses/{info_hash}/spend`: credits any `receipts` to the payer's balance on
-/// this license, then spends the voucher by the charging rules.
-///
-/// Receipts are credited even when the spend then comes up short (402): the payment
-/// was real. A replayed receipt credits nothing and is not an error here.
-pub fn spend_voucher(
-    conn: &Connection,
-    seed: &ReceiptSeed,
-    info_hash: InfoHash,
-    voucher: &VerifiedVoucher,
-    receipts: &[String],
-    now: u64,
-) -> Result<SpendAnswer> {
-    let signed = &voucher.0;
-    let v = &signed.voucher;
-    if v.info_hash != info_hash {
-        return Err(LedgerError::BadRequest(format!(
-            "voucher is for torrent {}, not {info_hash}",
-            v.info_hash
-        )));
-    }
-    let license = find_license(conn, info_hash)?.ok_or_else(|| {
-        LedgerError::NotFound(format!(
-            "no license registered for {info_hash}; register it with PUT /licenses/{info_hash}"
-        ))
-    })?;
-    let voucher_bytes = signed.to_bytes();
-    let seq = to_i64(v.seq, "voucher seq")?;
-    let used: Option<(Vec<u8>, String)> = conn
-        .prepare_cached("SELECT voucher, response FROM vouchers WHERE payer = ?1 AND seq = ?2")?
-        .query_row(params![&v.payer.to_bytes()[..], seq], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()?;
-    if let Some((stored, response)) = used {
-        if stored == voucher_bytes {
-            return serde_json::from_str(&response)
-                .map_err(|e| LedgerError::Conflict(format!("stored answer is unreadable: {e}")));
-        }
-        return Err(LedgerError::Conflict(format!(
-            "voucher seq {} of this payer was already used",
-            v.seq
-        )));
-    }
-    let balance_id = license_balance_id(info_hash, &v.payer);
-    if receipts.len() > MAX_RECEIPTS_PER_SPEND {
-        return Err(LedgerError::BadRequest(format!(
-            "at most {MAX_RECEIPTS_PER_SPEND} receipts per spend"
-        )));
-    }
-    if !receipts.is_empty() {
-        let pointer = find_revshare(conn, &license.revshare)?
-            .map(|a| a.pointer)
-            .ok_or_else(|| LedgerError::Conflict("license has no revenue-share account".into()))?;
-        for r in receipts {
-            let (increase, paid_to, receipt) = accept_receipt(conn, seed, r, now)?;
-            if paid_to != pointer {
-                return Err(LedgerError::BadRequest(format!(
-                    "receipt is for a payment to {paid_to}, not to this license's pointer {pointer}"
-                )));
-            }
-            if increase > 0 {
-                add_to_balance(conn, &balance_id, increase, &receipt, now)?;
-            }
-        }
-    }
-    let paid = paid::payee_of(conn, info_hash, &v.payer, v.piece)?;
-    let already = paid
-        .map(|p| decode_key(&p).map(|payee| PaidPiece { payee }))
-        .transpose()
-        .map_err(|e| LedgerError::Conflict(format!("stored payee is bad: {e}")))?;
-    let decision = license
-        .terms
-        .decide(v, already)
-        .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
-    let body = match decision {
-        SpendDecision::Charge {
-            amount,
-            creator,
-            seeder,
-        } => {
-            let remaining = take_from_balance(conn, &balance_id, amount.0)?;
-            if amount.0 > 0 {
-                journal_debit(conn, &balance_id, amount.0, "voucher", now)?;
-            }
-            earn_split(
-                conn,
-                info_hash,
-                (&license.terms.creator, creator.0),
-                (&v.payee, seeder.0),
-            )?;
-            set_paid(conn, info_hash, v)?;
-            json!({"outcome": "charged", "charged": amount.0.to_string(), "balance": remaining.to_string(),
-                   "creator": creator.0.to_string(), "seeder": seeder.0.to_string()})
-        }
-        SpendDecision::Move { from, amount } => {
-            // The share moves only as far as its holder has it unpaid on this torrent:
-            // a share already paid out stays paid, and nobody is credited it again (else
-            // one payment, moved from payee to payee with a payout between each, would
-            // be paid out many times).
-            let moved = amount.0.min(unpaid(conn, &from, info_hash)?);
-            earn(conn, &from, info_hash, -i128::from(moved))?;
-            earn(conn, &v.payee, info_hash, i128::from(moved))?;
-            set_paid(conn, info_hash, v)?;
-            let balance = balance_of(conn, &balance_id)?.unwrap_or(0);
-            json!({"outcome": "moved", "charged": "0", "balance": balance.to_string(),
-                   "moved": moved.to_string(), "from": from})
-        }
-        SpendDecision::AlreadyPaid => {
-            let balance = balance_of(conn, &balance_id)?.unwrap_or(0);
-            json!({"outcome": "already_paid", "charged": "0", "balance": balance.to_string()})
-        }
-    };
-    let answer = SpendAnswer { status: 200, body };
-    let stored =
-        serde_json::to_string(&answer).map_err(|e| LedgerError::Conflict(e.to_string()))?;
-    exec(
-        conn,
-        "INSERT INTO vouchers (payer, seq, voucher, response) VALUES (?1, ?2, ?3, ?4)",
-        params![&v.payer.to_bytes()[..], seq, &voucher_bytes[..], stored],
-    )?;
-    Ok(answer)
-}
-
 /// `GET /licenses/{info_hash}/payers/{payer}`: the payer's balance on the license and
 /// what its vouchers have been charged so far (so a restarted download pays only the rest).
 pub fn payer_state(conn: &Connection, info_hash: InfoHash, payer: &PublicKey) -> Result<Value> {
@@ -971,42 +879,6 @@ pub fn payer_state(conn: &Connection, info_hash: InfoHash, payer: &PublicKey) ->
 /// The most receipts one spend request may carry.
 pub const MAX_RECEIPTS_PER_SPEND: usize = 16;
 
-fn set_paid(conn: &Connection, info_hash: InfoHash, v: &ilpt_protocol::Voucher) -> Result<()> {
-    paid::record(conn, info_hash, &v.payer, v.piece, &v.payee)
-}
-
-/// Credits a charge's two shares, in one statement when both are owed to different
-/// parties (the usual case), else as [`earn`] does each.
-fn earn_split(
-    conn: &Connection,
-    info_hash: InfoHash,
-    (creator, creator_amount): (&PublicKey, u64),
-    (seeder, seeder_amount): (&PublicKey, u64),
-) -> Result<()> {
-    if creator_amount == 0 || seeder_amount == 0 || creator == seeder {
-        earn(conn, creator, info_hash, i128::from(creator_amount))?;
-        return earn(conn, seeder, info_hash, i128::from(seeder_amount));
-    }
-    exec(
-        conn,
-        "INSERT INTO earnings (party, info_hash, earned) VALUES (?1, ?3, ?4), (?2, ?3, ?5)
-         ON CONFLICT (party, info_hash) DO UPDATE SET earned = earned + excluded.earned",
-        params![
-            &creator.to_bytes()[..],
-            &seeder.to_bytes()[..],
-            &info_hash.0[..],
-            earning(u128::from(creator_amount))?,
-            earning(u128::from(seeder_amount))?
-        ],
-    )?;
-    Ok(())
-}
-
-/// An earning as stored (an i64).
-fn earning(amount: u128) -> Result<i64> {
-    i64::try_from(amount).map_err(|_| LedgerError::Conflict("earning exceeds 64 bits".into()))
-}
-
 /// What `party` has earned on `info_hash` and not been paid out.
 fn unpaid(conn: &Connection, party: &PublicKey, info_hash: InfoHash) -> Result<u64> {
     let unpaid: Option<i64> = conn
@@ -1020,59 +892,34 @@ fn unpaid(conn: &Connection, party: &PublicKey, info_hash: InfoHash) -> Result<u
     Ok(from_i64(unpaid.unwrap_or(0)))
 }
 
-fn earn(conn: &Connection, party: &PublicKey, info_hash: InfoHash, delta: i128) -> Result<()> {
-    let amount = earning(delta.unsigned_abs())?;
-    if delta > 0 {
-        exec(
-            conn,
-            "INSERT INTO earnings (party, info_hash, earned) VALUES (?1, ?2, ?3)
-             ON CONFLICT (party, info_hash) DO UPDATE SET earned = earned + excluded.earned",
-            params![&party.to_bytes()[..], &info_hash.0[..], amount],
-        )?;
-    } else if delta < 0 {
-        // Taking back a moved seeder share: at most what the party has unpaid on this
-        // torrent, so the row stays at or above what was paid out (the schema's CHECKs
-        // guard it).
-        let changed = exec(
-            conn,
-            "UPDATE earnings SET earned = earned - ?3
-             WHERE party = ?1 AND info_hash = ?2 AND earned - paid_out >= ?3",
-            params![&party.to_bytes()[..], &info_hash.0[..], amount],
-        )?;
-        if changed != 1 {
-            return Err(LedgerError::Conflict(
-                "moving a share from a party that does not hold it unpaid".into(),
-            ));
-        }
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------- earnings and payouts
 
-/// `GET /earnings/{party}`: per torrent, what the party earned and was paid out.
+/// `GET /earnings/{party}`: per torrent, what the party earned (settled), holds pending,
+/// and was paid out.
 pub fn earnings(conn: &Connection, party: &PublicKey) -> Result<Value> {
-    let rows: Vec<(Vec<u8>, i64, i64)> = conn
+    let rows: Vec<(Vec<u8>, i64, i64, i64)> = conn
         .prepare(
-            "SELECT info_hash, earned, paid_out FROM earnings WHERE party = ?1 ORDER BY info_hash",
+            "SELECT info_hash, earned, pending, paid_out FROM earnings WHERE party = ?1
+             ORDER BY info_hash",
         )?
         .query_map(params![&party.to_bytes()[..]], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
     // Sums in u128: each term fits an i64, so no sum of them can overflow.
-    let (mut earned, mut paid) = (0u128, 0u128);
+    let (mut earned, mut pending, mut paid) = (0u128, 0u128, 0u128);
     let torrents: Vec<Value> = rows
         .iter()
-        .map(|(ih, e, p)| {
+        .map(|(ih, e, q, p)| {
             earned += u128::from(from_i64(*e));
+            pending += u128::from(from_i64(*q));
             paid += u128::from(from_i64(*p));
-            json!({"info_hash": data_encoding::HEXLOWER.encode(ih), "earned": e.to_string(), "paid_out": p.to_string()})
+            json!({"info_hash": data_encoding::HEXLOWER.encode(ih), "earned": e.to_string(),
+                   "pending": q.to_string(), "paid_out": p.to_string()})
         })
         .collect();
-    Ok(
-        json!({"party": party, "earned": earned.to_string(), "paid_out": paid.to_string(), "torrents": torrents}),
-    )
+    Ok(json!({"party": party, "earned": earned.to_string(), "pending": pending.to_string(),
+              "paid_out": paid.to_string(), "torrents": torrents}))
 }
 
 /// Sets where a serving peer's earnings are paid; `signature` is the party's ed25519
@@ -1239,55 +1086,79 @@ pub fn pay_out_all(
 // ---------------------------------------------------------------- audit
 
 /// The ledger's conservation laws, computed from the journals and the current state.
+/// Sums are exact whatever the rows hold (each term fits an i64; the sums are u128,
+/// serialised as decimal strings so that no JSON reader rounds them).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Audit {
     /// Σ credits journalled.
-    pub credited: u64,
+    #[serde(with = "as_string")]
+    pub credited: u128,
     /// Σ current balances.
-    pub balances: u64,
+    #[serde(with = "as_string")]
+    pub balances: u128,
     /// Σ debits journalled (plain spends and voucher charges).
-    pub debited: u64,
+    #[serde(with = "as_string")]
+    pub debited: u128,
     /// Σ voucher charges.
-    pub voucher_charges: u64,
-    /// Σ earnings of all parties.
-    pub earned: u64,
+    #[serde(with = "as_string")]
+    pub voucher_charges: u128,
+    /// Σ earned (creators' shares and settled seeder shares) of all parties.
+    #[serde(with = "as_string")]
+    pub earned: u128,
+    /// Σ seeder shares pending (held, not settled).
+    #[serde(with = "as_string")]
+    pub pending: u128,
     /// Σ payouts journalled.
-    pub paid_out: u64,
+    #[serde(with = "as_string")]
+    pub paid_out: u128,
     /// Σ of what the earnings rows record as paid out (equals `paid_out`).
-    pub earnings_paid_out: u64,
+    #[serde(with = "as_string")]
+    pub earnings_paid_out: u128,
     /// Σ over earnings rows of what was paid out beyond what was earned (always 0).
-    pub overpaid: u64,
+    #[serde(with = "as_string")]
+    pub overpaid: u128,
+}
+
+mod as_string {
+    pub(super) fn serialize<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
 }
 
 impl Audit {
-    /// Σ credited = Σ balances + Σ debited, Σ voucher charges = Σ earned, and payouts
-    /// match the earnings they paid, none beyond what was earned.
+    /// Σ credited = Σ balances + Σ debited, Σ voucher charges = Σ earned + Σ pending,
+    /// and payouts match the earnings they paid, none beyond what was earned.
     pub fn holds(&self) -> bool {
         self.credited == self.balances + self.debited
-            && self.voucher_charges == self.earned
+            && self.voucher_charges == self.earned + self.pending
             && self.paid_out == self.earnings_paid_out
             && self.overpaid == 0
             && self.paid_out <= self.earned
     }
 }
 
-/// Sums the journals and state.
+/// Sums the journals and state, row by row in u128: SQLite's `SUM()` is a 64-bit
+/// integer and fails past 2^63 − 1, which a few large credits can reach.
 pub fn audit(conn: &Connection) -> Result<Audit> {
-    let sum = |sql: &str| -> Result<u64> {
-        Ok(from_i64(
-            conn.query_row(sql, [], |r| r.get::<_, Option<i64>>(0))?
-                .unwrap_or(0),
-        ))
+    let sum = |sql: &str| -> Result<u128> {
+        let mut stmt = conn.prepare(sql)?;
+        let mut rows = stmt.query([])?;
+        let mut total = 0u128;
+        while let Some(r) = rows.next()? {
+            total += u128::from(from_i64(r.get::<_, i64>(0)?));
+        }
+        Ok(total)
     };
     Ok(Audit {
-        credited: sum("SELECT SUM(amount) FROM credits")?,
-        balances: sum("SELECT SUM(amount) FROM balances")?,
-        debited: sum("SELECT SUM(amount) FROM debits")?,
-        voucher_charges: sum("SELECT SUM(amount) FROM debits WHERE kind = 'voucher'")?,
-        earned: sum("SELECT SUM(earned) FROM earnings")?,
-        paid_out: sum("SELECT SUM(amount) FROM payouts")?,
-        earnings_paid_out: sum("SELECT SUM(paid_out) FROM earnings")?,
-        overpaid: sum("SELECT SUM(paid_out - earned) FROM earnings WHERE paid_out > earned")?,
+        credited: sum("SELECT amount FROM credits")?,
+        balances: sum("SELECT amount FROM balances")?,
+        debited: sum("SELECT amount FROM debits")?,
+        voucher_charges: sum("SELECT amount FROM debits WHERE kind = 'voucher'")?,
+        earned: sum("SELECT earned FROM earnings")?,
+        pending: sum("SELECT pending FROM earnings")?,
+        paid_out: sum("SELECT amount FROM payouts")?,
+        earnings_paid_out: sum("SELECT paid_out FROM earnings")?,
+        overpaid: sum("SELECT paid_out - earned FROM earnings WHERE paid_out > earned")?,
     })
 }
 
@@ -1310,6 +1181,9 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<()> {
 }
 
 pub mod paid;
+pub mod shares;
+
+pub use shares::{attest, revoke, spend_voucher, sweep, Swept, VerifiedAttestation};
 
 #[cfg(test)]
 mod tests;

@@ -80,23 +80,76 @@ CREATE TABLE IF NOT EXISTS vouchers (
     PRIMARY KEY (seq, payer)
 );
 
--- Pieces a payer has paid for, and which payee holds the piece's seeder share. Written
--- behind the spends (verifier/src/ledger/paid.rs): the newest entries are in the writer's
--- memory and in their vouchers' rows, and reach this table a slice of payers a commit;
--- meta.paid_pieces_through is the vouchers rowid up to which it is complete.
+-- Pieces a payer has paid for, and their seeder shares (ilpt_protocol::charging::Share):
+-- which payee holds the share, since when, and whether it is settled. Written behind
+-- the spends (verifier/src/ledger/paid.rs): the newest entries are in the writer's
+-- memory and in share_log, and reach this table a slice of payers a commit;
+-- meta.paid_pieces_through is the share_log seq up to which it is complete.
 CREATE TABLE IF NOT EXISTS paid_pieces (
     info_hash BLOB NOT NULL,
     payer     BLOB NOT NULL,
     piece     INTEGER NOT NULL,
     payee     BLOB NOT NULL,
+    since     INTEGER NOT NULL,
+    settled   INTEGER NOT NULL,
     PRIMARY KEY (info_hash, payer, piece)
 );
+-- Pending shares by age, for the settlement sweep (forfeits).
+CREATE INDEX IF NOT EXISTS paid_pieces_pending ON paid_pieces (since) WHERE settled = 0;
 
+-- Every change of a share's holder, in order (charges, moves, forfeits): the durable
+-- record of what paid_pieces does not hold yet. Cut behind paid_pieces_through.
+CREATE TABLE IF NOT EXISTS share_log (
+    seq       INTEGER PRIMARY KEY,
+    info_hash BLOB NOT NULL,
+    payer     BLOB NOT NULL,
+    piece     INTEGER NOT NULL,
+    payee     BLOB NOT NULL,
+    since     INTEGER NOT NULL,
+    settled   INTEGER NOT NULL
+);
+
+-- What each payer attested of each payee: every piece it says it received from that
+-- payee and checked (a bitfield, the union of its cumulative attestations).
+CREATE TABLE IF NOT EXISTS attestations (
+    info_hash BLOB NOT NULL,
+    payer     BLOB NOT NULL,
+    payee     BLOB NOT NULL,
+    pieces    BLOB NOT NULL,
+    at        INTEGER NOT NULL,
+    PRIMARY KEY (info_hash, payer, payee)
+);
+
+-- An attestation for a piece whose share another payee holds and may still deliver:
+-- the sweep settles it once that share is movable (the first claim wins).
+CREATE TABLE IF NOT EXISTS claims (
+    info_hash  BLOB NOT NULL,
+    payer      BLOB NOT NULL,
+    piece      INTEGER NOT NULL,
+    claimant   BLOB NOT NULL,
+    movable_at INTEGER NOT NULL,
+    PRIMARY KEY (info_hash, payer, piece)
+);
+CREATE INDEX IF NOT EXISTS claims_by_time ON claims (movable_at);
+
+-- Payees a payer banned: they may spend none of its vouchers, and the shares they hold
+-- unattested are movable at once.
+CREATE TABLE IF NOT EXISTS revocations (
+    info_hash BLOB NOT NULL,
+    payer     BLOB NOT NULL,
+    payee     BLOB NOT NULL,
+    at        INTEGER NOT NULL,
+    PRIMARY KEY (info_hash, payer, payee)
+);
+
+-- earned: the creator's shares and settled seeder shares; pending: seeder shares held
+-- and not settled yet, which are never paid out.
 CREATE TABLE IF NOT EXISTS earnings (
     party     BLOB NOT NULL,
     info_hash BLOB NOT NULL,
     earned    INTEGER NOT NULL DEFAULT 0 CHECK (earned >= 0),
-    -- A seeder share moves only while unpaid, and payouts take only what is unpaid.
+    pending   INTEGER NOT NULL DEFAULT 0 CHECK (pending >= 0),
+    -- Payouts take only what is earned and not yet paid.
     paid_out  INTEGER NOT NULL DEFAULT 0 CHECK (paid_out >= 0 AND paid_out <= earned),
     PRIMARY KEY (party, info_hash)
 );

@@ -11,6 +11,7 @@ use base64::Engine as _;
 use crate::api::{router, AppState};
 use crate::ledger::{self, ReceiptSeed};
 use crate::writer::Writer;
+use ilpt_protocol::charging::Windows;
 
 /// License registrations read and parsed at once (each buffers up to
 /// [`crate::api::MAX_INFO_BODY`] bytes).
@@ -51,6 +52,12 @@ pub struct VerifierConfig {
     /// overwrite blocks already on disk; larger: fewer of the writer's short restart
     /// pauses.
     pub wal_limit_mib: u64,
+    /// Seconds a payee holds an unattested seeder share before it may move to another
+    /// payee that delivered the piece ([`ilpt_protocol::charging::Windows::move_after`]).
+    pub share_move_after_s: u64,
+    /// Seconds an unattested seeder share waits before it goes to the creator
+    /// ([`ilpt_protocol::charging::Windows::forfeit_after`]).
+    pub share_forfeit_after_s: u64,
 }
 
 impl Default for VerifierConfig {
@@ -66,6 +73,55 @@ impl Default for VerifierConfig {
             dev_rail: false,
             collection_pointer: None,
             allow_http_receivers: false,
+            share_move_after_s: Windows::default().move_after,
+            share_forfeit_after_s: Windows::default().forfeit_after,
+        }
+    }
+}
+
+impl VerifierConfig {
+    /// The charging rule's windows this verifier applies.
+    pub fn windows(&self) -> Windows {
+        Windows {
+            move_after: self.share_move_after_s,
+            forfeit_after: self.share_forfeit_after_s.max(self.share_move_after_s),
+            ..Windows::default()
+        }
+    }
+}
+
+/// How often the settlement sweep runs ([`crate::ledger::sweep`]).
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Shares settled by one sweep operation (one writer operation stays short).
+const SWEEP_LIMIT: usize = 256;
+
+/// Runs the settlement sweep every [`SWEEP_EVERY`], and again at once while it finds
+/// more than one pass settles, until the writer stops.
+async fn sweep_loop(writer: Writer, windows: Windows) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        loop {
+            let now = crate::api::now();
+            match writer
+                .run(move |c| ledger::sweep(c, now, &windows, SWEEP_LIMIT))
+                .await
+            {
+                Ok(swept) => {
+                    if swept.moved + swept.forfeited > 0 {
+                        tracing::info!(moved = swept.moved, forfeited = swept.forfeited, "seeder shares settled");
+                    }
+                    if !swept.more {
+                        break;
+                    }
+                }
+                Err(crate::ledger::LedgerError::Unavailable(_)) => return,
+                Err(e) => {
+                    tracing::warn!("settlement sweep failed: {e}");
+                    break;
+                }
+            }
         }
     }
 }
@@ -155,7 +211,9 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
     }
     let (writer, _done) = Writer::start_with_wal_limit(conn, wal_limit, Some(checkpoints.clone()));
     let signatures = crate::sigcheck::SignatureChecker::new();
+    let sweeper = tokio::spawn(sweep_loop(writer.clone(), config.windows()));
     let state = Arc::new(AppState {
+        windows: config.windows(),
         writer,
         signatures,
         seed,
@@ -178,11 +236,13 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
     let app = router(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })
-            .await
+            .await;
+        sweeper.abort();
+        served
     });
     tracing::info!(%addr, dev_rail = config.dev_rail, "verifier listening");
     Ok(Running {

@@ -19,7 +19,12 @@ Every serving peer asks the verifier before it serves a piece of a paid torrent.
                                        (signed by the creator key: `ilpt revshare open`)
   GET  /revshare/{id}                 totals of an account
   PUT  /licenses/{info_hash}          body: the torrent's bencoded info dictionary
-  POST /licenses/{info_hash}/spend    {voucher, receipts: [...]} -> charged / moved / 402
+  POST /licenses/{info_hash}/spend    {voucher, receipts: [...]} -> charged / moved / held /
+                                       already_paid, 402 short, 403 forged or revoked
+  POST /licenses/{info_hash}/spend-batch  {vouchers: [...], attestations: [...]}
+  POST /licenses/{info_hash}/attest   {attestation}: the payer's signed word of what a
+                                       payee delivered; settles its seeder shares
+  POST /licenses/{info_hash}/revoke   {revocation}: the payer banned a payee
   GET  /earnings/{party}              PUT /parties/{party}/pointer   POST /payouts
   GET  /audit                         the ledger's conservation checks
   GET  /{payment pointer}             SPSP proxy (Accept: application/spsp4+json) adding
@@ -64,6 +69,14 @@ pub struct VerifierArgs {
     /// Let the SPSP proxy query plain-http receivers (loopback testing only).
     #[arg(long)]
     pub allow_http_receivers: bool,
+    /// Seconds a payee holds an unattested seeder share before it may move to a payee
+    /// that delivered the piece (default 120).
+    #[arg(long, value_name = "SECONDS")]
+    pub share_move_after: Option<u64>,
+    /// Seconds an unattested seeder share waits before it goes to the creator
+    /// (default 3600).
+    #[arg(long, value_name = "SECONDS")]
+    pub share_forfeit_after: Option<u64>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -93,6 +106,12 @@ impl VerifierArgs {
         }
         if let Some(mib) = self.wal_limit_mib {
             c.wal_limit_mib = mib;
+        }
+        if let Some(s) = self.share_move_after {
+            c.share_move_after_s = s;
+        }
+        if let Some(s) = self.share_forfeit_after {
+            c.share_forfeit_after_s = s;
         }
         c.dev_rail |= self.dev_rail;
         c.allow_http_receivers |= self.allow_http_receivers;

@@ -35,12 +35,15 @@ impl Storage {
     /// Where a torrent's files go under `out`: `out/NAME` for one file, `out/NAME/…`
     /// for several, as other clients lay them out.
     pub fn paths_under(info: &Info, out: &Path) -> Vec<PathBuf> {
+        Storage::paths_at(info, &out.join(&info.name))
+    }
+
+    /// Where a torrent's files go when its top-level file or folder is `root` (which
+    /// may be named other than the torrent): `root` for one file, `root/…` for several.
+    pub fn paths_at(info: &Info, root: &Path) -> Vec<PathBuf> {
         match &info.layout {
-            Layout::SingleFile { .. } => vec![out.join(&info.name)],
-            Layout::MultiFile { files } => {
-                let root = out.join(&info.name);
-                files.iter().map(|f| join(&root, f)).collect()
-            }
+            Layout::SingleFile { .. } => vec![root.to_path_buf()],
+            Layout::MultiFile { files } => files.iter().map(|f| join(root, f)).collect(),
         }
     }
 

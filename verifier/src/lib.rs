@@ -11,6 +11,7 @@
 pub mod api;
 pub mod dev_rail;
 pub mod ledger;
+pub mod receivers;
 pub mod server;
 pub mod sigcheck;
 pub mod spsp;

@@ -38,7 +38,8 @@ pub struct VerifierConfig {
     /// are collected before being paid out; without it, only the development rail can
     /// take payments for revenue-share accounts.
     pub collection_pointer: Option<String>,
-    /// Let the SPSP proxy query plain-http receivers (for loopback testing only).
+    /// Let the SPSP proxy query plain-http receivers and hosts that are not public
+    /// addresses, such as loopback and private networks (for local testing only).
     pub allow_http_receivers: bool,
     /// Milliseconds between the background WAL checkpoints (copying committed pages into
     /// the database file) when the writer has not asked for one. It asks every half MiB
@@ -190,7 +191,10 @@ impl Running {
 /// Opens the database and starts serving. Returns once listening.
 pub async fn start(config: &VerifierConfig) -> Result<Running> {
     if let Some(p) = &config.collection_pointer {
-        crate::spsp::resolve_pointer(p).map_err(|e| anyhow::anyhow!("collection_pointer: {e}"))?;
+        let upstream = crate::spsp::resolve_pointer(p)
+            .map_err(|e| anyhow::anyhow!("collection_pointer: {e}"))?;
+        crate::spsp::check_receiver(config.allow_http_receivers, &upstream)
+            .map_err(|e| anyhow::anyhow!("collection_pointer: {e}"))?;
     }
     let conn = ledger::open(&config.db)
         .with_context(|| format!("cannot open database {}", config.db.display()))?;
@@ -226,12 +230,8 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
         collection_pointer: config.collection_pointer.clone(),
         allow_http_receivers: config.allow_http_receivers,
         license_parses: tokio::sync::Semaphore::new(LICENSE_PARSES),
-        // No redirects: the SPSP proxy sends each receiver its Receipt-Secret, which a
-        // redirect would hand to whatever host the receiver names.
-        http: crate::http_client(|| {
-            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none())
-        })
-        .context("cannot build the HTTP client")?,
+        http: crate::receivers::proxy_client(config.allow_http_receivers)
+            .context("cannot build the HTTP client")?,
     });
     let app = router(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

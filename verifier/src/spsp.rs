@@ -9,6 +9,9 @@
 //! answers 409. A receipt is later credited only if its nonce was issued here, and, for
 //! a license, only if it was issued for the license's revenue-share pointer.
 //!
+//! Receivers must be https hosts on public addresses ([`crate::receivers`]), unless
+//! `--allow-http-receivers` (local testing): anyone can aim the proxy at a URL.
+//!
 //! Two entry points:
 //! - `GET /{payment pointer}` (percent-encoded, e.g. `/%24wallet.example%2Falice`): the
 //!   reference verifier's generic proxy; the nonce is recorded for that pointer.
@@ -55,21 +58,30 @@ pub async fn proxy_pointer(
         return Ok((StatusCode::NOT_FOUND, "Not Found").into_response());
     }
     let upstream = resolve_pointer(&pointer).map_err(LedgerError::BadRequest)?;
-    check_scheme(&s, &upstream)?;
+    check_scheme_and_host(&s, &upstream)?;
     proxy(&s, pointer, &upstream).await
 }
 
-/// Plain-http receivers are refused unless enabled: payment pointers resolve to https,
-/// and a proxy that fetches any http URL on request could be aimed at internal services.
-fn check_scheme(s: &AppState, upstream: &str) -> Result<(), LedgerError> {
-    if upstream.starts_with("http://") && !s.allow_http_receivers {
-        return Err(LedgerError::BadRequest(
+/// Refuses a receiver the proxy may not query, unless `allow_any` (local testing): plain
+/// http (payment pointers resolve to https) and hosts that are not public addresses
+/// ([`crate::receivers`]), since anyone can aim the proxy at a URL and it sends the
+/// receiver a Receipt-Secret. Host names are checked again as they resolve.
+pub fn check_receiver(allow_any: bool, upstream: &str) -> Result<(), String> {
+    if allow_any {
+        return Ok(());
+    }
+    if upstream.starts_with("http://") {
+        return Err(
             "http:// receivers are refused (payment pointers resolve to https); \
              start the verifier with --allow-http-receivers for local testing"
                 .into(),
-        ));
+        );
     }
-    Ok(())
+    crate::receivers::check_literal_host(upstream)
+}
+
+fn check_scheme_and_host(s: &AppState, upstream: &str) -> Result<(), LedgerError> {
+    check_receiver(s.allow_http_receivers, upstream).map_err(LedgerError::BadRequest)
 }
 
 /// `GET /spsp/{id}` without the development rail: a revenue-share account's pointer,
@@ -96,7 +108,7 @@ pub async fn proxy_account(
         .await?
         .ok_or_else(|| LedgerError::NotFound("no such revenue-share account".into()))?;
     let upstream = resolve_pointer(&collection).map_err(LedgerError::BadRequest)?;
-    check_scheme(&s, &upstream)?;
+    check_scheme_and_host(&s, &upstream)?;
     proxy(&s, account.pointer, &upstream).await
 }
 
@@ -117,9 +129,12 @@ async fn proxy(s: &AppState, record_for: String, upstream: &str) -> Result<Respo
     {
         Ok(a) => a,
         Err(e) => {
+            if let Some(refused) = crate::receivers::refusal(&e) {
+                return Err(LedgerError::BadRequest(refused.to_string()));
+            }
             return bad_gateway(format!(
                 "the SPSP receiver at {upstream} did not answer: {e}"
-            ))
+            ));
         }
     };
     let status = answer.status();

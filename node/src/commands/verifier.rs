@@ -28,7 +28,8 @@ Every serving peer asks the verifier before it serves a piece of a paid torrent.
   GET  /earnings/{party}              PUT /parties/{party}/pointer   POST /payouts
   GET  /audit                         the ledger's conservation checks
   GET  /{payment pointer}             SPSP proxy (Accept: application/spsp4+json) adding
-                                       Receipt-Nonce/Receipt-Secret; 409 if receipts are off
+                                       Receipt-Nonce/Receipt-Secret; 409 if receipts are off;
+                                       https receivers on public addresses only
   GET  /spsp/{id}                     an account's pointer, proxied to --collection-pointer
 With --dev-rail: GET /spsp/{id} answers locally and POST /dev/pay {pointer, amount} -> receipt.")]
 pub struct VerifierArgs {
@@ -66,7 +67,8 @@ pub struct VerifierArgs {
     /// (SPSP queries for /spsp/{id} are proxied there with receipts enabled).
     #[arg(long, value_name = "PAYMENT_POINTER")]
     pub collection_pointer: Option<String>,
-    /// Let the SPSP proxy query plain-http receivers (loopback testing only).
+    /// Let the SPSP proxy query plain-http receivers and hosts that are not public
+    /// addresses, such as loopback and private networks (local testing only).
     #[arg(long)]
     pub allow_http_receivers: bool,
     /// Seconds a payee holds an unattested seeder share before it may move to a payee

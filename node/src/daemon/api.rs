@@ -2,7 +2,7 @@
 //!
 //! | route | what |
 //! |---|---|
-//! | `POST /torrents` | `{"magnet": "…"}` or `{"torrent": "<base64 .torrent>"}`, optional `"out"` and `"max_price"` (to buy a licensed one) → `{info_hash}` |
+//! | `POST /torrents` | `{"magnet": "…"}` or `{"torrent": "<base64 .torrent>"}`, optional `"out"` (an absolute path) and `"max_price"` (to buy a licensed one) → `{info_hash}`; a refusal writes nothing |
 //! | `GET /torrents` | every torrent with progress, peers, rates |
 //! | `GET /torrents/{ih}` | one torrent |
 //! | `POST /torrents/{ih}/pause`, `/resume` | pause or resume (remembered) |

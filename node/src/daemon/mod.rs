@@ -2,12 +2,16 @@
 //! restarts (identity, torrent list, data), and a JSON HTTP API on loopback.
 //!
 //! State folder: `node.key` (the identity, 0600), `torrents/<info-hash>.json` (what to
-//! run and where), `torrents/<info-hash>.torrent` (the metainfo, when known). On start,
-//! every torrent that is not paused is added again; its data is re-checked, so verified
-//! pieces are never fetched twice.
+//! run and where), `torrents/<info-hash>.torrent` (the metainfo, when known),
+//! `torrents/<info-hash>.root` (its place on disk, see [`folders`]). They are written
+//! only for a torrent that was accepted ([`admission`]). On start, every torrent that is
+//! not paused is added again; its data is re-checked, so verified pieces are never
+//! fetched twice.
 
+pub mod admission;
 pub mod api;
 pub mod config;
+pub mod folders;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +22,10 @@ use ilpt_protocol::{InfoHash, Magnet, Metainfo};
 use tokio::sync::Mutex;
 
 use crate::engine::{Node, Placement, Source, Status, TorrentHandle, TorrentOptions};
+use crate::storage::Storage;
+use admission::NewOnDisk;
 use config::ServeConfig;
+use folders::Folders;
 
 /// What the daemon remembers about one torrent.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -42,6 +49,7 @@ pub struct Daemon {
     pub node: Node,
     config: ServeConfig,
     torrents: Mutex<HashMap<InfoHash, (Entry, Option<TorrentHandle>)>>,
+    folders: Arc<Folders>,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -73,10 +81,12 @@ impl Daemon {
                 .collect()
         };
         let node = Node::start(&key, &parse(&config.listen)?, &parse(&config.bootstrap)?).await?;
+        let folders = Arc::new(Folders::load(&config.state_dir.join("torrents"))?);
         let daemon = Arc::new(Daemon {
             node,
             config,
             torrents: Mutex::new(HashMap::new()),
+            folders,
         });
         for entry in std::fs::read_dir(daemon.dir())? {
             let path = entry?.path();
@@ -109,7 +119,7 @@ impl Daemon {
         let handle = if entry.paused {
             None
         } else {
-            Some(self.run(source, &entry)?)
+            Some(self.run(ih, source, &entry)?)
         };
         self.torrents.lock().await.insert(ih, (entry, handle));
         Ok(())
@@ -117,19 +127,18 @@ impl Daemon {
 
     /// Starts a torrent. Checking the data already on disk (hashing) happens here,
     /// so the async worker running it hands its other tasks to the rest meanwhile.
-    fn run(&self, source: Source, entry: &Entry) -> Result<TorrentHandle> {
+    fn run(&self, ih: InfoHash, source: Source, entry: &Entry) -> Result<TorrentHandle> {
         // (`block_in_place` needs the multi-threaded runtime `ilpt serve` runs on.)
         let multi = tokio::runtime::Handle::try_current()
             .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         if multi {
-            tokio::task::block_in_place(|| self.start_torrent(source, entry))
+            tokio::task::block_in_place(|| self.start_torrent(ih, source, entry))
         } else {
-            self.start_torrent(source, entry)
+            self.start_torrent(ih, source, entry)
         }
     }
 
-    fn start_torrent(&self, source: Source, entry: &Entry) -> Result<TorrentHandle> {
-        let out = &entry.out;
+    fn start_torrent(&self, ih: InfoHash, source: Source, entry: &Entry) -> Result<TorrentHandle> {
         let options = TorrentOptions {
             max_price: entry.max_price,
             free_ride: false,
@@ -138,14 +147,16 @@ impl Daemon {
         };
         self.node.add(
             source,
-            Placement::Under(out.to_path_buf()),
+            Placement::Chosen(self.folders.chooser(ih, entry.out.clone())),
             Vec::new(),
             Vec::new(),
             options,
         )
     }
 
-    /// Adds a torrent (from a magnet or torrent bytes) and starts it.
+    /// Adds a torrent (from a magnet or torrent bytes) and starts it. Everything is
+    /// checked before anything is written; if the torrent still fails to start, what
+    /// was written for it is removed, so a refusal leaves nothing behind.
     pub async fn add(
         &self,
         magnet: Option<String>,
@@ -156,6 +167,7 @@ impl Daemon {
         let (ih, source) = match (&magnet, &torrent) {
             (Some(m), None) => {
                 let m: Magnet = m.parse()?;
+                admission::check_magnet(&m, max_price)?;
                 (m.info_hash, Source::Magnet(m))
             }
             (None, Some(bytes)) => {
@@ -164,9 +176,8 @@ impl Daemon {
             }
             _ => bail!("give exactly one of a magnet link or a torrent file"),
         };
-        let mut torrents = self.torrents.lock().await;
-        if torrents.contains_key(&ih) {
-            bail!("torrent {ih} is already added");
+        if let Some(out) = &out {
+            admission::check_out(out)?;
         }
         let entry = Entry {
             magnet,
@@ -174,16 +185,77 @@ impl Daemon {
             paused: false,
             max_price,
         };
-        if let Some(bytes) = &torrent {
+        let mut torrents = self.torrents.lock().await;
+        if torrents.contains_key(&ih) {
+            bail!("torrent {ih} is already added");
+        }
+        // A torrent file's place on disk is known now (a magnet's once its metadata is).
+        let new_on_disk = match &source {
+            Source::Torrent(m) => {
+                let checked = self.check_place(ih, &entry, &m.info);
+                match checked {
+                    Ok(noted) => noted,
+                    Err(e) => {
+                        self.folders.release(ih);
+                        return Err(e);
+                    }
+                }
+            }
+            Source::Magnet(_) => NewOnDisk::default(),
+        };
+        let started = self
+            .write_state(ih, torrent.as_deref(), &entry)
+            .and_then(|()| self.run(ih, source, &entry));
+        match started {
+            Ok(handle) => {
+                torrents.insert(ih, (entry, Some(handle)));
+                Ok(ih)
+            }
+            Err(e) => {
+                self.forget_state(ih);
+                new_on_disk.remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// Chooses a torrent's place, and checks that its files can go there and that the
+    /// caller agreed to its price; notes what starting it will create.
+    fn check_place(
+        &self,
+        ih: InfoHash,
+        entry: &Entry,
+        info: &ilpt_protocol::Info,
+    ) -> Result<NewOnDisk> {
+        let root = self.folders.choose(ih, &entry.out, info)?;
+        let paths = Storage::paths_at(info, &root);
+        let files = admission::real_files(info, &paths);
+        admission::check_paths(&files)?;
+        if let Some(license) = &info.license {
+            let present = admission::data_present(info, &paths);
+            admission::check_license(license, entry.max_price, present)?;
+        }
+        Ok(NewOnDisk::before(&files))
+    }
+
+    /// Writes what a restart needs to run torrent `ih` again.
+    fn write_state(&self, ih: InfoHash, torrent: Option<&[u8]>, entry: &Entry) -> Result<()> {
+        if let Some(bytes) = torrent {
             write_atomic(&self.dir().join(format!("{ih}.torrent")), bytes)?;
         }
         write_atomic(
             &self.dir().join(format!("{ih}.json")),
-            &serde_json::to_vec_pretty(&entry)?,
+            &serde_json::to_vec_pretty(entry)?,
         )?;
-        let handle = self.run(source, &entry)?;
-        torrents.insert(ih, (entry, Some(handle)));
-        Ok(ih)
+        self.folders.save(ih)
+    }
+
+    /// Removes every state file of torrent `ih` and frees its place.
+    fn forget_state(&self, ih: InfoHash) {
+        for ext in ["json", "torrent", "tmp"] {
+            let _ = std::fs::remove_file(self.dir().join(format!("{ih}.{ext}")));
+        }
+        self.folders.release(ih);
     }
 
     /// Every torrent's status (a paused one shows what it had when paused).
@@ -241,14 +313,20 @@ impl Daemon {
                         .parse::<Magnet>()?,
                 )
             };
-            *handle = Some(self.run(source, entry)?);
+            *handle = Some(self.run(ih, source, entry)?);
         }
         Ok(())
     }
 
-    /// Removes a torrent (and, if asked, its data).
+    /// Removes a torrent (and, if asked, its data). One whose state is on disk but that
+    /// did not resume (its files are damaged, say) is removed too: its state is deleted.
     pub async fn remove(&self, ih: InfoHash, delete_data: bool) -> Result<()> {
-        let Some((_, handle)) = self.torrents.lock().await.remove(&ih) else {
+        let removed = self.torrents.lock().await.remove(&ih);
+        let Some((_, handle)) = removed else {
+            if self.dir().join(format!("{ih}.json")).exists() {
+                self.forget_state(ih);
+                return Ok(());
+            }
             bail!("no torrent {ih}")
         };
         let paths = handle
@@ -259,8 +337,8 @@ impl Daemon {
             h.stop().await;
         }
         self.node.forget(&ih);
-        let _ = std::fs::remove_file(self.dir().join(format!("{ih}.json")));
-        let _ = std::fs::remove_file(self.dir().join(format!("{ih}.torrent")));
+        // After the task has stopped, so it cannot take its place again.
+        self.forget_state(ih);
         if delete_data {
             for p in paths {
                 let _ = std::fs::remove_file(p);

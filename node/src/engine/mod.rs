@@ -4,6 +4,7 @@
 
 pub mod conn;
 pub mod discovery;
+pub mod placement;
 pub mod torrent;
 
 use std::collections::HashMap;
@@ -21,7 +22,8 @@ use tokio::sync::{mpsc, watch};
 
 use crate::net::Net;
 use conn::FrameReader;
-pub use torrent::{Placement, TorrentOptions};
+pub use placement::{ChooseRoot, Placement};
+pub use torrent::TorrentOptions;
 
 /// Inputs of a torrent task.
 pub enum TorrentInput {

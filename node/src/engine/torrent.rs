@@ -3,7 +3,6 @@
 //! store blocks, check pieces, fetch and check metadata, penalise and ban bad peers.
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +18,7 @@ use libp2p::{PeerId, StreamProtocol};
 use tokio::sync::{mpsc, watch};
 
 use super::conn::{self, FrameReader};
-use super::{Status, TorrentInput};
+use super::{Placement, Status, TorrentInput};
 use crate::net::Net;
 use crate::payment::{DevRail, PaymentRail, SpendResult, VerifierClient};
 use crate::storage::Storage;
@@ -80,15 +79,6 @@ struct PendingSpend {
     /// Base64, as the verifier takes it.
     voucher: String,
     since: std::time::Instant,
-}
-
-/// Where the data lives.
-#[derive(Debug, Clone)]
-pub enum Placement {
-    /// Download under this folder (`DIR/NAME`, or `DIR/NAME/…`).
-    Under(PathBuf),
-    /// Exactly these files (seeding existing data).
-    Exact(Vec<PathBuf>),
 }
 
 /// Per-torrent options.
@@ -268,10 +258,7 @@ impl Torrent {
     }
 
     fn become_ready(&mut self, metainfo: Metainfo) -> anyhow::Result<()> {
-        let paths = match &self.placement {
-            Placement::Under(dir) => Storage::paths_under(&metainfo.info, dir),
-            Placement::Exact(paths) => paths.clone(),
-        };
+        let paths = self.placement.paths(&metainfo.info)?;
         let storage = Storage::create(&metainfo.info, paths)?;
         let have = if self.options.seed_mode {
             ilpt_protocol::bitfield::Bitfield::full(metainfo.info.piece_count())

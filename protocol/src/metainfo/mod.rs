@@ -7,6 +7,7 @@
 
 pub(crate) mod error;
 pub(crate) mod fields;
+mod paths;
 mod write;
 
 pub use error::{MetainfoError, MAX_INFO_LEN, MAX_TORRENT_LEN};
@@ -17,6 +18,7 @@ use crate::info_hash::InfoHash;
 use crate::license::{License, LicenseSignature};
 use crate::pieces::PieceLayout;
 use fields::Fields;
+use paths::check_component;
 
 /// The largest piece length accepted (256 MiB; common tools stop at 16 or 32 MiB).
 pub const MAX_PIECE_LENGTH: u64 = 256 << 20;
@@ -359,14 +361,6 @@ fn utf8_field(f: &Fields<'_, '_>, key: &str) -> Result<Option<String>, MetainfoE
         .map(|b| String::from_utf8_lossy(b).into_owned()))
 }
 
-/// A path component must be a plain name, so that no torrent writes outside its folder.
-fn check_component(c: &str) -> Result<(), String> {
-    if c.is_empty() || c == "." || c == ".." || c.contains(['/', '\\', '\0']) {
-        return Err(format!("{c:?} is not a safe file name"));
-    }
-    Ok(())
-}
-
 fn parse_files(f: &Fields<'_, '_>) -> Result<Vec<FileEntry>, MetainfoError> {
     let list = f.opt_list("files")?.unwrap_or_default();
     if list.is_empty() {
@@ -422,6 +416,7 @@ fn parse_files(f: &Fields<'_, '_>) -> Result<Vec<FileEntry>, MetainfoError> {
             pad,
         });
     }
+    paths::check_distinct(&files)?;
     Ok(files)
 }
 

@@ -150,3 +150,217 @@ fn daemon_resumes_both_torrents_added_through_its_api_after_a_restart() {
     }
     drop(seeds);
 }
+
+/// Stops a daemon with SIGTERM and waits for it.
+fn stop(mut daemon: Proc) {
+    let pid = daemon.0.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    daemon.0.wait().unwrap();
+}
+
+/// The names in a folder (none if it does not exist).
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_refused_torrent_leaves_no_state_and_no_data_behind() {
+    use ilpt_protocol::{Amount, Asset, Bps, License};
+    let dir = tempfile::tempdir().unwrap();
+    let creator = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+    let license = License::new(
+        "$wallet.example/creator".into(),
+        "http://127.0.0.1:9".into(),
+        Amount(500),
+        Asset::new("USD", 2).unwrap(),
+        Bps::new(8000).unwrap(),
+        creator.verifying_key().into(),
+    )
+    .unwrap()
+    .sign(&creator);
+    // Four pieces of 16 KiB named licensed.bin (placeholder hashes: no data matches).
+    let paid = ilpt_tests::license_torrent(license, 4);
+    let ih = paid.metainfo.info_hash.to_hex();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&paid.bytes);
+    let magnet = paid.metainfo.magnet().to_string();
+
+    let state = dir.path().join("state");
+    let remembered = state.join("torrents");
+    let (daemon, api) = serve(&state);
+    let c = reqwest::blocking::Client::new();
+    let out = dir.path().join("dl");
+    let a_file = dir.path().join("a-file");
+    std::fs::write(&a_file, b"x").unwrap();
+    let add = |body: Value| {
+        let r = c
+            .post(format!("{api}/torrents"))
+            .json(&body)
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    for (case, body, why) in [
+        (
+            "no max_price",
+            json!({"torrent": b64, "out": out}),
+            "max_price",
+        ),
+        (
+            "max_price below the price",
+            json!({"torrent": b64, "out": out, "max_price": 499}),
+            "more than max_price 499",
+        ),
+        (
+            "magnet without max_price",
+            json!({"magnet": magnet, "out": out}),
+            "max_price",
+        ),
+        (
+            "magnet priced above max_price",
+            json!({"magnet": magnet, "out": out, "max_price": 10}),
+            "more than max_price 10",
+        ),
+        (
+            "out is a file",
+            json!({"torrent": b64, "out": a_file, "max_price": 500}),
+            "needs it to be a folder",
+        ),
+        (
+            "relative out",
+            json!({"torrent": b64, "out": "dl", "max_price": 500}),
+            "absolute path",
+        ),
+    ] {
+        let (status, text) = add(body);
+        assert_eq!(status, 400, "{case}: {text}");
+        assert_eq!(names_in(&remembered), Vec::<String>::new(), "{case}");
+        assert_eq!(names_in(&out), Vec::<String>::new(), "{case}");
+        assert!(text.contains(why), "{case}: {text}");
+    }
+    assert!(torrents(&api).is_empty());
+
+    // A start that fails late (data of the full length, but not the torrent's: it must
+    // be bought) removes the state it wrote, and leaves the data that was there.
+    std::fs::create_dir_all(&out).unwrap();
+    let theirs = out.join("licensed.bin");
+    std::fs::write(&theirs, vec![1u8; 4 * 16384]).unwrap();
+    let (status, text) = add(json!({"torrent": b64, "out": out}));
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("max-price"), "{text}");
+    assert_eq!(names_in(&remembered), Vec::<String>::new());
+    assert_eq!(names_in(&out), vec!["licensed.bin".to_owned()]);
+    assert!(std::fs::read(&theirs).unwrap() == vec![1u8; 4 * 16384]);
+    assert_eq!(
+        c.delete(format!("{api}/torrents/{ih}"))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16(),
+        404,
+        "a refused torrent is not remembered"
+    );
+
+    // Nothing is resumed after a restart. State that does not resume (as an earlier
+    // version's refusals left) can be removed.
+    stop(daemon);
+    let stale = "5".repeat(40);
+    std::fs::write(remembered.join(format!("{stale}.json")), b"{not json").unwrap();
+    let (_daemon, api) = serve(&state);
+    assert!(torrents(&api).is_empty());
+    let r = c.delete(format!("{api}/torrents/{stale}")).send().unwrap();
+    assert_eq!(r.status().as_u16(), 204, "{}", r.text().unwrap());
+    assert_eq!(names_in(&remembered), Vec::<String>::new());
+}
+
+#[test]
+fn torrents_of_one_name_get_their_own_places_kept_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_tracker, url) = tracker();
+    let mut made = Vec::new();
+    for i in 0..2u64 {
+        let data = dir.path().join(format!("src{i}")).join("same.bin");
+        write_data(&data, 300_000, 50 + i);
+        let torrent = dir.path().join(format!("same{i}.torrent"));
+        let magnet = ilpt_ok(&[
+            "create",
+            data.to_str().unwrap(),
+            "--out",
+            torrent.to_str().unwrap(),
+            "--piece-length",
+            "16384",
+            "--tracker",
+            &url,
+        ]);
+        let seed = seeder(&torrent, &data, &[]);
+        made.push((data, torrent, magnet.trim().to_owned(), seed));
+    }
+    let state = dir.path().join("state");
+    let (daemon, api) = serve(&state);
+    let c = reqwest::blocking::Client::new();
+    let wait = |api: &str, what: &str, done: &dyn Fn(&[Value]) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let t = torrents(api);
+            if done(&t) {
+                return t;
+            }
+            assert!(Instant::now() < deadline, "{what}: {t:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // The first by magnet: its place is chosen once its metadata arrives.
+    let r = c
+        .post(format!("{api}/torrents"))
+        .json(&json!({"magnet": made[0].2}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap());
+    wait(&api, "no metadata", &|t| {
+        t.len() == 1 && t[0]["metadata"] == true
+    });
+    let torrent = std::fs::read(&made[1].1).unwrap();
+    let r = c
+        .post(format!("{api}/torrents"))
+        .json(&json!({"torrent": base64::engine::general_purpose::STANDARD.encode(torrent)}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 201, "{}", r.text().unwrap());
+    wait(&api, "not complete", &|t| {
+        t.len() == 2 && t.iter().all(|t| t["complete"] == true)
+    });
+    let downloads = state.join("downloads");
+    let places = [downloads.join("same.bin"), downloads.join("same (2).bin")];
+    for ((data, ..), place) in made.iter().zip(&places) {
+        assert!(
+            std::fs::read(place).unwrap() == std::fs::read(data).unwrap(),
+            "{} does not hold {}",
+            place.display(),
+            data.display()
+        );
+    }
+    // After a restart the torrent file is placed at once and the magnet only once its
+    // metadata comes again; each finds its data where it was, whole.
+    stop(daemon);
+    let (_daemon, api) = serve(&state);
+    let t = wait(&api, "not resumed", &|t| {
+        t.len() == 2 && t.iter().all(|t| t["complete"] == true)
+    });
+    for t in &t {
+        assert_eq!(t["resumed_pieces"], t["piece_count"], "{t}");
+    }
+    for ((data, ..), place) in made.iter().zip(&places) {
+        assert!(std::fs::read(place).unwrap() == std::fs::read(data).unwrap());
+    }
+}

@@ -633,6 +633,102 @@ fn spsp_proxy_refuses_plain_http_receivers_unless_allowed() {
     assert_eq!(r.status().as_u16(), 501);
 }
 
+/// A TCP listener standing for a service only the verifier's host can reach; it counts
+/// the connections it gets until dropped.
+struct Internal {
+    port: u16,
+    connections: Arc<std::sync::atomic::AtomicUsize>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Internal {
+    fn start() -> Internal {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (n, halt) = (connections.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !halt.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    // Closing it at once ends the verifier's TLS handshake with an error.
+                    Ok(_) => {
+                        n.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Internal {
+            port,
+            connections,
+            stop,
+        }
+    }
+
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Internal {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn spsp_proxy_refuses_receivers_that_are_not_public_unless_allowed() {
+    let internal = Internal::start();
+    let port = internal.port;
+    let dir = tempfile::tempdir().unwrap();
+    let v = start_verifier(&dir.path().join("v.db"), &[]);
+    let c = client();
+    let query = |v: &Verifier, pointer: &str| {
+        let r = c
+            .get(format!("{}/{}", v.url, encode_component(pointer)))
+            .header("accept", "application/spsp4+json")
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    for pointer in [
+        format!("https://127.0.0.1:{port}/pay"),
+        format!("https://[::ffff:127.0.0.1]:{port}/pay"),
+        format!("https://0x7f.1:{port}/pay"),
+        // Names are judged by what they resolve to (localhost: loopback).
+        format!("$localhost:{port}/pay"),
+        format!("https://localhost:{port}/pay"),
+        "https://169.254.169.254/latest/meta-data".into(),
+        "https://10.0.0.1/pay".into(),
+        "https://[fd00::1]/pay".into(),
+        "https://[fe80::1]/pay".into(),
+        "https://0.0.0.0/pay".into(),
+    ] {
+        let (status, text) = query(&v, &pointer);
+        assert_eq!(status, 400, "{pointer}: {text}");
+        assert!(
+            text.contains("not a public address") && text.contains("--allow-http-receivers"),
+            "{pointer}: {text}"
+        );
+    }
+    assert_eq!(
+        internal.connections(),
+        0,
+        "the proxy reached the internal service"
+    );
+    // For local testing the flag lets the proxy query them: the listener is reached (and,
+    // speaking no TLS, answered with 502).
+    let allowed = start_verifier(&dir.path().join("allowed.db"), &["--allow-http-receivers"]);
+    let (status, text) = query(&allowed, &format!("https://localhost:{port}/pay"));
+    assert_eq!(status, 502, "{text}");
+    assert!(
+        internal.connections() > 0,
+        "the allowed query never connected"
+    );
+}
+
 #[test]
 fn forged_and_replayed_receipts_and_forged_or_reused_vouchers_are_refused_over_http() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@
 //! `meta.paid_pieces_through` is a `share_log` rowid up to which every change is in
 //! `paid_pieces`; it moves in the commit that ends a round of the slices (to the last
 //! rowid before the round began: every change older than the round was moved during
-//! it), and the log is cut there. On start, the changes after it are read back into
+//! it), and the log is cut before it. On start, the changes after it are read back into
 //! memory, in order, so the latest wins. Lookups and updates go to the memory table
 //! when it holds the share, else to `paid_pieces`.
 //!
@@ -343,7 +343,9 @@ pub fn move_next_part(conn: &Connection) -> Result<()> {
     let next = (part + 1) % PARTS;
     if next == 0 {
         set_meta(conn, THROUGH, &begun_at.to_string())?;
-        exec(conn, "DELETE FROM share_log WHERE seq <= ?1", params![begun_at])?;
+        // The row at `begun_at` stays: rowids count on from the largest one left, and a
+        // log emptied would number its next change 1, behind `paid_pieces_through`.
+        exec(conn, "DELETE FROM share_log WHERE seq < ?1", params![begun_at])?;
     }
     exec(
         conn,

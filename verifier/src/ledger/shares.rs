@@ -81,22 +81,37 @@ fn add_earnings(
         return Ok(());
     }
     let (e, p) = (amount_i64(earned)?, amount_i64(pending)?);
-    exec(
-        conn,
-        "INSERT INTO earnings (party, info_hash, earned, pending) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (party, info_hash)
-         DO UPDATE SET earned = earned + excluded.earned, pending = pending + excluded.pending",
-        params![&party.to_bytes()[..], &info_hash.0[..], e, p],
-    )
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(f, _)
+    let key = (&party.to_bytes()[..], &info_hash.0[..]);
+    // An insert's row must pass the CHECKs before the conflict makes it an update, so
+    // a negative change is an update of the row that must exist.
+    let changed = if e >= 0 && p >= 0 {
+        exec(
+            conn,
+            "INSERT INTO earnings (party, info_hash, earned, pending) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (party, info_hash)
+             DO UPDATE SET earned = earned + excluded.earned, pending = pending + excluded.pending",
+            params![key.0, key.1, e, p],
+        )
+    } else {
+        exec(
+            conn,
+            "UPDATE earnings SET earned = earned + ?3, pending = pending + ?4
+             WHERE party = ?1 AND info_hash = ?2",
+            params![key.0, key.1, e, p],
+        )
+    };
+    let not_held =
+        || LedgerError::Conflict("moving a share from a party that does not hold it".into());
+    match changed {
+        Ok(1) => Ok(()),
+        Ok(_) => Err(not_held()),
+        Err(rusqlite::Error::SqliteFailure(f, _))
             if f.code == rusqlite::ErrorCode::ConstraintViolation =>
         {
-            LedgerError::Conflict("moving a share from a party that does not hold it".into())
+            Err(not_held())
         }
-        e => e.into(),
-    })?;
-    Ok(())
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn amount_i64(v: i128) -> Result<i64> {

@@ -166,15 +166,22 @@ impl VerifierClient {
         Ok((n("balance"), n("charged")))
     }
 
-    /// Spends several vouchers in one call (and one commit at the verifier); one answer
-    /// per voucher, in order. A failed call answers `Unavailable` for all of them.
-    pub async fn spend_batch(&self, ih: InfoHash, vouchers: Vec<String>) -> Vec<SpendResult> {
+    /// Spends several vouchers in one call (and one commit at the verifier), handing
+    /// over the payers' newest delivery attestations with them; one answer per voucher,
+    /// in order. A failed call answers `Unavailable` for all of them (and the
+    /// attestations are lost: later ones cover them, they are cumulative).
+    pub async fn spend_batch(
+        &self,
+        ih: InfoHash,
+        vouchers: Vec<String>,
+        attestations: Vec<String>,
+    ) -> Vec<SpendResult> {
         let n = vouchers.len();
         let unavailable = |why: String| vec![SpendResult::Unavailable(why); n];
         let sent = self
             .http
             .post(format!("{}/licenses/{ih}/spend-batch", self.base))
-            .json(&json!({"vouchers": vouchers}))
+            .json(&json!({"vouchers": vouchers, "attestations": attestations}))
             .send()
             .await;
         let r = match sent {
@@ -185,6 +192,11 @@ impl VerifierClient {
         let Ok(v) = read_json(r).await else {
             return unavailable("unreadable batch answer".into());
         };
+        for a in v["attestations"].as_array().into_iter().flatten() {
+            if a["status"].as_u64() != Some(200) {
+                tracing::warn!("the verifier refused a delivery attestation: {}", a["body"]);
+            }
+        }
         let answers = v["answers"].as_array().cloned().unwrap_or_default();
         if answers.len() != n {
             return unavailable("batch answer has the wrong length".into());
@@ -205,6 +217,32 @@ impl VerifierClient {
                 _ => SpendResult::Unavailable(format!("verifier answered {}", a["status"])),
             })
             .collect()
+    }
+
+    /// Hands a delivery attestation to the verifier directly (a payer settling what
+    /// peers that went away delivered).
+    pub async fn attest(&self, ih: InfoHash, attestation: String) -> Result<()> {
+        let r = self
+            .http
+            .post(format!("{}/licenses/{ih}/attest", self.base))
+            .json(&json!({"attestation": attestation}))
+            .send()
+            .await?;
+        checked(r, "the verifier refused the attestation").await?;
+        Ok(())
+    }
+
+    /// Tells the verifier that the payer banned a payee (a signed revocation): its
+    /// further spends of the payer's vouchers are refused.
+    pub async fn revoke(&self, ih: InfoHash, revocation: String) -> Result<()> {
+        let r = self
+            .http
+            .post(format!("{}/licenses/{ih}/revoke", self.base))
+            .json(&json!({"revocation": revocation}))
+            .send()
+            .await?;
+        checked(r, "the verifier refused the revocation").await?;
+        Ok(())
     }
 
     /// Opens a revenue-share account for `request`, signed with the creator's key;

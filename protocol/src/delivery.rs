@@ -385,6 +385,11 @@ impl Attesting {
         }
     }
 
+    /// Every piece received from this payee so far.
+    pub fn pieces(&self) -> &Bitfield {
+        &self.received
+    }
+
     /// When the next attestation is due (`None`: nothing to attest).
     pub fn due_at(&self) -> Option<u64> {
         match self.unsent {

@@ -29,11 +29,16 @@ pub enum Behaviour {
     Colluder,
     /// Never pays; comes back under a fresh identity when refused.
     Sybil,
+    /// Pays, never attests a delivery, and once each share is movable buys the piece
+    /// again through a second key of its own and attests that key, to take the seeder
+    /// shares back (its take is bounded by `ilpt_protocol::delivery::ACK_WINDOW` per
+    /// honest peer that served it).
+    ShareThief,
 }
 
 impl Behaviour {
     /// Every behaviour, in report order.
-    pub const ALL: [Behaviour; 8] = [
+    pub const ALL: [Behaviour; 9] = [
         Behaviour::Creator,
         Behaviour::Honest,
         Behaviour::FreeRider,
@@ -42,6 +47,7 @@ impl Behaviour {
         Behaviour::Forger,
         Behaviour::Colluder,
         Behaviour::Sybil,
+        Behaviour::ShareThief,
     ];
 
     /// The name used in reports.
@@ -55,12 +61,18 @@ impl Behaviour {
             Behaviour::Forger => "forger",
             Behaviour::Colluder => "colluder",
             Behaviour::Sybil => "sybil",
+            Behaviour::ShareThief => "share_thief",
         }
     }
 
     /// Whether this peer asks the verifier before it serves.
     pub fn checks_payment(self) -> bool {
         self != Behaviour::Pirate
+    }
+
+    /// Whether it attests the pieces it receives (a share thief withholds).
+    pub fn attests(self) -> bool {
+        self != Behaviour::ShareThief
     }
 
     /// Whether its vouchers verify (a forger's do not).
@@ -97,6 +109,7 @@ impl Assigner {
             (mix.forger, Behaviour::Forger),
             (mix.colluder, Behaviour::Colluder),
             (mix.sybil, Behaviour::Sybil),
+            (mix.share_thief, Behaviour::ShareThief),
         ] {
             if f > 0.0 {
                 at += f;

@@ -120,6 +120,8 @@ pub struct BehaviourMix {
     pub colluder: f64,
     /// Whitewashes under fresh identities.
     pub sybil: f64,
+    /// Withholds attestations and takes shares back through a key of its own.
+    pub share_thief: f64,
     /// k of the replay attack.
     pub replay_seeders: u32,
     /// Identities per sybil.
@@ -171,6 +173,9 @@ pub struct LicenseTerms {
     pub creator_share: Bps,
     /// Verifier round trip, seconds.
     pub verifier_latency_s: f64,
+    /// The charging rule's windows (when an unattested share may move, and when it
+    /// goes to the creator).
+    pub windows: ilpt_protocol::charging::Windows,
 }
 
 /// Length, warm-up, seed and sampling of a run.

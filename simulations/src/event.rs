@@ -47,6 +47,9 @@ pub(crate) enum Event {
     TrackerDown,
     /// The tracker comes back.
     TrackerUp,
+    /// A share thief buys again, through its second key, the pieces whose share is
+    /// movable now.
+    Rebuy(PeerId),
     /// Record a time-series row.
     Sample,
 }

@@ -3,10 +3,10 @@
 //!
 //! The decision of each spend is [`Terms::decide_parts`], the body of the
 //! [`Terms::decide`] the real verifier calls, on the voucher's fields with keys lent
-//! from the keyring; this module only carries its outcome out (debit, split, move),
-//! exactly as the verifier's ledger does. (The verifier moves a seeder share only as
-//! far as it is unpaid; the simulator pays nothing out, so a share always moves whole,
-//! as it would there.) Two things are modelled rather than computed:
+//! from the keyring; each delivery attestation is [`Terms::attest`] and each settlement
+//! with time [`Terms::settle`]. This module only carries the outcomes out (debit, the
+//! creator's part, pending and settled seeder shares, moves, forfeits), as the
+//! verifier's ledger does. Three things are modelled rather than computed:
 //!
 //! - **Signatures.** Signing and checking a real voucher per piece costs ~50 µs, too
 //!   much for 10⁸ pieces, so a voucher carries a `forged` flag instead of a signature;
@@ -17,11 +17,19 @@
 //!   what it adds to the most already credited under that id, as the verifier credits
 //!   an RFC 0039 receipt monotonically per (nonce, stream). A receipt shown to several
 //!   seeders therefore counts once.
+//! - **The settlement sweep.** The verifier settles claims and forfeits every second
+//!   from an index of pending shares. Here a payer's pending shares are settled when
+//!   that payer next spends or attests (its few records are in cache then), and every
+//!   one left at the end of the run ([`Ledger::finish`]): the same decisions, made a
+//!   little later, so the totals at the end are the verifier's.
 
 use ilpt_protocol::amount::Amount;
 #[cfg(debug_assertions)]
 use ilpt_protocol::bitfield::word_mask;
-use ilpt_protocol::charging::{SpendDecision, SpendRefusal, Terms, VoucherParts};
+use ilpt_protocol::charging::{
+    AttestDecision, SettleDecision, Share, SpendDecision, SpendRefusal, Standing, Terms,
+    VoucherParts, Windows,
+};
 
 use crate::keys::Keyring;
 
@@ -30,6 +38,9 @@ pub(crate) type IdentityId = u32;
 
 /// Index of a receipt.
 pub(crate) type ReceiptId = u32;
+
+/// No identity (an empty claim).
+const NOBODY: IdentityId = IdentityId::MAX;
 
 /// Words of a payer's paid-piece bits.
 #[cfg(debug_assertions)]
@@ -42,9 +53,11 @@ fn words_per_payer(piece_count: u32) -> usize {
 pub(crate) enum Spent {
     /// First purchase of the piece: the payer was debited.
     Charged,
-    /// Already paid to another payee: the seeder share moved to this one.
+    /// Already paid, its share movable: the seeder share moved to this payee.
     Moved,
-    /// Already paid to this payee.
+    /// Already paid, its share held by a payee that may still deliver.
+    Held,
+    /// Already paid to this payee, or settled.
     AlreadyPaid,
 }
 
@@ -59,16 +72,39 @@ pub(crate) enum SpendError {
     Rules(SpendRefusal),
 }
 
+/// A piece a payer paid for and has not received, or whose seeder share is not
+/// settled: who holds the share, since when (whole virtual seconds), a payee the payer
+/// attested delivered it instead, and whether the share is settled and the piece
+/// delivered. Dropped once both are true: the piece is not bought again then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Held {
+    piece: u32,
+    holder: IdentityId,
+    since: u32,
+    claimant: IdentityId,
+    settled: bool,
+    delivered: bool,
+}
+
+impl Held {
+    fn done(&self) -> bool {
+        self.settled && self.delivered
+    }
+}
+
 /// One identity's account: one cache line (a spend reads and writes the payer's).
 #[derive(Debug)]
 #[repr(align(64))]
 struct Account {
     balance: u64,
-    /// `(piece, payee)` of each piece paid for and not yet delivered (see
-    /// [`Ledger::delivered`]): a handful, the requests in flight and any whose transfer
-    /// was cut short. Read when a piece is bought again.
-    payees: Vec<(u32, IdentityId)>,
-    earned: i128,
+    /// The pieces paid for and not received, or whose seeder share is not settled: a
+    /// handful (the requests in flight, any whose transfer was cut short, and a
+    /// withholding payer's). Read when a piece is bought again or attested.
+    held: Vec<Held>,
+    /// Settled: the creator's parts, and seeder shares attested (or forfeited).
+    earned: u64,
+    /// Seeder shares this identity holds, not settled.
+    pending: u64,
     /// Charged in total, and for how many pieces.
     charged: u64,
     pieces: u32,
@@ -80,9 +116,9 @@ struct Account {
 }
 
 impl Account {
-    /// Where `piece` is in `payees`, if it is there.
-    fn payee_slot(&self, piece: u32) -> Option<usize> {
-        self.payees.iter().position(|(p, _)| *p == piece)
+    /// Where `piece` is in `held`, if it is there.
+    fn held_slot(&self, piece: u32) -> Option<usize> {
+        self.held.iter().position(|h| h.piece == piece)
     }
 }
 
@@ -93,8 +129,9 @@ impl Default for Account {
     fn default() -> Account {
         Account {
             balance: 0,
-            payees: Vec::new(),
+            held: Vec::new(),
             earned: 0,
+            pending: 0,
             charged: 0,
             pieces: 0,
             credited: NO_RECEIPT,
@@ -113,6 +150,8 @@ pub struct MoneyTotals {
     pub charged: u64,
     /// Seeder shares moved between payees.
     pub moved: u64,
+    /// Seeder shares that went to the creator, never attested.
+    pub forfeited: u64,
     /// Spends refused: forged vouchers.
     pub refused_forged: u64,
     /// Spends refused: balance too low.
@@ -123,10 +162,11 @@ pub struct MoneyTotals {
 #[derive(Debug)]
 pub(crate) struct Ledger {
     terms: Terms,
+    windows: Windows,
     keys: Keyring,
     accounts: Vec<Account>,
     /// Debug builds only: every piece each payer ever paid for, `words` 64-bit words
-    /// per identity, to check that no piece is bought again after its payee record was
+    /// per identity, to check that no piece is bought again after its record was
     /// dropped. (Release runs need only the records: see [`Ledger::has_paid`]. This
     /// table was 12.8 MB and two lines read a spend at 100,000 payers.)
     #[cfg(debug_assertions)]
@@ -137,10 +177,24 @@ pub(crate) struct Ledger {
     totals: MoneyTotals,
 }
 
+/// Whole virtual seconds, as the rules count them.
+fn secs(now: f64) -> u64 {
+    if now > 0.0 {
+        now as u64
+    } else {
+        0
+    }
+}
+
 impl Ledger {
     /// A ledger for a license of `price` over `piece_count` pieces; identity 0 is the
     /// creator.
-    pub(crate) fn new(price: Amount, piece_count: u32, share: ilpt_protocol::Bps) -> Ledger {
+    pub(crate) fn new(
+        price: Amount,
+        piece_count: u32,
+        share: ilpt_protocol::Bps,
+        windows: Windows,
+    ) -> Ledger {
         let mut keys = Keyring::default();
         let creator = keys.open();
         Ledger {
@@ -150,6 +204,7 @@ impl Ledger {
                 creator_share: share,
                 creator,
             },
+            windows,
             keys,
             accounts: vec![Account::default()],
             #[cfg(debug_assertions)]
@@ -170,11 +225,12 @@ impl Ledger {
         (self.accounts.len() - 1) as IdentityId
     }
 
-    /// The identity will spend no more: forget its per-piece record (the balance and
-    /// earnings stay).
+    /// The identity will spend no more: only its records of shares not settled stay
+    /// (the balance and earnings stay too).
     pub(crate) fn close(&mut self, id: IdentityId) {
         if let Some(a) = self.accounts.get_mut(id as usize) {
-            a.payees = Vec::new();
+            a.held.retain(|h| !h.settled);
+            a.held.shrink_to_fit();
         }
         #[cfg(debug_assertions)]
         if let Some(bits) = self.paid_bits_mut(id) {
@@ -208,18 +264,14 @@ impl Ledger {
         self.totals.credited += increase;
     }
 
-    /// Whether `payer` has paid for `piece` (to anyone), for a piece it has not been
-    /// delivered: the pieces it can still ask for, the only ones a spend or a serving
-    /// peer asks about. (A delivered piece is not asked for again; its record is
-    /// dropped, and this says `false`.)
+    /// Whether `payer` has paid for `piece`, for a piece it has not received (or whose
+    /// share is not settled): the pieces it can still ask for, the only ones a spend or
+    /// a serving peer asks about. (A piece received is not asked for again; once its
+    /// share is settled its record is dropped, and this says `false`.)
     pub(crate) fn has_paid(&self, payer: IdentityId, piece: u32) -> bool {
-        self.payee_of(payer, piece).is_some()
-    }
-
-    /// Whom `payer` paid for `piece`, while it is not delivered.
-    fn payee_of(&self, payer: IdentityId, piece: u32) -> Option<IdentityId> {
-        let a = self.accounts.get(payer as usize)?;
-        a.payee_slot(piece).map(|i| a.payees[i].1)
+        self.accounts
+            .get(payer as usize)
+            .is_some_and(|a| a.held_slot(piece).is_some())
     }
 
     /// Debug builds: whether `payer` ever paid for `piece`.
@@ -244,35 +296,60 @@ impl Ledger {
         self.paid.get_mut(at..at + self.words)
     }
 
-    /// Spends `payer`'s voucher for `piece`, naming `payee`.
+    /// The share a record stands for, with its holder's key lent from the table.
+    fn share(&self, h: &Held) -> Option<Share> {
+        Some(Share {
+            holder: *self.keys.key(h.holder)?,
+            since: u64::from(h.since),
+            settled: h.settled,
+        })
+    }
+
+    /// Spends `payer`'s voucher for `piece`, naming `payee`, at virtual time `now`.
     pub(crate) fn spend(
         &mut self,
         payer: IdentityId,
         payee: IdentityId,
         piece: u32,
         forged: bool,
+        now: f64,
+    ) -> Result<Spent, SpendError> {
+        self.spend_attested(payer, payee, piece, forged, now, false)
+    }
+
+    /// [`Ledger::spend`], for a voucher spent after the payer attested the delivery
+    /// (`attested`: a voucher deferred while the verifier was down).
+    pub(crate) fn spend_attested(
+        &mut self,
+        payer: IdentityId,
+        payee: IdentityId,
+        piece: u32,
+        forged: bool,
+        now: f64,
+        attested: bool,
     ) -> Result<Spent, SpendError> {
         if forged {
             self.totals.refused_forged += 1;
             return Err(SpendError::Forged);
         }
-        let n = self.terms.piece_count as usize;
-        let price = self.terms.piece_price_of(piece).unwrap_or(Amount::ZERO);
         if self.accounts.get(payer as usize).is_none() {
             return Err(SpendError::Insufficient);
         }
+        let now_s = secs(now);
+        self.settle_payer(payer, now_s);
+        let price = self.terms.piece_price_of(piece).unwrap_or(Amount::ZERO);
         let (Some(payer_key), Some(payee_key)) = (self.keys.key(payer), self.keys.key(payee))
         else {
             return Err(SpendError::Insufficient);
         };
         // The payer's record of this piece, if it paid for it (found once: read here,
         // written at the end).
-        let slot = self.accounts[payer as usize].payee_slot(piece);
-        let earlier = slot.map(|i| self.accounts[payer as usize].payees[i].1);
+        let slot = self.accounts[payer as usize].held_slot(piece);
+        let earlier = slot.map(|i| self.accounts[payer as usize].held[i]);
         #[cfg(debug_assertions)]
         debug_assert!(
             earlier.is_some() || !self.ever_paid(payer, piece),
-            "piece {piece} bought again after delivery"
+            "piece {piece} bought again after it was delivered"
         );
         // The voucher's fields, the keys lent from the table: the verifier's decision.
         let voucher = VoucherParts {
@@ -280,19 +357,26 @@ impl Ledger {
             amount: price,
             payer: payer_key,
             payee: payee_key,
+            expires: now_s + ilpt_protocol::charging::VOUCHER_VALIDITY_S,
         };
-        let already = earlier.and_then(|id| self.keys.key(id));
+        let share = earlier.as_ref().and_then(|h| self.share(h));
+        let standing = Standing {
+            payee_attested: attested,
+            ..Standing::default()
+        };
         let decision = self
             .terms
-            .decide_parts(voucher, already)
+            .decide_parts(voucher, share.as_ref(), standing, now_s, &self.windows)
             .map_err(SpendError::Rules)?;
-        let account = &mut self.accounts[payer as usize];
+        let since = u32::try_from(now_s).unwrap_or(u32::MAX);
         let outcome = match decision {
             SpendDecision::Charge {
                 amount,
                 creator,
                 seeder,
+                settled,
             } => {
+                let account = &mut self.accounts[payer as usize];
                 if account.balance < amount.0 {
                     self.totals.refused_balance += 1;
                     return Err(SpendError::Insufficient);
@@ -301,60 +385,191 @@ impl Ledger {
                 account.charged += amount.0;
                 account.pieces += 1;
                 self.totals.charged += amount.0;
-                self.accounts[0].earned += i128::from(creator.0);
-                self.accounts[payee as usize].earned += i128::from(seeder.0);
+                self.accounts[0].earned += creator.0;
+                let to = &mut self.accounts[payee as usize];
+                if settled {
+                    to.earned += seeder.0;
+                } else {
+                    to.pending += seeder.0;
+                }
+                self.accounts[payer as usize].held.push(Held {
+                    piece,
+                    holder: payee,
+                    since,
+                    claimant: NOBODY,
+                    settled,
+                    delivered: false,
+                });
+                #[cfg(debug_assertions)]
+                {
+                    if let Some(x) = self
+                        .paid_word(payer, piece)
+                        .and_then(|w| self.paid.get_mut(w))
+                    {
+                        *x |= word_mask(piece);
+                    }
+                }
                 Spent::Charged
             }
-            SpendDecision::Move { from, amount } => {
-                // `Move` comes only for a piece already paid, so `earlier` is its payee.
-                if let Some(from_id) = earlier {
-                    debug_assert_eq!(Some(&from), self.keys.key(from_id));
+            SpendDecision::Move {
+                amount, settled, ..
+            } => {
+                // `Move` comes only for a piece already paid, so `earlier` is its record.
+                if let (Some(i), Some(h)) = (slot, earlier) {
                     self.totals.moved += amount.0;
-                    self.accounts[from_id as usize].earned -= i128::from(amount.0);
-                    self.accounts[payee as usize].earned += i128::from(amount.0);
+                    self.accounts[h.holder as usize].pending -= amount.0;
+                    if settled {
+                        self.accounts[payee as usize].earned += amount.0;
+                    } else {
+                        self.accounts[payee as usize].pending += amount.0;
+                    }
+                    self.accounts[payer as usize].held[i] = Held {
+                        holder: payee,
+                        since,
+                        settled,
+                        ..h
+                    };
                 }
                 Spent::Moved
             }
+            SpendDecision::Held { .. } => Spent::Held,
             SpendDecision::AlreadyPaid => Spent::AlreadyPaid,
         };
-        if (piece as usize) < n {
-            let payees = &mut self.accounts[payer as usize].payees;
-            match slot {
-                Some(i) => payees[i].1 = payee,
-                None => payees.push((piece, payee)),
-            }
-            #[cfg(debug_assertions)]
-            if let Some(x) = self
-                .paid_word(payer, piece)
-                .and_then(|w| self.paid.get_mut(w))
-            {
-                *x |= word_mask(piece);
-            }
-        }
         Ok(outcome)
     }
 
-    /// `payer` received and verified `piece`: it will not buy it again, so its payee
-    /// need not be kept. (The verifier keeps every paid piece; here only those that can
-    /// still be bought again are kept, so the record is a few entries a payer, not one
-    /// a piece: at 100,000 downloaders of 1,000 pieces that was 400 MB, half the
-    /// simulator's memory, and its stores evicted what the next events needed.) The
-    /// caller must not call this while a spend of `payer` for `piece` may still come,
-    /// as a deferred voucher spent when the verifier returns can.
+    /// The payer attests that `payee` delivered `piece` and it passed its hash check.
+    pub(crate) fn attest(&mut self, payer: IdentityId, payee: IdentityId, piece: u32, now: f64) {
+        let now_s = secs(now);
+        let Some(a) = self.accounts.get(payer as usize) else {
+            return;
+        };
+        let Some(i) = a.held_slot(piece) else {
+            // Not bought, or delivered and settled already.
+            return;
+        };
+        let h = a.held[i];
+        if h.settled {
+            return;
+        }
+        let (Some(share), Some(payee_key)) = (self.share(&h), self.keys.key(payee)) else {
+            return;
+        };
+        let standing = Standing {
+            payee_attested: true,
+            ..Standing::default()
+        };
+        match self
+            .terms
+            .attest(piece, payee_key, Some(&share), standing, now_s, &self.windows)
+        {
+            AttestDecision::Settle { amount } => {
+                let to = &mut self.accounts[payee as usize];
+                to.pending -= amount.0;
+                to.earned += amount.0;
+                self.accounts[payer as usize].held[i].settled = true;
+            }
+            AttestDecision::Take { amount, .. } => {
+                self.totals.moved += amount.0;
+                self.accounts[h.holder as usize].pending -= amount.0;
+                self.accounts[payee as usize].earned += amount.0;
+                let record = &mut self.accounts[payer as usize].held[i];
+                record.holder = payee;
+                record.settled = true;
+            }
+            AttestDecision::Claim => {
+                let record = &mut self.accounts[payer as usize].held[i];
+                if record.claimant == NOBODY {
+                    record.claimant = payee;
+                }
+            }
+            AttestDecision::Nothing => {}
+        }
+        self.settle_payer(payer, now_s);
+    }
+
+    /// `payer` received and verified `piece`: it will not buy it again, so once its
+    /// share is settled its record need not be kept. (The verifier keeps every paid
+    /// piece; here only those that can still be bought again or settled are kept, so
+    /// the record is a few entries a payer, not one a piece: at 100,000 downloaders of
+    /// 1,000 pieces that was 400 MB, half the simulator's memory, and its stores
+    /// evicted what the next events needed.) The caller must not call this while a
+    /// spend of `payer` for `piece` may still come, as a deferred voucher spent when
+    /// the verifier returns can.
     pub(crate) fn delivered(&mut self, payer: IdentityId, piece: u32) {
         if let Some(a) = self.accounts.get_mut(payer as usize) {
-            if let Some(i) = a.payee_slot(piece) {
-                a.payees.swap_remove(i);
+            if let Some(i) = a.held_slot(piece) {
+                a.held[i].delivered = true;
+                if a.held[i].done() {
+                    a.held.swap_remove(i);
+                }
             }
         }
     }
 
-    /// Prefetches `id`'s record of paid pieces' payees (its address is in the account:
-    /// call this once [`Ledger::warm_account`]'s prefetch of the account has arrived).
+    /// Settles what time decides of `payer`'s records at `now_s` ([`Terms::settle`]).
+    fn settle_payer(&mut self, payer: IdentityId, now_s: u64) {
+        let Some(a) = self.accounts.get(payer as usize) else {
+            return;
+        };
+        if a.held.iter().all(|h| h.settled) {
+            return;
+        }
+        let mut held = std::mem::take(&mut self.accounts[payer as usize].held);
+        for h in held.iter_mut() {
+            if !h.settled && self.settle_one(h, now_s) {
+                h.settled = true;
+            }
+        }
+        held.retain(|h| !h.done());
+        self.accounts[payer as usize].held = held;
+    }
+
+    /// Carries out [`Terms::settle`] for one unsettled record; true if it is settled
+    /// now (its holder then is the one it settled with).
+    fn settle_one(&mut self, h: &mut Held, now_s: u64) -> bool {
+        let Some(share) = self.share(h) else {
+            return false;
+        };
+        let claimant = (h.claimant != NOBODY)
+            .then(|| self.keys.key(h.claimant))
+            .flatten();
+        match self
+            .terms
+            .settle(h.piece, &share, claimant, false, now_s, &self.windows)
+        {
+            Some(SettleDecision::Move { amount, .. }) => {
+                self.totals.moved += amount.0;
+                self.accounts[h.holder as usize].pending -= amount.0;
+                self.accounts[h.claimant as usize].earned += amount.0;
+                h.holder = h.claimant;
+                true
+            }
+            Some(SettleDecision::Forfeit { amount }) => {
+                self.totals.forfeited += amount.0;
+                self.accounts[h.holder as usize].pending -= amount.0;
+                self.accounts[0].earned += amount.0;
+                h.holder = 0;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The run ends at `now`: settles what time decides of every record left.
+    pub(crate) fn finish(&mut self, now: f64) {
+        let now_s = secs(now);
+        for payer in 0..self.accounts.len() as IdentityId {
+            self.settle_payer(payer, now_s);
+        }
+    }
+
+    /// Prefetches `id`'s held records (its address is in the account: call this once
+    /// [`Ledger::warm_account`]'s prefetch of the account has arrived).
     pub(crate) fn warm_payees(&self, id: IdentityId) {
         if let Some(a) = self.accounts.get(id as usize) {
             // Every line of it: a list of a handful of entries often spans two.
-            crate::prefetch::slice(&a.payees);
+            crate::prefetch::slice(&a.held);
         }
     }
 
@@ -383,9 +598,18 @@ impl Ledger {
         }
     }
 
-    /// What identity `id` has earned (net of moves).
+    /// What identity `id` has earned, settled.
     pub(crate) fn earned(&self, id: IdentityId) -> i128 {
-        self.accounts.get(id as usize).map_or(0, |a| a.earned)
+        self.accounts
+            .get(id as usize)
+            .map_or(0, |a| i128::from(a.earned))
+    }
+
+    /// The seeder shares identity `id` holds, not settled.
+    pub(crate) fn pending(&self, id: IdentityId) -> i128 {
+        self.accounts
+            .get(id as usize)
+            .map_or(0, |a| i128::from(a.pending))
     }
 
     /// What identity `id` was charged, and for how many pieces.
@@ -403,6 +627,11 @@ impl Ledger {
     /// The price of `piece`.
     pub(crate) fn piece_price(&self, piece: u32) -> u64 {
         self.terms.piece_price_of(piece).map_or(0, |a| a.0)
+    }
+
+    /// The rule's windows.
+    pub(crate) fn windows(&self) -> &Windows {
+        &self.windows
     }
 
     /// Number of identities, the creator included.
@@ -426,9 +655,15 @@ mod tests {
     use super::*;
     use ilpt_protocol::Bps;
 
+    const W: Windows = Windows {
+        max_validity: 120,
+        move_after: 100,
+        forfeit_after: 1000,
+    };
+
     fn ledger() -> Ledger {
         // 1000 over 3 pieces: 334, 333, 333; 80 % to the creator.
-        Ledger::new(Amount(1000), 3, Bps::new(8000).unwrap())
+        Ledger::new(Amount(1000), 3, Bps::new(8000).unwrap(), W)
     }
 
     #[test]
@@ -440,8 +675,8 @@ mod tests {
             l.credit(payer, r);
         }
         assert_eq!(l.totals().credited, 400);
-        assert_eq!(l.spend(payer, 0, 0, false), Ok(Spent::Charged));
-        assert_eq!(l.spend(payer, 0, 1, false), Err(SpendError::Insufficient));
+        assert_eq!(l.spend(payer, 0, 0, false, 0.0), Ok(Spent::Charged));
+        assert_eq!(l.spend(payer, 0, 1, false, 0.0), Err(SpendError::Insufficient));
     }
 
     #[test]
@@ -481,37 +716,64 @@ mod tests {
     }
 
     #[test]
-    fn a_payee_is_kept_until_its_piece_is_delivered() {
+    fn a_share_is_pending_until_attested_and_its_record_kept_until_then() {
         let mut l = ledger();
         let (payer, a, b) = funded_payer_and_two_payees(&mut l);
-        assert_eq!(l.spend(payer, a, 0, false), Ok(Spent::Charged));
-        assert_eq!(l.spend(payer, a, 1, false), Ok(Spent::Charged));
-        assert_eq!(l.accounts[payer as usize].payees.len(), 2);
-        // Piece 0 arrived; piece 1's transfer was cut short and is bought again.
+        assert_eq!(l.spend(payer, a, 0, false, 0.0), Ok(Spent::Charged));
+        assert_eq!(l.spend(payer, a, 1, false, 0.0), Ok(Spent::Charged));
+        assert_eq!((l.earned(a), l.pending(a)), (0, 134));
+        // Piece 0 arrived and is attested; piece 1's transfer was cut short and is
+        // bought again elsewhere: held until the window passes, then moved.
+        l.attest(payer, a, 0, 1.0);
         l.delivered(payer, 0);
-        assert_eq!(l.accounts[payer as usize].payees, vec![(1, a)]);
-        assert_eq!(l.spend(payer, b, 1, false), Ok(Spent::Moved));
-        assert_eq!(l.accounts[payer as usize].payees, vec![(1, b)]);
-        assert_eq!((l.earned(a), l.earned(b)), (67, 67));
+        assert_eq!((l.earned(a), l.pending(a)), (67, 67));
         assert!(!l.has_paid(payer, 0) && l.has_paid(payer, 1));
+        assert_eq!(l.spend(payer, b, 1, false, 50.0), Ok(Spent::Held));
+        assert_eq!(l.spend(payer, b, 1, false, 100.0), Ok(Spent::Moved));
+        l.attest(payer, b, 1, 101.0);
+        assert_eq!((l.earned(b), l.pending(b), l.pending(a)), (67, 0, 0));
+        assert_eq!(l.accounts[payer as usize].held.len(), 1, "settled, not delivered yet");
         l.delivered(payer, 1);
-        assert!(!l.has_paid(payer, 1));
-        assert!(l.accounts[payer as usize].payees.is_empty());
+        assert!(l.accounts[payer as usize].held.is_empty());
+        // A piece the creator served is settled at once, but kept until delivered: it
+        // is never charged twice.
+        assert_eq!(l.spend(payer, 0, 2, false, 102.0), Ok(Spent::Charged));
+        assert_eq!(l.spend(payer, a, 2, false, 500.0), Ok(Spent::AlreadyPaid));
+    }
+
+    #[test]
+    fn a_claim_settles_once_movable_and_unattested_shares_go_to_the_creator() {
+        let mut l = ledger();
+        let (payer, a, b) = funded_payer_and_two_payees(&mut l);
+        l.spend(payer, a, 0, false, 0.0).unwrap();
+        l.spend(payer, a, 1, false, 0.0).unwrap();
+        assert_eq!(l.spend(payer, b, 0, false, 1.0), Ok(Spent::Held));
+        l.attest(payer, b, 0, 2.0);
+        assert_eq!(l.earned(b), 0, "claimed, not movable yet");
+        l.finish(100.0);
+        assert_eq!((l.earned(b), l.pending(a)), (67, 67));
+        l.finish(999.0);
+        assert_eq!(l.pending(a), 67);
+        let creator_before = l.earned(0);
+        l.finish(1000.0);
+        assert_eq!((l.pending(a), l.earned(0) - creator_before), (0, 67));
+        let total: i128 = (0..l.identities() as u32).map(|i| l.earned(i) + l.pending(i)).sum();
+        assert_eq!(total, i128::from(l.totals().charged));
     }
 
     #[test]
     fn charges_split_and_moves_conserve_the_total() {
         let mut l = ledger();
         let (payer, a, b) = funded_payer_and_two_payees(&mut l);
-        assert_eq!(l.spend(payer, a, 0, false), Ok(Spent::Charged));
-        assert_eq!(l.spend(payer, b, 0, false), Ok(Spent::Moved));
-        assert_eq!(l.spend(payer, b, 0, false), Ok(Spent::AlreadyPaid));
-        assert_eq!(l.spend(payer, 0, 1, false), Ok(Spent::Charged));
-        assert_eq!((l.earned(a), l.earned(b)), (0, 67));
+        assert_eq!(l.spend(payer, a, 0, false, 0.0), Ok(Spent::Charged));
+        assert_eq!(l.spend(payer, b, 0, false, 200.0), Ok(Spent::Moved));
+        assert_eq!(l.spend(payer, b, 0, false, 201.0), Ok(Spent::AlreadyPaid));
+        assert_eq!(l.spend(payer, 0, 1, false, 201.0), Ok(Spent::Charged));
+        assert_eq!((l.pending(a), l.pending(b)), (0, 67));
         assert_eq!(l.earned(0), 267 + 333);
-        let total: i128 = (0..l.identities() as u32).map(|i| l.earned(i)).sum();
+        let total: i128 = (0..l.identities() as u32).map(|i| l.earned(i) + l.pending(i)).sum();
         assert_eq!(total, i128::from(l.totals().charged));
-        assert_eq!(l.spend(payer, a, 2, true), Err(SpendError::Forged));
+        assert_eq!(l.spend(payer, a, 2, true, 201.0), Err(SpendError::Forged));
         assert!(l.has_paid(payer, 0) && !l.has_paid(payer, 2));
     }
 }

@@ -68,12 +68,23 @@ pub struct Summary {
     pub total_credited: u64,
     /// Verified payments: Σ amounts charged for pieces.
     pub total_paid: u64,
-    /// The creator's earnings (its share of every spend, all of what it served itself).
+    /// The creator's earnings (its share of every spend, all of what it served itself,
+    /// and the seeder shares never attested).
     pub creator_revenue: i128,
-    /// All other peers' earnings.
+    /// All other peers' settled earnings (seeder shares the payers attested).
     pub seeder_revenue: i128,
+    /// Seeder shares still pending at the end (held, neither attested nor forfeited
+    /// yet): creator + seeders + pending = total paid.
+    pub pending_shares: i128,
     /// Seeder shares moved from one payee to another (a piece bought again elsewhere).
     pub moved: u64,
+    /// Seeder shares that went to the creator because nobody's delivery was attested.
+    pub forfeited: u64,
+    /// What share thieves took back through their second keys (settled or pending).
+    pub share_thief_take: i128,
+    /// The most they could take by the rule: `ACK_WINDOW` seeder shares per honest
+    /// peer that served one of them.
+    pub share_thief_bound: i128,
     /// The most any one payer identity was charged (never above the price).
     pub max_paid_by_one_payer: u64,
     /// Balances credited but not spent (refundable).
@@ -119,6 +130,8 @@ pub struct BehaviourSummary {
     pub pieces_paid: u64,
     /// What they were charged.
     pub paid: u64,
-    /// Net earnings of their identities.
+    /// Settled earnings of their identities.
     pub earned: i128,
+    /// Seeder shares their identities hold, not settled.
+    pub pending: i128,
 }

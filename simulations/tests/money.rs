@@ -11,13 +11,13 @@ use common::{run, scenario};
 use ilpt_sim::Summary;
 
 fn books_balance(name: &str, s: &Summary, price: u64) {
-    let payouts = s.creator_revenue + s.seeder_revenue;
+    let payouts = s.creator_revenue + s.seeder_revenue + s.pending_shares;
     assert_eq!(
         payouts,
         i128::from(s.total_paid),
-        "{name}: Σ payouts ≠ Σ verified payments"
+        "{name}: Σ earnings and pending shares ≠ Σ verified payments"
     );
-    let earned: i128 = s.by_behaviour.values().map(|b| b.earned).sum();
+    let earned: i128 = s.by_behaviour.values().map(|b| b.earned + b.pending).sum();
     assert_eq!(
         earned,
         i128::from(s.total_paid),
@@ -58,7 +58,7 @@ fn no_unpaid_service(name: &str, s: &Summary) {
 
 #[test]
 fn payouts_equal_verified_payments_exactly_in_every_money_scenario() {
-    for name in ["money", "pirates", "replay", "faults", "fail_open"] {
+    for name in ["money", "pirates", "replay", "faults", "fail_open", "share_thief"] {
         let c = scenario(name);
         let s = run(&c).summary;
         books_balance(name, &s, c.license.price.0);
@@ -171,4 +171,31 @@ fn fail_open_credit_bounds_what_free_riders_get() {
     );
     assert_eq!(s.by_behaviour["free_rider"].completed, 0);
     books_balance("fail_open", &s, c.license.price.0);
+}
+
+/// A payer that withholds attestations and buys its pieces again through a key of its
+/// own takes back some seeder shares, but never more than the rule's bound
+/// (`ACK_WINDOW` per honest peer that served it); honest payers' sharers keep theirs.
+#[test]
+fn a_share_thiefs_take_is_bounded_by_the_window() {
+    let c = scenario("share_thief");
+    let s = run(&c).summary;
+    books_balance("share_thief", &s, c.license.price.0);
+    no_unpaid_service("share_thief", &s);
+    let thief = &s.by_behaviour["share_thief"];
+    assert!(thief.peers > 0 && thief.paid > 0, "thieves pay the price");
+    println!(
+        "share thieves: {} peers took {} of a bound of {}; honest seeders earned {}; forfeited {}",
+        thief.peers, s.share_thief_take, s.share_thief_bound, s.by_behaviour["honest"].earned, s.forfeited
+    );
+    assert!(s.share_thief_take > 0, "the attack does something");
+    assert!(
+        s.share_thief_take <= s.share_thief_bound,
+        "{} > {}",
+        s.share_thief_take,
+        s.share_thief_bound
+    );
+    // Their seeder shares are a fraction of what they paid: at most 20 % of it.
+    assert!(s.share_thief_take * 5 <= i128::from(thief.paid));
+    assert!(s.by_behaviour["honest"].earned > 0);
 }

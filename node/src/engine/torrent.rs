@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
-use ilpt_protocol::charging::Terms;
+use ilpt_protocol::charging::{Terms, VOUCHER_VALIDITY_S};
+use ilpt_protocol::delivery::{Attestation, Attesting, Deliveries, Revocation, SignedAttestation};
 use ilpt_protocol::metadata::{self, MetadataFetch};
 use ilpt_protocol::picker::Picker;
 use ilpt_protocol::session::{Event, Paid, Session, SessionConfig};
@@ -21,6 +22,7 @@ use super::conn::{self, FrameReader};
 use super::{Placement, Status, TorrentInput};
 use crate::net::Net;
 use crate::payment::{DevRail, PaymentRail, SpendResult, VerifierClient};
+use ilpt_verifier::api::MAX_BATCH_ATTESTATIONS;
 use crate::storage::Storage;
 
 /// A peer is banned after this many bad pieces, if they outnumber half its good ones.
@@ -37,6 +39,12 @@ const MAX_INPUTS_PER_ROUND: usize = 64;
 const MAX_SPEND_BATCH: usize = ilpt_verifier::api::MAX_BATCH_VOUCHERS;
 /// Spend calls out at a time, per torrent.
 const MAX_SPENDS_IN_FLIGHT: usize = 2;
+/// Payers whose deliveries a serving peer tracks ([`Deliveries`]); one with nothing
+/// unattested makes room for a new one.
+const MAX_PAYERS_TRACKED: usize = 4096;
+/// A payer's attestation waits at most this long for a spend call to ride on before it
+/// goes to the verifier alone.
+const ATTESTATION_HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
 /// Vouchers are spent together: a call goes once this many are waiting (a top-up of
 /// the paid pipeline brings 6 with 1 MiB pieces, more with smaller ones)...
 const SPEND_BATCH_TARGET: usize = 6;
@@ -122,6 +130,8 @@ impl Bucket {
 
 struct Peer {
     peer_id: PeerId,
+    /// The ed25519 key in the peer id (payer or payee on a licensed torrent).
+    key: Option<PublicKey>,
     session: Session,
     out: conn::Conn,
     opened_by_us: bool,
@@ -145,6 +155,8 @@ struct PayState {
     funded: bool,
     waiting: Vec<(u64, u32)>,
     seq: u64,
+    /// Downloading: per serving peer, what it delivered to us and our attestations.
+    attesting: HashMap<PublicKey, Attesting>,
 }
 
 struct Ready {
@@ -186,6 +198,14 @@ pub struct Torrent {
     spends_in_flight: usize,
     /// A spend call has been made (the first goes without waiting for a batch).
     spent_any: bool,
+    /// Serving: per payer, our deliveries it has not attested.
+    deliveries: HashMap<PublicKey, Deliveries>,
+    /// Serving: requests waiting for their payer to attest (its window is full).
+    awaiting: Vec<(u64, ilpt_protocol::wire::BlockRef)>,
+    /// Serving: each payer's newest attestation (base64), for the next spend call.
+    attestations_out: HashMap<PublicKey, String>,
+    /// Since when the oldest of them waits.
+    attestations_since: Option<std::time::Instant>,
     ticks: u64,
     started: std::time::Instant,
     first_piece_ms: Option<u64>,
@@ -246,6 +266,10 @@ impl Torrent {
             pending_spends: Vec::new(),
             spends_in_flight: 0,
             spent_any: false,
+            deliveries: HashMap::new(),
+            awaiting: Vec::new(),
+            attestations_out: HashMap::new(),
+            attestations_since: None,
             ticks: 0,
             started: std::time::Instant::now(),
             first_piece_ms: None,
@@ -305,6 +329,7 @@ impl Torrent {
                 funded: complete || self.options.free_ride,
                 waiting: Vec::new(),
                 seq: now_millis() << 20,
+                attesting: HashMap::new(),
             };
             // Register the license with its verifier (idempotent), then, if we download,
             // top up our balance to the price: a restart pays only what is missing.
@@ -360,11 +385,8 @@ impl Torrent {
         let mut pace = tokio::time::interval(std::time::Duration::from_millis(10));
         let mut stop = None;
         while stop.is_none() {
-            let spend_due = self
-                .pending_spends
-                .first()
-                .filter(|_| self.spends_in_flight < MAX_SPENDS_IN_FLIGHT)
-                .map(|p| tokio::time::Instant::from_std(p.since + SPEND_BATCH_WAIT));
+            let spend_due = self.spend_due().map(tokio::time::Instant::from_std);
+            let attest_due = self.attestation_due().map(tokio::time::Instant::from_std);
             tokio::select! {
                 input = inputs.recv() => match input {
                     Some(TorrentInput::Stop(done)) => stop = Some(done),
@@ -400,8 +422,12 @@ impl Torrent {
                 // Vouchers waiting for a batch go when the oldest has waited enough.
                 _ = tokio::time::sleep_until(spend_due.unwrap_or_else(tokio::time::Instant::now)),
                     if spend_due.is_some() => {}
+                // Attestations to our serving peers go when due.
+                _ = tokio::time::sleep_until(attest_due.unwrap_or_else(tokio::time::Instant::now)),
+                    if attest_due.is_some() => {}
             }
             self.dispatch_events();
+            self.send_attestations();
             self.spend_pending();
             self.flush();
         }
@@ -569,6 +595,7 @@ impl Torrent {
             slot,
             Peer {
                 peer_id: peer,
+                key: crate::payment::peer_key(&peer),
                 session,
                 out,
                 opened_by_us,
@@ -582,6 +609,7 @@ impl Torrent {
 
     fn drop_peer(&mut self, slot: u64) {
         self.throttled.retain(|(s, _)| *s != slot);
+        self.awaiting.retain(|(s, _)| *s != slot);
         if let Some(mut p) = self.peers.remove(&slot) {
             if let Some(r) = self.ready.as_mut() {
                 p.session.close(&mut r.picker);
@@ -696,6 +724,7 @@ impl Torrent {
                 }
             }
             Event::VoucherNeeded(piece) => self.voucher_needed(slot, piece),
+            Event::Attestation(signed) => self.on_attestation(slot, signed),
             // Spent together with the others of this round (see `spend_pending`).
             Event::SpendVoucher { piece, voucher } => self.pending_spends.push(PendingSpend {
                 slot,
@@ -706,37 +735,73 @@ impl Torrent {
         }
     }
 
+    /// When the next spend call is due: for vouchers once the oldest has waited
+    /// [`SPEND_BATCH_WAIT`], for attestations alone once the oldest has waited
+    /// [`ATTESTATION_HANDOVER_WAIT`] (`None`: nothing waits, or calls are out).
+    fn spend_due(&self) -> Option<std::time::Instant> {
+        if self.spends_in_flight >= MAX_SPENDS_IN_FLIGHT {
+            return None;
+        }
+        let vouchers = self.pending_spends.first().map(|p| p.since + SPEND_BATCH_WAIT);
+        let attestations = self.attestations_since.map(|t| t + ATTESTATION_HANDOVER_WAIT);
+        match (vouchers, attestations) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Sends the vouchers received since the last batch to the verifier in one call (one
-    /// commit): the prepaid window the license's verifier allows. At most
-    /// [`MAX_SPENDS_IN_FLIGHT`] calls are out at a time; vouchers that arrive meanwhile
-    /// wait for the next, so under load batches grow instead of calls multiplying.
+    /// commit), with the payers' newest attestations. At most [`MAX_SPENDS_IN_FLIGHT`]
+    /// calls are out at a time; vouchers that arrive meanwhile wait for the next, so
+    /// under load batches grow instead of calls multiplying.
     fn spend_pending(&mut self) {
-        if self.pending_spends.is_empty() || self.spends_in_flight >= MAX_SPENDS_IN_FLIGHT {
+        if self.spends_in_flight >= MAX_SPENDS_IN_FLIGHT {
             return;
         }
         // A call goes for a full batch or for vouchers that have waited (the run loop
         // wakes up for them); otherwise they ride on the next call. The torrent's first
-        // spend goes at once: the first paid piece waits for nothing else.
+        // spend goes at once: the first paid piece waits for nothing else. Attestations
+        // ride on vouchers, or go alone once they have waited.
         let waited = self
             .pending_spends
             .first()
             .is_some_and(|p| p.since.elapsed() >= SPEND_BATCH_WAIT);
         let first = !self.spent_any && self.spends_in_flight == 0;
-        if self.pending_spends.len() < SPEND_BATCH_TARGET && !waited && !first {
+        let vouchers_due = !self.pending_spends.is_empty()
+            && (self.pending_spends.len() >= SPEND_BATCH_TARGET || waited || first);
+        let attestations_due = self
+            .attestations_since
+            .is_some_and(|t| t.elapsed() >= ATTESTATION_HANDOVER_WAIT);
+        if !vouchers_due && !attestations_due {
             return;
         }
         let Some(pay) = &self.pay else {
             self.pending_spends.clear();
+            self.attestations_out.clear();
+            self.attestations_since = None;
             return;
         };
         let take = self.pending_spends.len().min(MAX_SPEND_BATCH);
         let batch: Vec<PendingSpend> = self.pending_spends.drain(..take).collect();
+        let payers: Vec<PublicKey> = self
+            .attestations_out
+            .keys()
+            .take(MAX_BATCH_ATTESTATIONS)
+            .copied()
+            .collect();
+        let attestations: Vec<String> = payers
+            .iter()
+            .filter_map(|p| self.attestations_out.remove(p))
+            .collect();
+        if self.attestations_out.is_empty() {
+            self.attestations_since = None;
+        }
         self.spends_in_flight += 1;
-        self.spent_any = true;
+        self.spent_any |= !batch.is_empty();
         let (verifier, ih, tx) = (pay.verifier.clone(), self.info_hash, self.inputs_tx.clone());
         tokio::spawn(async move {
             let vouchers = batch.iter().map(|p| p.voucher.clone()).collect();
-            let results = verifier.spend_batch(ih, vouchers).await;
+            let results = verifier.spend_batch(ih, vouchers, attestations).await;
             let answers = batch
                 .into_iter()
                 .zip(results)
@@ -744,6 +809,103 @@ impl Torrent {
                 .collect();
             let _ = tx.send(TorrentInput::Spent(answers)).await;
         });
+    }
+
+    /// When the next attestation to a serving peer is due (connected peers only).
+    fn attestation_due(&self) -> Option<std::time::Instant> {
+        let pay = self.pay.as_ref()?;
+        self.peers
+            .values()
+            .filter_map(|p| pay.attesting.get(p.key.as_ref()?)?.due_at())
+            .min()
+            .map(|ms| self.started + std::time::Duration::from_millis(ms))
+    }
+
+    /// Sends each connected serving peer our attestation of what it delivered, when due
+    /// ([`Attesting`]): it hands it to the verifier, which settles its seeder shares.
+    fn send_attestations(&mut self) {
+        let Some(pay) = self.pay.as_mut() else {
+            return;
+        };
+        if pay.attesting.is_empty() {
+            return;
+        }
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        for p in self.peers.values_mut() {
+            let Some(key) = p.key else { continue };
+            let Some(pieces) = pay.attesting.get_mut(&key).and_then(|a| a.poll(now_ms)) else {
+                continue;
+            };
+            let signed = Attestation {
+                info_hash: self.info_hash,
+                payer: self.me,
+                payee: key,
+                pieces: pieces.clone(),
+            }
+            .sign(&self.key);
+            p.session.send_attestation(signed.to_bytes());
+        }
+    }
+
+    /// Our download is complete: hands the verifier our attestation of every serving
+    /// peer ourselves, so that what a peer that went away delivered is settled too.
+    fn hand_over_final_attestations(&self) {
+        let Some(pay) = &self.pay else { return };
+        for (payee, a) in &pay.attesting {
+            let pieces = a.pieces();
+            if pieces.count() == 0 {
+                continue;
+            }
+            let signed = Attestation {
+                info_hash: self.info_hash,
+                payer: self.me,
+                payee: *payee,
+                pieces: pieces.clone(),
+            }
+            .sign(&self.key)
+            .to_base64();
+            let (verifier, ih) = (pay.verifier.clone(), self.info_hash);
+            tokio::spawn(async move {
+                if let Err(e) = verifier.attest(ih, signed).await {
+                    tracing::debug!("final attestation not taken: {e:#}");
+                }
+            });
+        }
+    }
+
+    /// A payer attested what we delivered: those deliveries no longer count against its
+    /// window; requests that waited for it are served; the attestation goes to the
+    /// verifier with our next spends.
+    fn on_attestation(&mut self, slot: u64, signed: Box<SignedAttestation>) {
+        let payer = signed.attestation.payer;
+        if let Some(d) = self.deliveries.get_mut(&payer) {
+            d.attested(&signed.attestation.pieces);
+        }
+        if self.attestations_out.len() < MAX_PAYERS_TRACKED
+            || self.attestations_out.contains_key(&payer)
+        {
+            self.attestations_since
+                .get_or_insert_with(std::time::Instant::now);
+            self.attestations_out.insert(payer, signed.to_base64());
+        }
+        let (ready, rest): (Vec<_>, Vec<_>) =
+            self.awaiting.drain(..).partition(|(s, _)| *s == slot);
+        self.awaiting = rest;
+        for (s, block) in ready {
+            self.serve_now(s, block);
+        }
+    }
+
+    /// The deliveries of `payer`, made room for if new (`None` when every tracked
+    /// payer still has deliveries unattested).
+    fn deliveries_of(&mut self, payer: PublicKey) -> Option<&mut Deliveries> {
+        if !self.deliveries.contains_key(&payer) && self.deliveries.len() >= MAX_PAYERS_TRACKED {
+            self.deliveries.retain(|_, d| d.unattested() > 0);
+            if self.deliveries.len() >= MAX_PAYERS_TRACKED {
+                return None;
+            }
+        }
+        Some(self.deliveries.entry(payer).or_default())
     }
 
     fn voucher_needed(&mut self, slot: u64, piece: u32) {
@@ -773,6 +935,7 @@ impl Torrent {
             piece,
             amount,
             seq: pay.seq,
+            expires: now_millis() / 1000 + VOUCHER_VALIDITY_S,
         }
         .sign(&self.key);
         p.session.send_voucher(piece, voucher.to_bytes().to_vec());
@@ -820,6 +983,29 @@ impl Torrent {
     /// session releases a request only after the verifier accepted the peer's voucher
     /// for its piece, so nothing unpaid reaches this point.
     fn serve_now(&mut self, slot: u64, block: ilpt_protocol::wire::BlockRef) {
+        // A licensed torrent's payer gets a new piece only while few of our deliveries
+        // to it are unattested ([`Deliveries`]); otherwise the request waits for its
+        // attestation (bounded: the session queues at most `max_queued` of its requests).
+        let payer = self
+            .peers
+            .get(&slot)
+            .and_then(|p| p.key)
+            .filter(|_| self.pay.is_some());
+        if let Some(payer) = payer {
+            match self.deliveries_of(payer) {
+                Some(d) if d.may_serve(block.piece) => d.served(block.piece),
+                Some(_) => {
+                    self.awaiting.push((slot, block));
+                    return;
+                }
+                None => {
+                    if let Some(p) = self.peers.get_mut(&slot) {
+                        p.session.reject(block, RejectReason::Overloaded);
+                    }
+                    return;
+                }
+            }
+        }
         let Some(peer) = self.peers.get_mut(&slot) else {
             return;
         };
@@ -895,6 +1081,7 @@ impl Torrent {
             for p in &contributors {
                 self.reputation.entry(*p).or_default().good += 1;
             }
+            self.note_delivery(block.piece, &contributors);
             let Some(ready) = self.ready.as_mut() else {
                 return;
             };
@@ -904,6 +1091,7 @@ impl Torrent {
             if ready.picker.is_complete() {
                 let _ = ready.storage.sync();
                 tracing::info!(info_hash = %self.info_hash, "download complete");
+                self.hand_over_final_attestations();
                 self.publish_status();
             }
         } else {
@@ -924,6 +1112,27 @@ impl Torrent {
         }
     }
 
+    /// `piece` passed its hash check, with blocks from `contributors`: each of them
+    /// delivered it, and our next attestation to it says so.
+    fn note_delivery(&mut self, piece: u32, contributors: &HashSet<PeerId>) {
+        if self.options.free_ride {
+            return;
+        }
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let Some(pay) = self.pay.as_mut() else { return };
+        let n = pay.terms.piece_count;
+        for p in contributors {
+            if let Some(key) = crate::payment::peer_key(p) {
+                if pay.attesting.len() < MAX_PAYERS_TRACKED || pay.attesting.contains_key(&key) {
+                    pay.attesting
+                        .entry(key)
+                        .or_insert_with(|| Attesting::new(n))
+                        .received(piece, now_ms);
+                }
+            }
+        }
+    }
+
     fn publish_first_piece(&self) {
         let ms = self.first_piece_ms;
         self.status.send_modify(|s| s.first_piece_ms = ms);
@@ -938,9 +1147,27 @@ impl Torrent {
         }
     }
 
-    /// Bans `peer` and drops its connections.
+    /// Bans `peer` and drops its connections. On a licensed torrent the verifier is
+    /// told too (a revocation we sign as payer): the peer can spend none of the
+    /// vouchers we gave it, and the shares it holds unattested can go to whoever
+    /// delivers instead.
     fn ban(&mut self, peer: PeerId) {
         self.banned.insert(peer);
+        if let (Some(pay), Some(payee)) = (&self.pay, crate::payment::peer_key(&peer)) {
+            let revocation = Revocation {
+                info_hash: self.info_hash,
+                payer: self.me,
+                payee,
+            }
+            .sign(&self.key)
+            .to_base64();
+            let (verifier, ih) = (pay.verifier.clone(), self.info_hash);
+            tokio::spawn(async move {
+                if let Err(e) = verifier.revoke(ih, revocation).await {
+                    tracing::warn!("cannot tell the verifier about a banned peer: {e:#}");
+                }
+            });
+        }
         let slots: Vec<u64> = self
             .peers
             .iter()

@@ -81,9 +81,12 @@ impl Engine {
             if let Some(r) = self.peers[d.payer_peer as usize].receipt {
                 self.ledger.credit(d.payer, r);
             }
+            // An honest payer attested a piece it received on credit; the verifier has
+            // that attestation when the voucher is spent.
+            let attested = d.delivered && self.peers[d.payer_peer as usize].behaviour.attests();
             let ok = self
                 .ledger
-                .spend(d.payer, d.payee, d.piece, d.forged)
+                .spend_attested(d.payer, d.payee, d.piece, d.forged, self.now, attested)
                 .is_ok();
             refused[i] = !ok;
             if !ok && d.delivered {

@@ -84,9 +84,11 @@ impl Engine {
         } else {
             0.0
         };
-        match self.ledger.spend(payer, payee, piece, forged) {
-            Ok(_) => serve(Payment::Paid, wait),
-            Err(_) => Gate::Refuse { lasting: true },
+        match self.ledger.spend(payer, payee, piece, forged, self.now) {
+            // An honest peer serves a payer only while few of its deliveries to it are
+            // unattested; a payer that never attests is refused for good.
+            Ok(_) if self.window_allows(u, d, piece) => serve(Payment::Paid, wait),
+            Ok(_) | Err(_) => Gate::Refuse { lasting: true },
         }
     }
 }

@@ -21,6 +21,7 @@ mod gate;
 mod lifecycle;
 mod overlay;
 mod rates;
+mod thief;
 mod report;
 mod transfers;
 mod warm;
@@ -100,6 +101,13 @@ pub(crate) struct Engine {
     refill: Vec<PeerId>,
     /// Scratch list of (cap, flow, place in the downloader's list).
     scratch: Vec<(f64, crate::event::FlowId, usize)>,
+    /// Share thieves: their second key, the pieces waiting to be bought again through
+    /// it (when movable), and the honest peers that served them.
+    thieves: BTreeMap<PeerId, thief::Thief>,
+    /// What each honest peer delivered to each share thief unattested
+    /// ([`ilpt_protocol::delivery::Deliveries`]). Honest payers attest each piece as it
+    /// is verified, so their window never fills and is not kept.
+    windows: BTreeMap<(PeerId, PeerId), ilpt_protocol::delivery::Deliveries>,
     stats: Stats,
 }
 
@@ -111,6 +119,7 @@ impl Engine {
             cfg.license.price,
             cfg.layout.piece_count(),
             cfg.license.creator_share,
+            cfg.license.windows,
         );
         let mut e = Engine {
             now: 0.0,
@@ -138,6 +147,8 @@ impl Engine {
             dirty: Vec::new(),
             refill: Vec::new(),
             scratch: Vec::new(),
+            thieves: BTreeMap::new(),
+            windows: BTreeMap::new(),
             stats: Stats::new(cfg.run.warmup_s),
             cfg,
         };
@@ -167,6 +178,7 @@ impl Engine {
             }
         }
         self.now = stopped_at;
+        self.ledger.finish(self.now);
         self.sample();
         progress.finish();
         self.report()
@@ -197,6 +209,7 @@ impl Engine {
             Event::VerifierUp => self.verifier_up(),
             Event::TrackerDown => self.tracker.up = false,
             Event::TrackerUp => self.tracker_up(),
+            Event::Rebuy(p) => self.on_rebuy(p),
             Event::Sample => {
                 self.sample();
                 let next = self.now + self.cfg.run.sample_interval_s;

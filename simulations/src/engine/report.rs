@@ -60,6 +60,7 @@ impl Engine {
             max_paid = max_paid.max(paid);
             let e = by.entry(name).or_default();
             e.earned += self.ledger.earned(id as u32);
+            e.pending += self.ledger.pending(id as u32);
             e.paid += paid;
             e.pieces_paid += u64::from(pieces);
         }
@@ -121,7 +122,13 @@ impl Engine {
                 .skip(1)
                 .map(|i| self.ledger.earned(i as u32))
                 .sum(),
+            pending_shares: (0..self.ledger.identities())
+                .map(|i| self.ledger.pending(i as u32))
+                .sum(),
             moved: money.moved,
+            forfeited: money.forfeited,
+            share_thief_take: self.share_thief_take(),
+            share_thief_bound: self.share_thief_bound(),
             max_paid_by_one_payer: max_paid,
             unspent_balances: self.ledger.unspent(),
             refused_forged: money.refused_forged,

@@ -306,7 +306,7 @@ impl Engine {
             self.detach(id);
         }
         if complete {
-            self.piece_verified(d, block.piece, len);
+            self.piece_verified(d, u, block.piece, len);
         }
         if !goes_on {
             self.upload_ended(u);
@@ -373,16 +373,22 @@ impl Engine {
         }
     }
 
-    /// `d`'s picker verified `piece`: record it, count it in the swarm's availability,
-    /// offer it.
-    fn piece_verified(&mut self, d: PeerId, piece: u32, len: u64) {
+    /// `d`'s picker verified `piece`, whose last block came from `u`: record it, attest
+    /// it (an honest payer), count it in the swarm's availability, offer it.
+    fn piece_verified(&mut self, d: PeerId, u: PeerId, piece: u32, len: u64) {
         let peer = &mut self.peers[d as usize];
         if let Some(picker) = peer.picker.as_mut() {
             picker.piece_verified(piece);
         }
         peer.bytes_in += len;
         peer.pieces_in += 1;
-        let payer = peer.identity;
+        let (payer, behaviour) = (peer.identity, peer.behaviour);
+        if behaviour.attests() {
+            let payee = self.peers[u as usize].identity;
+            self.ledger.attest(payer, payee, piece, self.now);
+        } else {
+            self.thief_received(d, piece);
+        }
         // It will not ask for this piece again; only a voucher deferred while the
         // verifier is down could still be spent for it.
         if self.deferred.is_empty() {

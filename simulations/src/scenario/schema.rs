@@ -159,6 +159,10 @@ pub struct BehavioursSection {
     /// Never pays and comes back under a fresh identity when refused (whitewashing).
     #[serde(default)]
     pub sybil: f64,
+    /// Pays, withholds delivery attestations, and re-buys through a key of its own to
+    /// take the seeder shares back.
+    #[serde(default)]
+    pub share_thief: f64,
     /// k for replayers.
     #[serde(default = "defaults::replay_seeders")]
     pub replay_seeders: u32,
@@ -179,6 +183,7 @@ impl Default for BehavioursSection {
             forger: 0.0,
             colluder: 0.0,
             sybil: 0.0,
+            share_thief: 0.0,
             replay_seeders: defaults::replay_seeders(),
             sybil_identities: defaults::sybil_identities(),
             patience_s: defaults::patience_s(),

@@ -135,6 +135,7 @@ fn mix(b: &BehavioursSection) -> Result<BehaviourMix> {
         forger: fraction("behaviours.forger", b.forger)?,
         colluder: fraction("behaviours.colluder", b.colluder)?,
         sybil: fraction("behaviours.sybil", b.sybil)?,
+        share_thief: fraction("behaviours.share_thief", b.share_thief)?,
         replay_seeders: count("behaviours.replay_seeders", b.replay_seeders, 1)? as u32,
         sybil_identities: count("behaviours.sybil_identities", b.sybil_identities, 1)? as u32,
         patience_s: positive("behaviours.patience_s", b.patience_s).or_else(|e| {
@@ -145,7 +146,8 @@ fn mix(b: &BehavioursSection) -> Result<BehaviourMix> {
             }
         })?,
     };
-    let sum = m.free_rider + m.pirate + m.replayer + m.forger + m.colluder + m.sybil;
+    let sum =
+        m.free_rider + m.pirate + m.replayer + m.forger + m.colluder + m.sybil + m.share_thief;
     if sum > 1.0 + 1e-9 {
         return Err(ScenarioError::value(
             "behaviours",
@@ -304,6 +306,7 @@ pub(super) fn validate(file: &ScenarioFile) -> Result<Config> {
             price: Amount(l.price),
             creator_share,
             verifier_latency_s: latency / 1000.0,
+            windows: ilpt_protocol::charging::Windows::default(),
         },
         run: RunLimits {
             duration_s,

@@ -454,9 +454,18 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::{HashMap, HashSet};
 
+    /// The key of party `n` (made once: a test makes millions of lookups).
     fn key(n: u8) -> PublicKey {
-        SigningKey::from_bytes(&[n; 32]).verifying_key().into()
+        static KEYS: std::sync::OnceLock<Vec<PublicKey>> = std::sync::OnceLock::new();
+        KEYS.get_or_init(|| {
+            (0..=255u8)
+                .map(|n| SigningKey::from_bytes(&[n; 32]).verifying_key().into())
+                .collect()
+        })[n as usize]
     }
+
+    /// The parties the properties use: the creator, payees and payers.
+    const PARTIES: std::ops::Range<u8> = 0..16;
 
     const W: Windows = Windows {
         max_validity: 120,
@@ -485,9 +494,14 @@ mod tests {
         }
     }
 
+    /// Spends `v`, signed (its deadline set) at `now`.
     fn decide(v: &Voucher, share: Option<Share>, standing: Standing, now: u64) -> SpendDecision {
+        let v = Voucher {
+            expires: now + 60,
+            ..v.clone()
+        };
         terms()
-            .decide(v, share.as_ref(), standing, now, &W)
+            .decide(&v, share.as_ref(), standing, now, &W)
             .unwrap()
     }
 
@@ -658,7 +672,7 @@ mod tests {
         }
         fn standing(&self, payer: u8, holder: Option<&Share>, payee: u8, piece: u32) -> Standing {
             let revoked = |k: &PublicKey| {
-                (0..=255u8).any(|n| key(n) == *k && self.revoked.contains(&(payer, n)))
+                PARTIES.clone().any(|n| key(n) == *k && self.revoked.contains(&(payer, n)))
             };
             Standing {
                 holder_revoked: holder.is_some_and(|s| revoked(&s.holder)),
@@ -736,7 +750,7 @@ mod tests {
             let keys: Vec<(u8, u32)> = self.shares.keys().copied().collect();
             for (payer, piece) in keys {
                 let share = self.shares[&(payer, piece)];
-                let claimant = (0..=255u8)
+                let claimant = PARTIES.clone()
                     .find(|n| key(*n) != share.holder && self.attested.contains(&(payer, *n, piece)))
                     .map(key);
                 let standing = self.standing(payer, Some(&share), 0, piece);

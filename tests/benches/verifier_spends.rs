@@ -157,6 +157,9 @@ async fn main() {
                 .map(|ms| vec!["--checkpoint-ms".to_string(), ms])
                 .unwrap_or_default(),
         )
+        // Vouchers are all signed before timing starts and must still be valid at
+        // the end of a long paced run.
+        .args(["--voucher-max-validity", "3600"])
         .args(
             std::env::var("ILPT_BENCH_WAL_LIMIT_MIB")
                 .map(|mib| vec!["--wal-limit-mib".to_string(), mib])
@@ -271,6 +274,7 @@ async fn main() {
                     piece: p,
                     amount: Amount(10),
                     seq: u64::from(p),
+                    expires: ilpt_tests::unix_now() + 3000,
                 }
                 .sign(&payer)
                 .to_base64()

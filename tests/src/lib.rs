@@ -234,3 +234,10 @@ pub fn revshare_body(
                        "asset_code": "USD", "asset_scale": 2,
                        "creator_key": request.creator_key, "signature": signature})
 }
+
+/// Seconds since the Unix epoch (voucher deadlines are counted on it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

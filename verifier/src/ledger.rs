@@ -1086,43 +1086,27 @@ pub fn pay_out_all(
 // ---------------------------------------------------------------- audit
 
 /// The ledger's conservation laws, computed from the journals and the current state.
-/// Sums are exact whatever the rows hold (each term fits an i64; the sums are u128,
-/// serialised as decimal strings so that no JSON reader rounds them).
+/// Sums are exact whatever the rows hold (each term fits an i64; the sums are u128).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Audit {
     /// Σ credits journalled.
-    #[serde(with = "as_string")]
     pub credited: u128,
     /// Σ current balances.
-    #[serde(with = "as_string")]
     pub balances: u128,
     /// Σ debits journalled (plain spends and voucher charges).
-    #[serde(with = "as_string")]
     pub debited: u128,
     /// Σ voucher charges.
-    #[serde(with = "as_string")]
     pub voucher_charges: u128,
     /// Σ earned (creators' shares and settled seeder shares) of all parties.
-    #[serde(with = "as_string")]
     pub earned: u128,
     /// Σ seeder shares pending (held, not settled).
-    #[serde(with = "as_string")]
     pub pending: u128,
     /// Σ payouts journalled.
-    #[serde(with = "as_string")]
     pub paid_out: u128,
     /// Σ of what the earnings rows record as paid out (equals `paid_out`).
-    #[serde(with = "as_string")]
     pub earnings_paid_out: u128,
     /// Σ over earnings rows of what was paid out beyond what was earned (always 0).
-    #[serde(with = "as_string")]
     pub overpaid: u128,
-}
-
-mod as_string {
-    pub(super) fn serialize<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(v)
-    }
 }
 
 impl Audit {

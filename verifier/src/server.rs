@@ -59,6 +59,10 @@ pub struct VerifierConfig {
     /// Seconds an unattested seeder share waits before it goes to the creator
     /// ([`ilpt_protocol::charging::Windows::forfeit_after`]).
     pub share_forfeit_after_s: u64,
+    /// The furthest ahead of this verifier's clock a voucher's deadline may be, seconds
+    /// ([`ilpt_protocol::charging::Windows::max_validity`]): honest payers give their
+    /// vouchers a minute, and the rest is for clocks that disagree.
+    pub voucher_max_validity_s: u64,
 }
 
 impl Default for VerifierConfig {
@@ -76,6 +80,7 @@ impl Default for VerifierConfig {
             allow_http_receivers: false,
             share_move_after_s: Windows::default().move_after,
             share_forfeit_after_s: Windows::default().forfeit_after,
+            voucher_max_validity_s: Windows::default().max_validity,
         }
     }
 }
@@ -84,9 +89,9 @@ impl VerifierConfig {
     /// The charging rule's windows this verifier applies.
     pub fn windows(&self) -> Windows {
         Windows {
+            max_validity: self.voucher_max_validity_s,
             move_after: self.share_move_after_s,
             forfeit_after: self.share_forfeit_after_s.max(self.share_move_after_s),
-            ..Windows::default()
         }
     }
 }

@@ -55,15 +55,17 @@ pub fn run(args: &EarningsArgs) -> Result<()> {
         return Ok(());
     }
     println!(
-        "party {party}: earned {} (paid out {})",
+        "party {party}: earned {} (paid out {}); pending {} (seeder shares waiting for the payers' delivery attestations)",
         v["earned"].as_str().unwrap_or("0"),
-        v["paid_out"].as_str().unwrap_or("0")
+        v["paid_out"].as_str().unwrap_or("0"),
+        v["pending"].as_str().unwrap_or("0")
     );
     for t in v["torrents"].as_array().into_iter().flatten() {
         println!(
-            "  {}  earned {:>10}  paid out {:>10}",
+            "  {}  earned {:>10}  pending {:>10}  paid out {:>10}",
             t["info_hash"].as_str().unwrap_or(""),
             t["earned"].as_str().unwrap_or("0"),
+            t["pending"].as_str().unwrap_or("0"),
             t["paid_out"].as_str().unwrap_or("0")
         );
     }

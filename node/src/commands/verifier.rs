@@ -79,6 +79,10 @@ pub struct VerifierArgs {
     /// (default 3600).
     #[arg(long, value_name = "SECONDS")]
     pub share_forfeit_after: Option<u64>,
+    /// The furthest ahead a voucher's deadline may be, seconds (default 120: honest
+    /// payers give a minute; the rest is for clocks that disagree).
+    #[arg(long, value_name = "SECONDS")]
+    pub voucher_max_validity: Option<u64>,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -114,6 +118,9 @@ impl VerifierArgs {
         }
         if let Some(s) = self.share_forfeit_after {
             c.share_forfeit_after_s = s;
+        }
+        if let Some(s) = self.voucher_max_validity {
+            c.voucher_max_validity_s = s;
         }
         c.dev_rail |= self.dev_rail;
         c.allow_http_receivers |= self.allow_http_receivers;

@@ -189,6 +189,7 @@ fn voucher_signed_by(
         piece,
         amount: Amount(amount),
         seq,
+        expires: ilpt_tests::unix_now() + 60,
     }
     .sign(signer)
     .to_base64()
@@ -849,6 +850,30 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
         let voucher = voucher(ih, &payer, &seeder, piece, 100, u64::from(piece));
         assert_eq!(post_json(&c, &spend, &json!({"voucher": voucher})).0, 200);
     }
+    // The seeder's shares wait for the payer's word that it delivered.
+    let earned = |party: &SigningKey| -> (String, String) {
+        let e: Value = c
+            .get(format!("{}/earnings/{}", v.url, pk(party)))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        (e["earned"].as_str().unwrap().into(), e["pending"].as_str().unwrap().into())
+    };
+    assert_eq!(earned(&seeder), ("0".into(), "80".into()));
+    let attestation = ilpt_protocol::delivery::Attestation {
+        info_hash: ih,
+        payer: pk(&payer),
+        payee: pk(&seeder),
+        pieces: ilpt_protocol::bitfield::Bitfield::full(4),
+    };
+    let attest = format!("{}/licenses/{ih}/attest", v.url);
+    let forged = attestation.clone().sign(&seeder).to_base64();
+    assert_eq!(post_json(&c, &attest, &json!({"attestation": forged})).0, 403);
+    let signed = attestation.sign(&payer).to_base64();
+    let (status, reply) = post_json(&c, &attest, &json!({"attestation": signed}));
+    assert_eq!((status, reply["settled"].as_str()), (200, Some("80")), "{reply}");
+    assert_eq!(earned(&seeder), ("80".into(), "0".into()));
     // The seeder sets its payout pointer with its key; nobody else can.
     let party_pointer = format!("{}/parties/{}/pointer", v.url, pk(&seeder));
     let sig = ilpt_protocol::account::sign_payout_pointer(&key(3), "$wallet.example/mallory");

@@ -241,3 +241,10 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+/// Reads an `ilpt key generate` file (PKCS#8 PEM).
+pub fn read_key(path: &Path) -> ed25519_dalek::SigningKey {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let pem = std::fs::read_to_string(path).expect("key file");
+    ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).expect("a PKCS#8 ed25519 key")
+}

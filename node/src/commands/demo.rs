@@ -41,6 +41,8 @@ const PRICE: u64 = 1000;
 /// The creator's share: 80%.
 const CREATOR_SHARE_BPS: u64 = 8000;
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
+/// The demo verifier's [`ilpt_protocol::charging::Windows::move_after`], seconds.
+const DEMO_SHARE_MOVE_AFTER_S: u64 = 2;
 
 fn local() -> Vec<libp2p::Multiaddr> {
     ["/ip4/127.0.0.1/tcp/0"]
@@ -117,6 +119,10 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
         db: dir.join("verifier.db"),
         listen: "127.0.0.1:0".parse()?,
         dev_rail: true,
+        // A demo lasts seconds: a seeder share held by a peer that did not deliver
+        // (an endgame request another peer answered first) moves to the peer that
+        // did after 2 s, not the production 2 minutes.
+        share_move_after_s: DEMO_SHARE_MOVE_AFTER_S,
         ..Default::default()
     })
     .await?;
@@ -271,13 +277,22 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
         );
     }
 
-    // The money, from the verifier's ledger.
-    let audit: Value = http
-        .get(format!("{vurl}/audit"))
-        .send()
-        .await?
-        .json()
-        .await?;
+    // The money, from the verifier's ledger, once every seeder share is settled: the
+    // payers' attestations are handed over, and a share claimed by the peer that
+    // delivered instead of its holder moves at the next sweep after the window.
+    let settle_by = Instant::now() + Duration::from_secs(DEMO_SHARE_MOVE_AFTER_S + 8);
+    let audit: Value = loop {
+        let audit: Value = http
+            .get(format!("{vurl}/audit"))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if audit["pending"].as_u64() == Some(0) || Instant::now() > settle_by {
+            break audit;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let earned = |v: &Value| {
         v["earned"]
             .as_str()
@@ -319,7 +334,9 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
     }
     creator.stop().await;
     let _ = verifier.stop().await;
-    let split_exact = creator_earned + seeder_earned.values().sum::<u64>() == total_paid;
+    let pending = audit["pending"].as_u64().unwrap_or(0);
+    let split_exact =
+        creator_earned + seeder_earned.values().sum::<u64>() + pending == total_paid;
     Ok(json!({
         "file": {"name": torrent.metainfo.info.name, "bytes": torrent.metainfo.info.total_length(), "sha1": original,
                  "price": PRICE, "asset": "USD:2", "creator_share_bps": CREATOR_SHARE_BPS},
@@ -328,6 +345,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
         "total_paid": total_paid,
         "creator_earned": creator_earned,
         "seeder_earned": seeder_earned,
+        "seeder_shares_pending": pending,
         "split_sums_exactly": split_exact,
         "ledger_invariants_hold": audit["holds"],
         "pieces_served": pieces_served,
@@ -411,6 +429,13 @@ fn human(r: &Value) -> String {
     for (peer, amount) in r["seeder_earned"].as_object().into_iter().flatten() {
         let _ = writeln!(o, "  {peer:<8} earned  {}", usd(amount));
     }
+    if r["seeder_shares_pending"].as_u64().is_some_and(|p| p > 0) {
+        let _ = writeln!(
+            o,
+            "  pending         {} (seeder shares not yet attested by their payers)",
+            usd(&r["seeder_shares_pending"])
+        );
+    }
     let exact = if r["split_sums_exactly"] == true {
         "yes"
     } else {
@@ -418,7 +443,7 @@ fn human(r: &Value) -> String {
     };
     let _ = writeln!(
         o,
-        "  creator + seeders = total paid, to the cent: {exact}; ledger invariants hold: {}",
+        "  creator + seeders (+ pending) = total paid, to the cent: {exact}; ledger invariants hold: {}",
         r["ledger_invariants_hold"]
     );
     o

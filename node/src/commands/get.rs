@@ -161,6 +161,9 @@ pub fn run(args: &GetArgs) -> Result<()> {
         if st.banned > 0 {
             println!("banned {} peers for sending bad data", st.banned);
         }
+        // A stopped torrent hands its last delivery attestations to the verifier
+        // before it goes: the peers that served us are settled what they delivered.
+        handle.stop().await;
         Ok(())
     })
 }

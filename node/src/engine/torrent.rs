@@ -45,6 +45,8 @@ const MAX_PAYERS_TRACKED: usize = 4096;
 /// A payer's attestation waits at most this long for a spend call to ride on before it
 /// goes to the verifier alone.
 const ATTESTATION_HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+/// How long a stopping download waits for its final attestations to reach the verifier.
+const FINAL_HANDOVER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Vouchers are spent together: a call goes once this many are waiting (a top-up of
 /// the paid pipeline brings 6 with 1 MiB pieces, more with smaller ones)...
 const SPEND_BATCH_TARGET: usize = 6;
@@ -206,6 +208,9 @@ pub struct Torrent {
     attestations_out: HashMap<PublicKey, String>,
     /// Since when the oldest of them waits.
     attestations_since: Option<std::time::Instant>,
+    /// Our final attestations on their way to the verifier (a download that completes
+    /// and stops waits for them, briefly).
+    handovers: Vec<tokio::task::JoinHandle<()>>,
     ticks: u64,
     started: std::time::Instant,
     first_piece_ms: Option<u64>,
@@ -270,6 +275,7 @@ impl Torrent {
             awaiting: Vec::new(),
             attestations_out: HashMap::new(),
             attestations_since: None,
+            handovers: Vec::new(),
             ticks: 0,
             started: std::time::Instant::now(),
             first_piece_ms: None,
@@ -430,6 +436,11 @@ impl Torrent {
             self.send_attestations();
             self.spend_pending();
             self.flush();
+        }
+        // The payer's last word on what each peer delivered reaches the verifier
+        // before it goes (a stopped download would otherwise take it along).
+        for h in std::mem::take(&mut self.handovers) {
+            let _ = tokio::time::timeout(FINAL_HANDOVER_WAIT, h).await;
         }
         let slots: Vec<u64> = self.peers.keys().copied().collect();
         for s in slots {
@@ -849,7 +860,7 @@ impl Torrent {
 
     /// Our download is complete: hands the verifier our attestation of every serving
     /// peer ourselves, so that what a peer that went away delivered is settled too.
-    fn hand_over_final_attestations(&self) {
+    fn hand_over_final_attestations(&mut self) {
         let Some(pay) = &self.pay else { return };
         for (payee, a) in &pay.attesting {
             let pieces = a.pieces();
@@ -865,11 +876,11 @@ impl Torrent {
             .sign(&self.key)
             .to_base64();
             let (verifier, ih) = (pay.verifier.clone(), self.info_hash);
-            tokio::spawn(async move {
+            self.handovers.push(tokio::spawn(async move {
                 if let Err(e) = verifier.attest(ih, signed).await {
-                    tracing::debug!("final attestation not taken: {e:#}");
+                    tracing::warn!("the verifier did not take a final attestation: {e:#}");
                 }
-            });
+            }));
         }
     }
 

@@ -36,9 +36,11 @@ struct Market {
 fn market(len: usize, piece_length: &str, verifier_port: u16) -> Market {
     let dir = tempfile::tempdir().unwrap();
     let listen = format!("127.0.0.1:{verifier_port}");
+    // A seeder share claimed by the peer that delivered an endgame piece first moves
+    // from its holder after this window (2 min in production).
     let verifier = start_verifier(
         &dir.path().join("v.db"),
-        &["--dev-rail", "--listen", &listen],
+        &["--dev-rail", "--listen", &listen, "--share-move-after", "2"],
     );
     let (tracker_proc, url) = tracker();
     let creator_key = dir.path().join("creator.key");
@@ -154,8 +156,9 @@ fn paid_download_from_three_seeders_is_identical_and_the_split_is_exact() {
         std::fs::read(m.dir.path().join("dl/album.bin")).unwrap()
             == std::fs::read(&m.data).unwrap()
     );
-    let audit = get_json(&format!("{}/audit", m.verifier.url));
+    let audit = settled_audit(&m);
     assert_eq!(audit["holds"], true, "{audit}");
+    assert_eq!(audit["pending"], 0, "{audit}");
     // Every piece was bought exactly once: the payer paid the price, to the unit.
     assert_eq!(audit["voucher_charges"].as_u64(), Some(PRICE), "{audit}");
     let creator = earned(&m, &m.creator);
@@ -302,6 +305,8 @@ fn demo_reports_verified_downloads_an_empty_free_rider_and_an_exact_split() {
         .values()
         .map(|v| v.as_u64().unwrap())
         .sum();
+    // Every seeder share settled: each was attested by the payer it was delivered to.
+    assert_eq!(r["seeder_shares_pending"], 0);
     assert_eq!(r["creator_earned"].as_u64().unwrap() + seeders, 3000);
     assert_eq!(r["ledger_invariants_hold"], true);
     assert!(r["pieces_served"]["creator"]
@@ -348,4 +353,131 @@ fn the_daemon_buys_a_paid_torrent_only_when_given_a_max_price() {
         get_json(&format!("{}/audit", m.verifier.url))["voucher_charges"],
         PRICE
     );
+}
+
+/// (earned, pending) of `party` at the market's verifier.
+fn earnings_of(m: &Market, party: &str) -> (u64, u64) {
+    let e = get_json(&format!("{}/earnings/{party}", m.verifier.url));
+    let n = |k: &str| e[k].as_str().unwrap().parse::<u64>().unwrap();
+    (n("earned"), n("pending"))
+}
+
+/// Waits (a few seconds at most) until no seeder share is pending: the verifier's
+/// sweep settles claims once a share is movable.
+fn settled_audit(m: &Market) -> Value {
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let audit = get_json(&format!("{}/audit", m.verifier.url));
+        if audit["pending"].as_u64() == Some(0) || Instant::now() > until {
+            return audit;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn new_key(m: &Market, name: &str) -> (std::path::PathBuf, String) {
+    let path = m.dir.path().join(format!("{name}.key"));
+    let public = ilpt_ok(&["key", "generate", "--out", s(&path)])
+        .trim()
+        .to_owned();
+    (path, public)
+}
+
+/// H1 of the adversarial probe: an honest seeder and one serving corrupt data, both
+/// paid by vouchers the leecher signs far ahead. The corrupt one is banned, and must
+/// end up with none of the seeder shares, however early or late it spends.
+#[test]
+fn a_banned_seeder_that_delivered_nothing_good_earns_no_seeder_share() {
+    let m = market(4 << 20, "16384", free_port());
+    let (honest_key, honest) = new_key(&m, "honest");
+    let (bad_key, bad) = new_key(&m, "bad");
+    let corrupt = m.dir.path().join("bad/album.bin");
+    std::fs::create_dir_all(corrupt.parent().unwrap()).unwrap();
+    let mut bytes = std::fs::read(&m.data).unwrap();
+    for piece in bytes.chunks_mut(16384) {
+        piece[100] ^= 0xff;
+    }
+    std::fs::write(&corrupt, bytes).unwrap();
+    let _bad = seeder(&m.torrent, &corrupt, &["--seed-mode", "--key", s(&bad_key)]);
+    let _honest = seeder(
+        &m.torrent,
+        &m.data,
+        &["--key", s(&honest_key), "--upload-limit", "400000"],
+    );
+    let out = leech(&m, "dl", &["--max-price", "1000"])
+        .wait_with_output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    assert!(std::fs::read(m.dir.path().join("dl/album.bin")).unwrap() == std::fs::read(&m.data).unwrap());
+    assert!(stdout.contains("banned 1 peers"), "the corrupt seeder was not banned:\n{stdout}");
+    let audit = settled_audit(&m);
+    assert_eq!(audit["holds"], true, "{audit}");
+    assert_eq!(audit["voucher_charges"].as_u64(), Some(PRICE), "{audit}");
+    assert_eq!(earnings_of(&m, &bad), (0, 0), "the banned seeder kept a share");
+    let (honest_earned, honest_pending) = earnings_of(&m, &honest);
+    assert_eq!(honest_pending, 0);
+    // Everything good came from the honest seeder: every seeder share is its, the rest
+    // the creator's.
+    let n = 256;
+    let all_shares: u64 = (0..n)
+        .map(|i| {
+            let price = ilpt_protocol::split::piece_price(ilpt_protocol::Amount(PRICE), n, i).unwrap();
+            let bps = ilpt_protocol::Bps::new(8000).unwrap();
+            ilpt_protocol::split::split(price, bps, false).seeder.0
+        })
+        .sum();
+    assert_eq!(honest_earned, all_shares);
+    assert_eq!(honest_earned + earned(&m, &m.creator), PRICE);
+}
+
+/// H2 of the adversarial probe: after buying every piece from an honest seeder, the
+/// payer signs vouchers for the same pieces naming a second key of its own, to take
+/// the seeder shares back. Nothing moves; nothing is charged.
+#[test]
+fn a_payer_cannot_take_seeder_shares_back_through_a_second_key() {
+    let m = market(1 << 20, "16384", free_port());
+    let (honest_key, honest) = new_key(&m, "honest");
+    let (payer_key, _) = new_key(&m, "payer");
+    let _honest = seeder(&m.torrent, &m.data, &["--key", s(&honest_key)]);
+    let out = leech(&m, "dl", &["--max-price", "1000", "--key", s(&payer_key)])
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = earnings_of(&m, &honest);
+    assert_eq!(before.1, 0, "every share the payer attested is settled");
+    assert!(before.0 > 0);
+    let payer = ilpt_tests::read_key(&payer_key);
+    let second = ed25519_dalek::SigningKey::from_bytes(&[77; 32]);
+    let torrent = ilpt_protocol::Metainfo::from_bytes(&std::fs::read(&m.torrent).unwrap()).unwrap();
+    let ih = torrent.info_hash;
+    let n = torrent.info.piece_count();
+    let c = reqwest::blocking::Client::new();
+    for piece in 0..n {
+        let voucher = ilpt_protocol::Voucher {
+            info_hash: ih,
+            payer: payer.verifying_key().into(),
+            payee: second.verifying_key().into(),
+            piece,
+            amount: ilpt_protocol::split::piece_price(ilpt_protocol::Amount(PRICE), n, piece).unwrap(),
+            seq: 1 << 60 | u64::from(piece),
+            expires: ilpt_tests::unix_now() + 60,
+        }
+        .sign(&payer);
+        let r: Value = c
+            .post(format!("{}/licenses/{ih}/spend", m.verifier.url))
+            .json(&serde_json::json!({"voucher": voucher.to_base64()}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        assert_eq!(r["outcome"], "already_paid", "piece {piece}: {r}");
+        assert_eq!(r["charged"], "0");
+    }
+    let second_key = ilpt_protocol::PublicKey::from(second.verifying_key()).to_hex();
+    assert_eq!(earnings_of(&m, &second_key), (0, 0));
+    assert_eq!(earnings_of(&m, &honest), before);
+    let audit = get_json(&format!("{}/audit", m.verifier.url));
+    assert_eq!((audit["holds"].as_bool(), audit["voucher_charges"].as_u64()), (Some(true), Some(PRICE)));
 }

@@ -573,7 +573,12 @@ mod tests {
             SpendDecision::AlreadyPaid
         );
         assert_eq!(
-            decide(&voucher(2, 333, 2), Some(pending(2, 10)), Standing::default(), 20),
+            decide(
+                &voucher(2, 333, 2),
+                Some(pending(2, 10)),
+                Standing::default(),
+                20
+            ),
             SpendDecision::AlreadyPaid
         );
     }
@@ -591,7 +596,10 @@ mod tests {
             refuse(&voucher(3, 333, 2), s, 0),
             Err(SpendRefusal::NoSuchPiece { .. })
         ));
-        assert_eq!(refuse(&voucher(0, 334, 9), s, 0), Err(SpendRefusal::SelfPayee));
+        assert_eq!(
+            refuse(&voucher(0, 334, 9), s, 0),
+            Err(SpendRefusal::SelfPayee)
+        );
         assert!(matches!(
             refuse(&voucher(0, 334, 2), s, 61),
             Err(SpendRefusal::Expired { .. })
@@ -608,7 +616,10 @@ mod tests {
             payee_revoked: true,
             ..s
         };
-        assert_eq!(refuse(&voucher(0, 334, 2), revoked, 0), Err(SpendRefusal::Revoked));
+        assert_eq!(
+            refuse(&voucher(0, 334, 2), revoked, 0),
+            Err(SpendRefusal::Revoked)
+        );
     }
 
     #[test]
@@ -620,7 +631,10 @@ mod tests {
             t.attest(2, &key(2), Some(&p), s, 20, &W),
             AttestDecision::Settle { amount: Amount(67) }
         );
-        assert_eq!(t.attest(2, &key(3), Some(&p), s, 20, &W), AttestDecision::Claim);
+        assert_eq!(
+            t.attest(2, &key(3), Some(&p), s, 20, &W),
+            AttestDecision::Claim
+        );
         assert_eq!(
             t.attest(2, &key(3), Some(&p), s, 110, &W),
             AttestDecision::Take {
@@ -628,7 +642,10 @@ mod tests {
                 amount: Amount(67)
             }
         );
-        assert_eq!(t.attest(2, &key(3), None, s, 20, &W), AttestDecision::Nothing);
+        assert_eq!(
+            t.attest(2, &key(3), None, s, 20, &W),
+            AttestDecision::Nothing
+        );
         assert_eq!(
             t.settle(2, &p, Some(&key(3)), false, 109, &W),
             None,
@@ -668,11 +685,15 @@ mod tests {
         }
         fn sub(map: &mut HashMap<PublicKey, u128>, k: PublicKey, a: Amount) {
             let e = map.entry(k).or_default();
-            *e = e.checked_sub(u128::from(a.0)).expect("pending went negative");
+            *e = e
+                .checked_sub(u128::from(a.0))
+                .expect("pending went negative");
         }
         fn standing(&self, payer: u8, holder: Option<&Share>, payee: u8, piece: u32) -> Standing {
             let revoked = |k: &PublicKey| {
-                PARTIES.clone().any(|n| key(n) == *k && self.revoked.contains(&(payer, n)))
+                PARTIES
+                    .clone()
+                    .any(|n| key(n) == *k && self.revoked.contains(&(payer, n)))
             };
             Standing {
                 holder_revoked: holder.is_some_and(|s| revoked(&s.holder)),
@@ -702,7 +723,12 @@ mod tests {
                 return;
             };
             match d {
-                SpendDecision::Charge { amount, creator, seeder, settled } => {
+                SpendDecision::Charge {
+                    amount,
+                    creator,
+                    seeder,
+                    settled,
+                } => {
                     *self.charged.entry(payer).or_default() += u128::from(amount.0);
                     Book::add(&mut self.earned, t.creator, creator);
                     if settled {
@@ -711,9 +737,20 @@ mod tests {
                     } else {
                         Book::add(&mut self.pending, key(payee), seeder);
                     }
-                    self.shares.insert((payer, piece), Share { holder: key(payee), since: now, settled });
+                    self.shares.insert(
+                        (payer, piece),
+                        Share {
+                            holder: key(payee),
+                            since: now,
+                            settled,
+                        },
+                    );
                 }
-                SpendDecision::Move { from, amount, settled } => {
+                SpendDecision::Move {
+                    from,
+                    amount,
+                    settled,
+                } => {
                     Book::sub(&mut self.pending, from, amount);
                     if settled {
                         Book::add(&mut self.earned, key(payee), amount);
@@ -721,7 +758,14 @@ mod tests {
                     } else {
                         Book::add(&mut self.pending, key(payee), amount);
                     }
-                    self.shares.insert((payer, piece), Share { holder: key(payee), since: now, settled });
+                    self.shares.insert(
+                        (payer, piece),
+                        Share {
+                            holder: key(payee),
+                            since: now,
+                            settled,
+                        },
+                    );
                 }
                 SpendDecision::Held { .. } | SpendDecision::AlreadyPaid => {}
             }
@@ -741,7 +785,14 @@ mod tests {
                     Book::sub(&mut self.pending, from, amount);
                     Book::add(&mut self.earned, key(payee), amount);
                     self.settle_to(t, payer, piece, key(payee));
-                    self.shares.insert((payer, piece), Share { holder: key(payee), since: now, settled: true });
+                    self.shares.insert(
+                        (payer, piece),
+                        Share {
+                            holder: key(payee),
+                            since: now,
+                            settled: true,
+                        },
+                    );
                 }
                 AttestDecision::Claim | AttestDecision::Nothing => {}
             }
@@ -750,21 +801,45 @@ mod tests {
             let keys: Vec<(u8, u32)> = self.shares.keys().copied().collect();
             for (payer, piece) in keys {
                 let share = self.shares[&(payer, piece)];
-                let claimant = PARTIES.clone()
-                    .find(|n| key(*n) != share.holder && self.attested.contains(&(payer, *n, piece)))
+                let claimant = PARTIES
+                    .clone()
+                    .find(|n| {
+                        key(*n) != share.holder && self.attested.contains(&(payer, *n, piece))
+                    })
                     .map(key);
                 let standing = self.standing(payer, Some(&share), 0, piece);
-                match t.settle(piece, &share, claimant.as_ref(), standing.holder_revoked, now, &W) {
+                match t.settle(
+                    piece,
+                    &share,
+                    claimant.as_ref(),
+                    standing.holder_revoked,
+                    now,
+                    &W,
+                ) {
                     Some(SettleDecision::Move { to, amount }) => {
                         Book::sub(&mut self.pending, share.holder, amount);
                         Book::add(&mut self.earned, to, amount);
                         self.settle_to(t, payer, piece, to);
-                        self.shares.insert((payer, piece), Share { holder: to, since: now, settled: true });
+                        self.shares.insert(
+                            (payer, piece),
+                            Share {
+                                holder: to,
+                                since: now,
+                                settled: true,
+                            },
+                        );
                     }
                     Some(SettleDecision::Forfeit { amount }) => {
                         Book::sub(&mut self.pending, share.holder, amount);
                         Book::add(&mut self.earned, t.creator, amount);
-                        self.shares.insert((payer, piece), Share { holder: t.creator, since: now, settled: true });
+                        self.shares.insert(
+                            (payer, piece),
+                            Share {
+                                holder: t.creator,
+                                since: now,
+                                settled: true,
+                            },
+                        );
                     }
                     None => {}
                 }

@@ -138,7 +138,11 @@ pub enum DeliveryError {
     Signature(&'static str),
 }
 
-fn key_at(bytes: &[u8], what: &'static str, field: &'static str) -> Result<PublicKey, DeliveryError> {
+fn key_at(
+    bytes: &[u8],
+    what: &'static str,
+    field: &'static str,
+) -> Result<PublicKey, DeliveryError> {
     PublicKey::from_bytes(bytes).map_err(|_| DeliveryError::Key { what, field })
 }
 
@@ -202,8 +206,8 @@ impl SignedAttestation {
         if bytes.len() != bits_end + 64 {
             return Err(too());
         }
-        let pieces =
-            Bitfield::from_wire(&bytes[ATTEST_HEAD..bits_end], count).ok_or(DeliveryError::Pieces)?;
+        let pieces = Bitfield::from_wire(&bytes[ATTEST_HEAD..bits_end], count)
+            .ok_or(DeliveryError::Pieces)?;
         let mut info_hash = [0u8; 20];
         info_hash.copy_from_slice(&bytes[16..36]);
         let mut signature = [0u8; 64];
@@ -442,7 +446,10 @@ mod tests {
     #[test]
     fn an_attestation_signed_by_the_payee_is_refused() {
         let forged = attestation(&[1], 8).sign(&key(2));
-        assert_eq!(forged.verify(), Err(DeliveryError::Signature("attestation")));
+        assert_eq!(
+            forged.verify(),
+            Err(DeliveryError::Signature("attestation"))
+        );
     }
 
     #[test]
@@ -470,7 +477,10 @@ mod tests {
         // Piece count 9 leaves 7 spare bits in the second byte: setting one is refused.
         let mut spare = good;
         spare[105] |= 1;
-        assert_eq!(SignedAttestation::decode(&spare), Err(DeliveryError::Pieces));
+        assert_eq!(
+            SignedAttestation::decode(&spare),
+            Err(DeliveryError::Pieces)
+        );
         assert!(SignedAttestation::decode_base64("*").is_err());
     }
 
@@ -482,7 +492,10 @@ mod tests {
             payee: key(2).verifying_key().into(),
         };
         let good = r.clone().sign(&key(1));
-        assert_eq!(SignedRevocation::decode_and_verify(&good.to_base64()), Ok(good));
+        assert_eq!(
+            SignedRevocation::decode_and_verify(&good.to_base64()),
+            Ok(good)
+        );
         let forged = r.sign(&key(2));
         assert_eq!(
             SignedRevocation::decode_and_verify(&forged.to_base64()),

@@ -453,7 +453,8 @@ impl Session {
             return Ok(());
         };
         let bad = |why: String| SessionError::BadAttestation(why);
-        let signed = crate::delivery::SignedAttestation::decode(bytes).map_err(|e| bad(e.to_string()))?;
+        let signed =
+            crate::delivery::SignedAttestation::decode(bytes).map_err(|e| bad(e.to_string()))?;
         let a = &signed.attestation;
         if a.info_hash != self.info_hash || a.pieces.len() != n {
             return Err(bad("not for this torrent".into()));

@@ -27,7 +27,7 @@ pub const MAX_BITFIELD_LEN: usize = MAX_FRAME_LEN - 16;
 // The largest info dictionary has fewer piece hashes than the largest bitfield has bits.
 const _: () = assert!((crate::metainfo::MAX_INFO_LEN / 20).div_ceil(8) <= MAX_BITFIELD_LEN);
 // An attestation of the largest torrent fits a frame.
-const _: () = assert!(crate::delivery::MAX_ATTESTATION_LEN + 1 <= MAX_FRAME_LEN);
+const _: () = assert!(crate::delivery::MAX_ATTESTATION_LEN < MAX_FRAME_LEN);
 
 /// One block of a piece: `length` bytes at `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -459,10 +459,14 @@ impl Ledger {
             payee_attested: true,
             ..Standing::default()
         };
-        match self
-            .terms
-            .attest(piece, payee_key, Some(&share), standing, now_s, &self.windows)
-        {
+        match self.terms.attest(
+            piece,
+            payee_key,
+            Some(&share),
+            standing,
+            now_s,
+            &self.windows,
+        ) {
             AttestDecision::Settle { amount } => {
                 let to = &mut self.accounts[payee as usize];
                 to.pending -= amount.0;
@@ -676,7 +680,10 @@ mod tests {
         }
         assert_eq!(l.totals().credited, 400);
         assert_eq!(l.spend(payer, 0, 0, false, 0.0), Ok(Spent::Charged));
-        assert_eq!(l.spend(payer, 0, 1, false, 0.0), Err(SpendError::Insufficient));
+        assert_eq!(
+            l.spend(payer, 0, 1, false, 0.0),
+            Err(SpendError::Insufficient)
+        );
     }
 
     #[test]
@@ -732,7 +739,11 @@ mod tests {
         assert_eq!(l.spend(payer, b, 1, false, 100.0), Ok(Spent::Moved));
         l.attest(payer, b, 1, 101.0);
         assert_eq!((l.earned(b), l.pending(b), l.pending(a)), (67, 0, 0));
-        assert_eq!(l.accounts[payer as usize].held.len(), 1, "settled, not delivered yet");
+        assert_eq!(
+            l.accounts[payer as usize].held.len(),
+            1,
+            "settled, not delivered yet"
+        );
         l.delivered(payer, 1);
         assert!(l.accounts[payer as usize].held.is_empty());
         // A piece the creator served is settled at once, but kept until delivered: it
@@ -757,7 +768,9 @@ mod tests {
         let creator_before = l.earned(0);
         l.finish(1000.0);
         assert_eq!((l.pending(a), l.earned(0) - creator_before), (0, 67));
-        let total: i128 = (0..l.identities() as u32).map(|i| l.earned(i) + l.pending(i)).sum();
+        let total: i128 = (0..l.identities() as u32)
+            .map(|i| l.earned(i) + l.pending(i))
+            .sum();
         assert_eq!(total, i128::from(l.totals().charged));
     }
 
@@ -771,7 +784,9 @@ mod tests {
         assert_eq!(l.spend(payer, 0, 1, false, 201.0), Ok(Spent::Charged));
         assert_eq!((l.pending(a), l.pending(b)), (0, 67));
         assert_eq!(l.earned(0), 267 + 333);
-        let total: i128 = (0..l.identities() as u32).map(|i| l.earned(i) + l.pending(i)).sum();
+        let total: i128 = (0..l.identities() as u32)
+            .map(|i| l.earned(i) + l.pending(i))
+            .sum();
         assert_eq!(total, i128::from(l.totals().charged));
         assert_eq!(l.spend(payer, a, 2, true, 201.0), Err(SpendError::Forged));
         assert!(l.has_paid(payer, 0) && !l.has_paid(payer, 2));

@@ -58,7 +58,14 @@ fn no_unpaid_service(name: &str, s: &Summary) {
 
 #[test]
 fn payouts_equal_verified_payments_exactly_in_every_money_scenario() {
-    for name in ["money", "pirates", "replay", "faults", "fail_open", "share_thief"] {
+    for name in [
+        "money",
+        "pirates",
+        "replay",
+        "faults",
+        "fail_open",
+        "share_thief",
+    ] {
         let c = scenario(name);
         let s = run(&c).summary;
         books_balance(name, &s, c.license.price.0);
@@ -186,7 +193,11 @@ fn a_share_thiefs_take_is_bounded_by_the_window() {
     assert!(thief.peers > 0 && thief.paid > 0, "thieves pay the price");
     println!(
         "share thieves: {} peers took {} of a bound of {}; honest seeders earned {}; forfeited {}",
-        thief.peers, s.share_thief_take, s.share_thief_bound, s.by_behaviour["honest"].earned, s.forfeited
+        thief.peers,
+        s.share_thief_take,
+        s.share_thief_bound,
+        s.by_behaviour["honest"].earned,
+        s.forfeited
     );
     assert!(s.share_thief_take > 0, "the attack does something");
     assert!(

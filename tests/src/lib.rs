@@ -243,6 +243,7 @@ pub fn unix_now() -> u64 {
 }
 
 /// Reads an `ilpt key generate` file (PKCS#8 PEM).
+#[allow(clippy::expect_used)]
 pub fn read_key(path: &Path) -> ed25519_dalek::SigningKey {
     use ed25519_dalek::pkcs8::DecodePrivateKey;
     let pem = std::fs::read_to_string(path).expect("key file");

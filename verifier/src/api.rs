@@ -530,7 +530,9 @@ async fn spend_batch(
             let mut attested = Vec::with_capacity(attestations.len());
             for a in &attestations {
                 attested.push(match a {
-                    Ok(a) => match ledger::in_savepoint(c, |c| ledger::attest(c, info_hash, a, now, &windows))? {
+                    Ok(a) => match ledger::in_savepoint(c, |c| {
+                        ledger::attest(c, info_hash, a, now, &windows)
+                    })? {
                         Ok(body) => json!({"status": 200, "body": body}),
                         Err(e) => answer_json(Err(e)),
                     },
@@ -587,13 +589,14 @@ async fn revoke(
 ) -> Result<StatusCode, LedgerError> {
     let info_hash = parse_info_hash(&info_hash)?;
     let req: RevokeRequest = json_body(&body)?;
-    let r = ilpt_protocol::delivery::SignedRevocation::decode_and_verify(&req.revocation)
-        .map_err(|e| match e {
+    let r = ilpt_protocol::delivery::SignedRevocation::decode_and_verify(&req.revocation).map_err(
+        |e| match e {
             ilpt_protocol::delivery::DeliveryError::Signature(_) => {
                 LedgerError::Forbidden(e.to_string())
             }
             e => bad(e.to_string()),
-        })?;
+        },
+    )?;
     let now = now();
     s.writer
         .run(move |c| ledger::revoke(c, info_hash, &r, now))

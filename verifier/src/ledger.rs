@@ -79,7 +79,9 @@ const KEY_CACHE_LEN: usize = 4096;
 /// same keys recur (creators, busy peers, a payer buying piece after piece), so decoded
 /// keys are memoised. It is a pure function of public bytes, so the cache can never
 /// change an answer; it is cleared when full.
-pub(crate) fn decode_key(bytes: &[u8]) -> std::result::Result<PublicKey, ilpt_protocol::keys::KeyError> {
+pub(crate) fn decode_key(
+    bytes: &[u8],
+) -> std::result::Result<PublicKey, ilpt_protocol::keys::KeyError> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     static CACHE: OnceLock<Mutex<HashMap<[u8; 32], PublicKey>>> = OnceLock::new();
@@ -118,7 +120,11 @@ pub fn in_savepoint<T>(
 }
 
 /// Runs one statement through the connection's prepared-statement cache.
-pub(crate) fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+pub(crate) fn exec(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
     conn.prepare_cached(sql)?.execute(params)
 }
 
@@ -191,8 +197,7 @@ fn refuse_old_schema(conn: &Connection) -> Result<()> {
             .collect::<rusqlite::Result<_>>()?;
         Ok((!names.is_empty()).then(|| names.iter().any(|n| n == column)))
     };
-    if has("paid_pieces", "settled")? == Some(false) || has("earnings", "pending")? == Some(false)
-    {
+    if has("paid_pieces", "settled")? == Some(false) || has("earnings", "pending")? == Some(false) {
         return Err(LedgerError::Conflict(
             "this database was written by an older ilpt verifier (v1 vouchers, shares \
              without delivery attestations); start the verifier with a new --db"
@@ -430,7 +435,14 @@ pub fn credit_receipt(
     if pointer.is_none() {
         refuse_license_balance(id)?;
     }
-    let (increase, paid_to, receipt) = accept_receipt(conn, seed, receipt_b64, now)?;
+    // The reference routes answer an amount past 2^63 − 1 with 409, as the reference
+    // verifier does; our own routes keep 409 for a reused voucher seq, so it is 400.
+    let (increase, paid_to, receipt) = match accept_receipt(conn, seed, receipt_b64, now) {
+        Err(LedgerError::Conflict(m)) if pointer.is_some() => {
+            return Err(LedgerError::BadRequest(m))
+        }
+        answer => answer?,
+    };
     if let Some(required) = pointer {
         if paid_to != required {
             return Err(LedgerError::BadRequest(format!(
@@ -483,7 +495,13 @@ fn debit(
 }
 
 /// Journals a debit of balance `id` (the balance itself is changed by the caller).
-pub(crate) fn journal_debit(conn: &Connection, id: &str, amount: u64, kind: &str, now: u64) -> Result<()> {
+pub(crate) fn journal_debit(
+    conn: &Connection,
+    id: &str,
+    amount: u64,
+    kind: &str,
+    now: u64,
+) -> Result<()> {
     exec(
         conn,
         "INSERT INTO debits (balance, amount, kind, at) VALUES (?1, ?2, ?3, ?4)",
@@ -918,8 +936,10 @@ pub fn earnings(conn: &Connection, party: &PublicKey) -> Result<Value> {
                    "pending": q.to_string(), "paid_out": p.to_string()})
         })
         .collect();
-    Ok(json!({"party": party, "earned": earned.to_string(), "pending": pending.to_string(),
-              "paid_out": paid.to_string(), "torrents": torrents}))
+    Ok(
+        json!({"party": party, "earned": earned.to_string(), "pending": pending.to_string(),
+              "paid_out": paid.to_string(), "torrents": torrents}),
+    )
 }
 
 /// Sets where a serving peer's earnings are paid; `signature` is the party's ed25519

@@ -116,7 +116,11 @@ async fn sweep_loop(writer: Writer, windows: Windows) {
             {
                 Ok(swept) => {
                     if swept.moved + swept.forfeited > 0 {
-                        tracing::info!(moved = swept.moved, forfeited = swept.forfeited, "seeder shares settled");
+                        tracing::info!(
+                            moved = swept.moved,
+                            forfeited = swept.forfeited,
+                            "seeder shares settled"
+                        );
                     }
                     if !swept.more {
                         break;

@@ -335,8 +335,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
     creator.stop().await;
     let _ = verifier.stop().await;
     let pending = audit["pending"].as_u64().unwrap_or(0);
-    let split_exact =
-        creator_earned + seeder_earned.values().sum::<u64>() + pending == total_paid;
+    let split_exact = creator_earned + seeder_earned.values().sum::<u64>() + pending == total_paid;
     Ok(json!({
         "file": {"name": torrent.metainfo.info.name, "bytes": torrent.metainfo.info.total_length(), "sha1": original,
                  "price": PRICE, "asset": "USD:2", "creator_share_bps": CREATOR_SHARE_BPS},

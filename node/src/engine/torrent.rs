@@ -22,8 +22,8 @@ use super::conn::{self, FrameReader};
 use super::{Placement, Status, TorrentInput};
 use crate::net::Net;
 use crate::payment::{DevRail, PaymentRail, SpendResult, VerifierClient};
-use ilpt_verifier::api::MAX_BATCH_ATTESTATIONS;
 use crate::storage::Storage;
+use ilpt_verifier::api::MAX_BATCH_ATTESTATIONS;
 
 /// A peer is banned after this many bad pieces, if they outnumber half its good ones.
 pub const BAN_AFTER_BAD_PIECES: u32 = 2;
@@ -753,8 +753,13 @@ impl Torrent {
         if self.spends_in_flight >= MAX_SPENDS_IN_FLIGHT {
             return None;
         }
-        let vouchers = self.pending_spends.first().map(|p| p.since + SPEND_BATCH_WAIT);
-        let attestations = self.attestations_since.map(|t| t + ATTESTATION_HANDOVER_WAIT);
+        let vouchers = self
+            .pending_spends
+            .first()
+            .map(|p| p.since + SPEND_BATCH_WAIT);
+        let attestations = self
+            .attestations_since
+            .map(|t| t + ATTESTATION_HANDOVER_WAIT);
         match (vouchers, attestations) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -3,8 +3,8 @@
 //!
 //! Checks that decoding and `verify` never panic, whatever the keys and signature
 //! (invalid curve points, small-order keys, malleable signatures); that a decoded
-//! voucher re-encodes with `to_bytes` to the same 184 bytes; that its unsigned part
-//! `Voucher::to_bytes` is the first 120 of them; that `to_base64` and `decode_base64`
+//! voucher re-encodes with `to_bytes` to the same 192 bytes; that its unsigned part
+//! `Voucher::to_bytes` is the first 128 of them; that `to_base64` and `decode_base64`
 //! round-trip; and that decoding the bytes again gives the same `verify` verdict.
 #![no_main]
 

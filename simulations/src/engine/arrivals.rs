@@ -119,10 +119,9 @@ impl Engine {
         peer.picker = Some(Requests::new(layout, block_len, seed));
         let price = self.cfg.license.price.0;
         let pays = match behaviour {
-            Behaviour::Honest
-            | Behaviour::Pirate
-            | Behaviour::Colluder
-            | Behaviour::ShareThief => price,
+            Behaviour::Honest | Behaviour::Pirate | Behaviour::Colluder | Behaviour::ShareThief => {
+                price
+            }
             Behaviour::Replayer => price / u64::from(self.cfg.mix.replay_seeders),
             Behaviour::Creator | Behaviour::FreeRider | Behaviour::Forger | Behaviour::Sybil => 0,
         };
@@ -131,7 +130,8 @@ impl Engine {
         }
         if super::thief::is_thief(behaviour) {
             let accomplice = self.open_identity(id);
-            self.thieves.insert(id, super::thief::Thief::new(accomplice));
+            self.thieves
+                .insert(id, super::thief::Thief::new(accomplice));
         }
         self.push_peer(peer, &Bitfield::new(layout.piece_count()));
         self.tracker.add(id);

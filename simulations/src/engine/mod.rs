@@ -21,8 +21,8 @@ mod gate;
 mod lifecycle;
 mod overlay;
 mod rates;
-mod thief;
 mod report;
+mod thief;
 mod transfers;
 mod warm;
 

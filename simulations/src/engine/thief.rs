@@ -93,7 +93,11 @@ impl Engine {
             self.queue.push(at, Event::Rebuy(p));
         }
         for piece in due {
-            if self.ledger.spend(payer, accomplice, piece, false, now).is_ok() {
+            if self
+                .ledger
+                .spend(payer, accomplice, piece, false, now)
+                .is_ok()
+            {
                 self.ledger.attest(payer, accomplice, piece, now);
             }
         }

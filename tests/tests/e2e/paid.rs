@@ -410,12 +410,22 @@ fn a_banned_seeder_that_delivered_nothing_good_earns_no_seeder_share() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stderr}");
-    assert!(std::fs::read(m.dir.path().join("dl/album.bin")).unwrap() == std::fs::read(&m.data).unwrap());
-    assert!(stdout.contains("banned 1 peers"), "the corrupt seeder was not banned:\n{stdout}");
+    assert!(
+        std::fs::read(m.dir.path().join("dl/album.bin")).unwrap()
+            == std::fs::read(&m.data).unwrap()
+    );
+    assert!(
+        stdout.contains("banned 1 peers"),
+        "the corrupt seeder was not banned:\n{stdout}"
+    );
     let audit = settled_audit(&m);
     assert_eq!(audit["holds"], true, "{audit}");
     assert_eq!(audit["voucher_charges"].as_u64(), Some(PRICE), "{audit}");
-    assert_eq!(earnings_of(&m, &bad), (0, 0), "the banned seeder kept a share");
+    assert_eq!(
+        earnings_of(&m, &bad),
+        (0, 0),
+        "the banned seeder kept a share"
+    );
     let (honest_earned, honest_pending) = earnings_of(&m, &honest);
     assert_eq!(honest_pending, 0);
     // Everything good came from the honest seeder: every seeder share is its, the rest
@@ -423,7 +433,8 @@ fn a_banned_seeder_that_delivered_nothing_good_earns_no_seeder_share() {
     let n = 256;
     let all_shares: u64 = (0..n)
         .map(|i| {
-            let price = ilpt_protocol::split::piece_price(ilpt_protocol::Amount(PRICE), n, i).unwrap();
+            let price =
+                ilpt_protocol::split::piece_price(ilpt_protocol::Amount(PRICE), n, i).unwrap();
             let bps = ilpt_protocol::Bps::new(8000).unwrap();
             ilpt_protocol::split::split(price, bps, false).seeder.0
         })
@@ -444,7 +455,11 @@ fn a_payer_cannot_take_seeder_shares_back_through_a_second_key() {
     let out = leech(&m, "dl", &["--max-price", "1000", "--key", s(&payer_key)])
         .wait_with_output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let before = earnings_of(&m, &honest);
     assert_eq!(before.1, 0, "every share the payer attested is settled");
     assert!(before.0 > 0);
@@ -460,7 +475,8 @@ fn a_payer_cannot_take_seeder_shares_back_through_a_second_key() {
             payer: payer.verifying_key().into(),
             payee: second.verifying_key().into(),
             piece,
-            amount: ilpt_protocol::split::piece_price(ilpt_protocol::Amount(PRICE), n, piece).unwrap(),
+            amount: ilpt_protocol::split::piece_price(ilpt_protocol::Amount(PRICE), n, piece)
+                .unwrap(),
             seq: 1 << 60 | u64::from(piece),
             expires: ilpt_tests::unix_now() + 60,
         }
@@ -479,5 +495,8 @@ fn a_payer_cannot_take_seeder_shares_back_through_a_second_key() {
     assert_eq!(earnings_of(&m, &second_key), (0, 0));
     assert_eq!(earnings_of(&m, &honest), before);
     let audit = get_json(&format!("{}/audit", m.verifier.url));
-    assert_eq!((audit["holds"].as_bool(), audit["voucher_charges"].as_u64()), (Some(true), Some(PRICE)));
+    assert_eq!(
+        (audit["holds"].as_bool(), audit["voucher_charges"].as_u64()),
+        (Some(true), Some(PRICE))
+    );
 }

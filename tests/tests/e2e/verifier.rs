@@ -858,7 +858,10 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
             .unwrap()
             .json()
             .unwrap();
-        (e["earned"].as_str().unwrap().into(), e["pending"].as_str().unwrap().into())
+        (
+            e["earned"].as_str().unwrap().into(),
+            e["pending"].as_str().unwrap().into(),
+        )
     };
     assert_eq!(earned(&seeder), ("0".into(), "80".into()));
     let attestation = ilpt_protocol::delivery::Attestation {
@@ -869,10 +872,17 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
     };
     let attest = format!("{}/licenses/{ih}/attest", v.url);
     let forged = attestation.clone().sign(&seeder).to_base64();
-    assert_eq!(post_json(&c, &attest, &json!({"attestation": forged})).0, 403);
+    assert_eq!(
+        post_json(&c, &attest, &json!({"attestation": forged})).0,
+        403
+    );
     let signed = attestation.sign(&payer).to_base64();
     let (status, reply) = post_json(&c, &attest, &json!({"attestation": signed}));
-    assert_eq!((status, reply["settled"].as_str()), (200, Some("80")), "{reply}");
+    assert_eq!(
+        (status, reply["settled"].as_str()),
+        (200, Some("80")),
+        "{reply}"
+    );
     assert_eq!(earned(&seeder), ("80".into(), "0".into()));
     // The seeder sets its payout pointer with its key; nobody else can.
     let party_pointer = format!("{}/parties/{}/pointer", v.url, pk(&seeder));

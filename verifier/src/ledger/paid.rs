@@ -111,7 +111,8 @@ fn reload(conn: &Connection, through: i64) -> Result<()> {
     let mut rows = stmt.query(params![through])?;
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
-        let (ih, payer, payee): (Vec<u8>, Vec<u8>, Vec<u8>) = (row.get(1)?, row.get(2)?, row.get(4)?);
+        let (ih, payer, payee): (Vec<u8>, Vec<u8>, Vec<u8>) =
+            (row.get(1)?, row.get(2)?, row.get(4)?);
         let bad = |what: &str| LedgerError::Conflict(format!("share change {seq}: bad {what}"));
         let ih = InfoHash(<[u8; 20]>::try_from(ih.as_slice()).map_err(|_| bad("torrent"))?);
         let payer = decode_key(&payer).map_err(|_| bad("payer"))?;
@@ -158,7 +159,8 @@ pub fn share_of(
     piece: u32,
 ) -> Result<Option<Share>> {
     let payer_bytes = payer.to_bytes();
-    let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> { Ok((r.get(0)?, r.get(1)?, r.get(2)?)) };
+    let read =
+        |r: &rusqlite::Row<'_>| -> rusqlite::Result<Row> { Ok((r.get(0)?, r.get(1)?, r.get(2)?)) };
     let recent = conn
         .prepare_cached(
             "SELECT payee, since, settled FROM temp.paid_recent
@@ -221,7 +223,15 @@ pub fn record(
     share: &Share,
 ) -> Result<()> {
     let since = super::to_i64(share.since, "time")?;
-    put(conn, info_hash, payer, piece, &share.holder, since, share.settled)?;
+    put(
+        conn,
+        info_hash,
+        payer,
+        piece,
+        &share.holder,
+        since,
+        share.settled,
+    )?;
     exec(
         conn,
         "INSERT INTO share_log (info_hash, payer, piece, payee, since, settled)
@@ -345,7 +355,11 @@ pub fn move_next_part(conn: &Connection) -> Result<()> {
         set_meta(conn, THROUGH, &begun_at.to_string())?;
         // The row at `begun_at` stays: rowids count on from the largest one left, and a
         // log emptied would number its next change 1, behind `paid_pieces_through`.
-        exec(conn, "DELETE FROM share_log WHERE seq < ?1", params![begun_at])?;
+        exec(
+            conn,
+            "DELETE FROM share_log WHERE seq < ?1",
+            params![begun_at],
+        )?;
     }
     exec(
         conn,

@@ -17,8 +17,8 @@ use serde_json::json;
 
 use super::{
     accept_receipt, add_to_balance, balance_of, decode_key, exec, find_license, find_revshare,
-    journal_debit, license_balance_id, paid, take_from_balance, to_i64, LedgerError,
-    LicenseRow, Result, SpendAnswer, VerifiedVoucher, MAX_RECEIPTS_PER_SPEND,
+    journal_debit, license_balance_id, paid, take_from_balance, to_i64, LedgerError, LicenseRow,
+    Result, SpendAnswer, VerifiedVoucher, MAX_RECEIPTS_PER_SPEND,
 };
 use crate::ledger::ReceiptSeed;
 
@@ -35,7 +35,11 @@ pub fn attested(
             "SELECT pieces FROM attestations WHERE info_hash = ?1 AND payer = ?2 AND payee = ?3",
         )?
         .query_row(
-            params![&info_hash.0[..], &payer.to_bytes()[..], &payee.to_bytes()[..]],
+            params![
+                &info_hash.0[..],
+                &payer.to_bytes()[..],
+                &payee.to_bytes()[..]
+            ],
             |r| r.get(0),
         )
         .optional()?;
@@ -60,7 +64,11 @@ fn revoked(
             "SELECT 1 FROM revocations WHERE info_hash = ?1 AND payer = ?2 AND payee = ?3",
         )?
         .query_row(
-            params![&info_hash.0[..], &payer.to_bytes()[..], &payee.to_bytes()[..]],
+            params![
+                &info_hash.0[..],
+                &payer.to_bytes()[..],
+                &payee.to_bytes()[..]
+            ],
             |_| Ok(()),
         )
         .optional()?
@@ -127,11 +135,7 @@ fn earn_charge(
     payee: (&PublicKey, u64),
     settled: bool,
 ) -> Result<()> {
-    let (seeder_earned, seeder_pending) = if settled {
-        (payee.1, 0)
-    } else {
-        (0, payee.1)
-    };
+    let (seeder_earned, seeder_pending) = if settled { (payee.1, 0) } else { (0, payee.1) };
     if creator.1 == 0 || payee.1 == 0 || creator.0 == payee.0 {
         add_earnings(conn, creator.0, info_hash, i128::from(creator.1), 0)?;
         return add_earnings(
@@ -202,9 +206,8 @@ pub fn spend_voucher(
     }
     let license = license_of(conn, info_hash)?;
     let voucher_bytes = signed.to_bytes();
-    let seq = i64::try_from(v.seq).map_err(|_| {
-        LedgerError::BadRequest(format!("voucher seq {} is above 2^63 - 1", v.seq))
-    })?;
+    let seq = i64::try_from(v.seq)
+        .map_err(|_| LedgerError::BadRequest(format!("voucher seq {} is above 2^63 - 1", v.seq)))?;
     let used: Option<(Vec<u8>, String)> = conn
         .prepare_cached("SELECT voucher, response FROM vouchers WHERE payer = ?1 AND seq = ?2")?
         .query_row(params![&v.payer.to_bytes()[..], seq], |r| {
@@ -338,7 +341,12 @@ fn credit_receipts(
         .map(|a| a.pointer)
         .ok_or_else(|| LedgerError::Conflict("license has no revenue-share account".into()))?;
     for r in receipts {
-        let (increase, paid_to, receipt) = accept_receipt(conn, seed, r, now)?;
+        // An amount past 2^63 − 1 is a bad request here: 409 means a reused seq.
+        let (increase, paid_to, receipt) =
+            accept_receipt(conn, seed, r, now).map_err(|e| match e {
+                LedgerError::Conflict(m) => LedgerError::BadRequest(m),
+                e => e,
+            })?;
         if paid_to != pointer {
             return Err(LedgerError::BadRequest(format!(
                 "receipt is for a payment to {paid_to}, not to this license's pointer {pointer}"
@@ -400,7 +408,11 @@ pub fn attest(
             "SELECT pieces FROM attestations WHERE info_hash = ?1 AND payer = ?2 AND payee = ?3",
         )?
         .query_row(
-            params![&info_hash.0[..], &payer.to_bytes()[..], &payee.to_bytes()[..]],
+            params![
+                &info_hash.0[..],
+                &payer.to_bytes()[..],
+                &payee.to_bytes()[..]
+            ],
             |r| r.get(0),
         )
         .optional()?;
@@ -547,20 +559,24 @@ pub struct Swept {
     pub more: bool,
 }
 
+/// A stored claim: torrent, payer, piece, claimant (as bytes).
+type ClaimRow = (Vec<u8>, Vec<u8>, u32, Vec<u8>);
+
 /// Settles what time decides ([`Terms::settle`]) at `now`: claims whose share became
 /// movable move to their claimant, and shares pending past `forfeit_after` with nobody
 /// to move to go to the creator. At most `limit` of each per call.
 pub fn sweep(conn: &Connection, now: u64, windows: &Windows, limit: usize) -> Result<Swept> {
     let mut out = Swept::default();
     let now_i = to_i64(now, "time")?;
-    let claims: Vec<(Vec<u8>, Vec<u8>, u32, Vec<u8>)> = conn
+    let claims: Vec<ClaimRow> = conn
         .prepare_cached(
             "SELECT info_hash, payer, piece, claimant FROM claims WHERE movable_at <= ?1
              ORDER BY movable_at LIMIT ?2",
         )?
-        .query_map(params![now_i, i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
+        .query_map(
+            params![now_i, i64::try_from(limit).unwrap_or(i64::MAX)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?
         .collect::<rusqlite::Result<_>>()?;
     out.more |= claims.len() >= limit;
     for (ih, payer, piece, claimant) in claims {
@@ -603,7 +619,16 @@ pub fn sweep(conn: &Connection, now: u64, windows: &Windows, limit: usize) -> Re
                 out.moved += 1;
             }
             (Some(SettleDecision::Forfeit { amount }), Some(s)) => {
-                forfeit(conn, info_hash, &license.terms, &payer, piece, &s, amount, now)?;
+                forfeit(
+                    conn,
+                    info_hash,
+                    &license.terms,
+                    &payer,
+                    piece,
+                    &s,
+                    amount,
+                    now,
+                )?;
                 drop_claim(conn, info_hash, &payer, piece)?;
                 out.forfeited += 1;
             }
@@ -630,10 +655,9 @@ pub fn sweep(conn: &Connection, now: u64, windows: &Windows, limit: usize) -> Re
         let Some(license) = find_license(conn, p.info_hash)? else {
             continue;
         };
-        if let Some(SettleDecision::Forfeit { amount }) =
-            license
-                .terms
-                .settle(p.piece, &p.share, None, false, now, windows)
+        if let Some(SettleDecision::Forfeit { amount }) = license
+            .terms
+            .settle(p.piece, &p.share, None, false, now, windows)
         {
             forfeit(
                 conn,

@@ -2,10 +2,10 @@
 
 use super::*;
 use ed25519_dalek::SigningKey;
-use ilpt_protocol::receipt::Receipt;
 use ilpt_protocol::bitfield::Bitfield;
 use ilpt_protocol::charging::Windows;
 use ilpt_protocol::delivery::{Attestation, Revocation};
+use ilpt_protocol::receipt::Receipt;
 use ilpt_protocol::{Asset, Info, Layout, License, NewTorrent, Voucher};
 use proptest::prelude::*;
 
@@ -156,7 +156,14 @@ impl Fixture {
     }
 
     /// A voucher of `payer` to `payee` for `piece`, signed at `now` and spent then.
-    fn spend_now(&self, payer: &SigningKey, payee: &SigningKey, piece: u32, seq: u64, now: u64) -> String {
+    fn spend_now(
+        &self,
+        payer: &SigningKey,
+        payee: &SigningKey,
+        piece: u32,
+        seq: u64,
+        now: u64,
+    ) -> String {
         let v = self.voucher_until(payer, payee, piece, seq, now + 60);
         let answer = self.spend_at(&v, &[], now).unwrap();
         answer.body["outcome"].as_str().unwrap().to_owned()
@@ -302,7 +309,13 @@ fn voucher_spend_charges_once_and_retries_get_the_same_answer() {
     let a = audit(&f.conn).unwrap();
     assert!(a.holds(), "{a:?}");
     assert_eq!(
-        (a.credited, a.balances, a.voucher_charges, a.earned, a.pending),
+        (
+            a.credited,
+            a.balances,
+            a.voucher_charges,
+            a.earned,
+            a.pending
+        ),
         (1000, 750, 250, 200, 50)
     );
 }
@@ -332,9 +345,11 @@ fn a_piece_priced_at_zero_is_charged_nothing_without_a_balance() {
     );
     let a = audit(&f.conn).unwrap();
     assert!(a.holds(), "{a:?}");
-    assert_eq!((a.debited, a.voucher_charges, a.earned, a.pending), (0, 0, 0, 0));
+    assert_eq!(
+        (a.debited, a.voucher_charges, a.earned, a.pending),
+        (0, 0, 0, 0)
+    );
 }
-
 
 #[test]
 fn short_balance_is_402_with_the_missing_amount_and_keeps_the_receipt() {
@@ -359,7 +374,6 @@ fn short_balance_is_402_with_the_missing_amount_and_keeps_the_receipt() {
     let ok = f.spend(&f.voucher(&payer, &key(2), 0, 0), &[r2]).unwrap();
     assert_eq!(ok.body["balance"], "0");
 }
-
 
 #[test]
 fn seeder_cannot_spend_a_payers_balance_without_its_voucher() {
@@ -415,11 +429,19 @@ fn a_voucher_past_its_deadline_or_too_far_ahead_is_refused_and_a_huge_seq_is_400
     let payer = key(9);
     let r = f.pay(&f.pointer, 1000, 40);
     let v = f.voucher(&payer, &key(2), 0, 0);
-    let err = f.spend_at(&v, std::slice::from_ref(&r), NOW + 61).unwrap_err();
-    assert!(matches!(err, LedgerError::BadRequest(ref m) if m.contains("expired")), "{err:?}");
+    let err = f
+        .spend_at(&v, std::slice::from_ref(&r), NOW + 61)
+        .unwrap_err();
+    assert!(
+        matches!(err, LedgerError::BadRequest(ref m) if m.contains("expired")),
+        "{err:?}"
+    );
     let far = f.voucher_until(&payer, &key(2), 0, 1, NOW + 10_000);
     let err = f.spend(&far, &[]).unwrap_err();
-    assert!(matches!(err, LedgerError::BadRequest(ref m) if m.contains("ahead")), "{err:?}");
+    assert!(
+        matches!(err, LedgerError::BadRequest(ref m) if m.contains("ahead")),
+        "{err:?}"
+    );
     let huge = f.voucher(&payer, &key(2), 0, u64::MAX);
     let err = f.spend(&huge, &[]).unwrap_err();
     assert!(matches!(err, LedgerError::BadRequest(_)), "{err:?}");
@@ -431,8 +453,11 @@ fn a_seeder_share_is_earned_only_once_the_payer_attests_delivery() {
     let f = fixture();
     let (payer, seeder) = (key(9), key(2));
     f.set_pointer(&seeder, "$seeder.example/s");
-    f.spend(&f.voucher(&payer, &seeder, 0, 0), &[f.pay(&f.pointer, 1000, 41)])
-        .unwrap();
+    f.spend(
+        &f.voucher(&payer, &seeder, 0, 0),
+        &[f.pay(&f.pointer, 1000, 41)],
+    )
+    .unwrap();
     assert_eq!(f.earnings_of(&seeder), ("0".into(), "50".into()));
     // Nothing pending is paid out: only the creator's part is due.
     let due: u64 = payouts_due(&f.conn).unwrap().iter().map(|d| d.amount).sum();
@@ -466,8 +491,11 @@ fn a_seeder_share_is_earned_only_once_the_payer_attests_delivery() {
 fn a_payer_cannot_take_a_share_back_through_a_second_key() {
     let f = fixture();
     let (payer, honest, own) = (key(9), key(2), key(7));
-    f.spend(&f.voucher(&payer, &honest, 0, 0), &[f.pay(&f.pointer, 1000, 42)])
-        .unwrap();
+    f.spend(
+        &f.voucher(&payer, &honest, 0, 0),
+        &[f.pay(&f.pointer, 1000, 42)],
+    )
+    .unwrap();
     f.spend(&f.voucher(&payer, &honest, 1, 1), &[]).unwrap();
     // Before the honest seeder had its chance to be attested, nothing moves.
     assert_eq!(f.spend_now(&payer, &own, 0, 2, NOW + 5), "held");
@@ -510,7 +538,10 @@ fn a_payee_that_delivers_nothing_earns_nothing() {
     assert_eq!(f.earnings_of(&thief), ("0".into(), "0".into()));
     assert_eq!(f.earnings_of(&honest), ("100".into(), "0".into()));
     let late = f.voucher_until(&payer, &thief, 2, 4, NOW + 60);
-    assert!(matches!(f.spend_at(&late, &[], NOW + 6), Err(LedgerError::Forbidden(_))));
+    assert!(matches!(
+        f.spend_at(&late, &[], NOW + 6),
+        Err(LedgerError::Forbidden(_))
+    ));
     // A late spend by the thief of a voucher for a piece settled elsewhere gains nothing.
     assert!(matches!(
         f.spend_at(&f.voucher(&payer, &thief, 0, 5), &[], NOW + 7),
@@ -524,8 +555,11 @@ fn a_payee_that_delivers_nothing_earns_nothing() {
 fn without_a_ban_a_claim_settles_once_the_share_is_movable() {
     let f = fixture();
     let (payer, thief, honest) = (key(9), key(5), key(2));
-    f.spend(&f.voucher(&payer, &thief, 0, 0), &[f.pay(&f.pointer, 1000, 45)])
-        .unwrap();
+    f.spend(
+        &f.voucher(&payer, &thief, 0, 0),
+        &[f.pay(&f.pointer, 1000, 45)],
+    )
+    .unwrap();
     assert_eq!(f.spend_now(&payer, &honest, 0, 1, NOW + 1), "held");
     f.attest(&payer, &honest, &[0], NOW + 2);
     assert_eq!(sweep(&f.conn, NOW + 99, &W, 64).unwrap().moved, 0);
@@ -544,15 +578,21 @@ fn without_a_ban_a_claim_settles_once_the_share_is_movable() {
 fn a_share_never_attested_goes_to_the_creator() {
     let f = fixture();
     let (payer, seeder) = (key(9), key(2));
-    f.spend(&f.voucher(&payer, &seeder, 0, 0), &[f.pay(&f.pointer, 1000, 46)])
-        .unwrap();
+    f.spend(
+        &f.voucher(&payer, &seeder, 0, 0),
+        &[f.pay(&f.pointer, 1000, 46)],
+    )
+    .unwrap();
     assert_eq!(sweep(&f.conn, NOW + 999, &W, 64).unwrap().forfeited, 0);
     assert_eq!(sweep(&f.conn, NOW + 1000, &W, 64).unwrap().forfeited, 1);
     assert_eq!(f.earnings_of(&seeder), ("0".into(), "0".into()));
     assert_eq!(f.earnings_of(&f.creator), ("250".into(), "0".into()));
     // Settled with the creator: a late attestation or another payee changes nothing.
     f.attest(&payer, &seeder, &[0], NOW + 1001);
-    assert_eq!(f.spend_now(&payer, &key(3), 0, 1, NOW + 1002), "already_paid");
+    assert_eq!(
+        f.spend_now(&payer, &key(3), 0, 1, NOW + 1002),
+        "already_paid"
+    );
     assert_eq!(f.earnings_of(&seeder), ("0".into(), "0".into()));
     assert!(audit(&f.conn).unwrap().holds());
 }
@@ -584,7 +624,6 @@ fn statements_are_planned_once() {
     assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
     assert!(stmt.get_status(rusqlite::StatementStatus::Run) > 0);
 }
-
 
 #[test]
 fn shares_written_behind_are_all_there_after_a_restart() {
@@ -623,7 +662,11 @@ fn shares_written_behind_are_all_there_after_a_restart() {
         (0, &a, 8, NOW + 200, "moved"),
         (3, &b, 9, NOW + 200, "charged"),
     ] {
-        assert_eq!(f.spend_now(&payer, payee, piece, seq, at), outcome, "piece {piece}, seq {seq}");
+        assert_eq!(
+            f.spend_now(&payer, payee, piece, seq, at),
+            outcome,
+            "piece {piece}, seq {seq}"
+        );
     }
     // Charged: pieces 0..4 once each (1000 in all, 250 each); a holds piece 0 again
     // (pending) and settled 1 and 2; b holds piece 3.
@@ -688,7 +731,6 @@ fn reference_routes_cannot_credit_or_spend_a_license_balance() {
     assert!(audit(&f.conn).unwrap().holds());
 }
 
-
 #[test]
 fn a_second_payout_run_pays_nothing_and_no_payout_exceeds_its_earnings() {
     let f = fixture();
@@ -747,15 +789,32 @@ fn a_share_paid_out_never_moves_and_a_pending_one_is_never_paid_out() {
         .sum();
     assert_eq!(first, 250);
     for (seq, payee) in [(1, &s2), (2, &s3)] {
-        assert_eq!(f.spend_now(&payer, payee, 0, seq, NOW + 500), "already_paid");
+        assert_eq!(
+            f.spend_now(&payer, payee, 0, seq, NOW + 500),
+            "already_paid"
+        );
         assert!(pay_out_all(&f.conn, NOW, proof).unwrap().is_empty());
     }
     // A pending share moves once movable, and is paid out only once attested.
     f.spend(&f.voucher(&payer, &s1, 1, 3), &[]).unwrap();
     assert_eq!(f.spend_now(&payer, &s2, 1, 4, NOW + 100), "moved");
-    assert_eq!(pay_out_all(&f.conn, NOW, proof).unwrap().iter().map(|(d, _)| d.amount).sum::<u64>(), 200);
+    assert_eq!(
+        pay_out_all(&f.conn, NOW, proof)
+            .unwrap()
+            .iter()
+            .map(|(d, _)| d.amount)
+            .sum::<u64>(),
+        200
+    );
     f.attest(&payer, &s2, &[1], NOW + 101);
-    assert_eq!(pay_out_all(&f.conn, NOW, proof).unwrap().iter().map(|(d, _)| d.amount).sum::<u64>(), 50);
+    assert_eq!(
+        pay_out_all(&f.conn, NOW, proof)
+            .unwrap()
+            .iter()
+            .map(|(d, _)| d.amount)
+            .sum::<u64>(),
+        50
+    );
     let a = audit(&f.conn).unwrap();
     assert!(a.holds(), "{a:?}");
     assert_eq!((a.voucher_charges, a.paid_out), (500, 500));
@@ -794,7 +853,6 @@ fn a_creators_earnings_go_to_the_pointer_of_the_licenses_own_account() {
     assert_eq!(due[0].torrents, vec![f.info_hash]);
 }
 
-
 #[test]
 fn expired_nonces_are_pruned_as_new_ones_are_issued() {
     let f = fixture();
@@ -822,14 +880,12 @@ fn expired_nonces_are_pruned_as_new_ones_are_issued() {
     assert_eq!(balance(&f.conn, "alice").unwrap(), Some(10));
 }
 
-
 #[test]
 fn license_registration_checks_hash_signature_and_account() {
     let f = fixture();
     let err = register_license(&f.conn, InfoHash([0; 20]), b"d4:name1:ae").unwrap_err();
     assert!(err.to_string().contains("not the expected"), "{err}");
 }
-
 
 /// M1 of the adversarial probe: two huge credits to plain balances made SQLite's
 /// `SUM()` overflow, and every later audit failed.
@@ -858,7 +914,10 @@ fn huge_credits_are_bounded_and_the_audit_sums_exactly() {
             .unwrap();
     }
     let a = audit(&f.conn).unwrap();
-    assert_eq!(a.credited, u128::from(MAX_CREDIT) + 2 * u128::from(i64::MAX as u64));
+    assert_eq!(
+        a.credited,
+        u128::from(MAX_CREDIT) + 2 * u128::from(i64::MAX as u64)
+    );
     assert!(a.holds(), "{a:?}");
 }
 

@@ -25,7 +25,6 @@ pub mod metadata;
 pub mod metainfo;
 pub mod picker;
 pub mod pieces;
-pub mod receipt;
 pub mod rng;
 pub mod session;
 pub mod split;
@@ -33,6 +32,9 @@ pub mod voucher;
 pub mod wire;
 
 pub use amount::{Amount, Asset, Bps};
+/// STREAM receipts (RFC 0039) are an Interledger format: they live in
+/// `ilpt-interledger`, and are re-exported here for the verifier and the node.
+pub use ilpt_interledger::receipt;
 pub use info_hash::InfoHash;
 pub use keys::PublicKey;
 pub use license::{License, LicenseSignature};

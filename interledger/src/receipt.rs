@@ -9,8 +9,11 @@
 //! `secret = HMAC-SHA256(HMAC-SHA256(seed, "receipt_secret"), nonce)`.
 
 use base64::Engine as _;
+
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+
+use crate::stream::crypto::hmac_sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -65,16 +68,6 @@ impl std::fmt::Debug for Receipt {
 pub fn receipt_secret(seed: &[u8], nonce: &[u8; 16]) -> [u8; 32] {
     let key = hmac_sha256(seed, b"receipt_secret");
     hmac_sha256(&key, nonce)
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match HmacSha256::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().into()
 }
 
 impl Receipt {

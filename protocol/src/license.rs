@@ -93,6 +93,19 @@ pub fn validate_pointer(pointer: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The URL a payment pointer resolves to (RFC 0026): `$host/path` → `https://host/path`,
+/// `$host` → `https://host/.well-known/pay`; `http(s)://` URLs are used as they are.
+pub fn resolve_pointer(pointer: &str) -> Result<String, String> {
+    validate_pointer(pointer)?;
+    if let Some(rest) = pointer.strip_prefix('$') {
+        return Ok(match rest.split_once('/') {
+            Some((host, path)) if !path.is_empty() => format!("https://{host}/{path}"),
+            _ => format!("https://{}/.well-known/pay", rest.trim_end_matches('/')),
+        });
+    }
+    Ok(pointer.to_owned())
+}
+
 /// Checks a verifier base URL: `http://` or `https://` with a host.
 pub fn validate_verifier_url(url: &str) -> Result<(), String> {
     check_url_text(url)?;

@@ -35,18 +35,7 @@ pub const MAX_SPSP_RESPONSE: usize = 64 * 1024;
 /// How long a receiver has to answer.
 pub const SPSP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The URL a payment pointer resolves to: `$host/path` → `https://host/path`, `$host` →
-/// `https://host/.well-known/pay`; `http(s)://` URLs are used as they are.
-pub fn resolve_pointer(pointer: &str) -> Result<String, String> {
-    ilpt_protocol::license::validate_pointer(pointer)?;
-    if let Some(rest) = pointer.strip_prefix('$') {
-        return Ok(match rest.split_once('/') {
-            Some((host, path)) if !path.is_empty() => format!("https://{host}/{path}"),
-            _ => format!("https://{}/.well-known/pay", rest.trim_end_matches('/')),
-        });
-    }
-    Ok(pointer.to_owned())
-}
+pub use ilpt_protocol::license::resolve_pointer;
 
 /// `GET /{payment pointer}`: the reference-compatible proxy.
 pub async fn proxy_pointer(

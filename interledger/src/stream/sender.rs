@@ -7,8 +7,9 @@
 //! 1. **Probe.** An unfulfillable Prepare of [`SenderConfig::probe_amount`] carrying
 //!    our asset: the receiver's STREAM reply says how much of it would have arrived
 //!    (the path's exchange rate) and in which asset (`ConnectionAssetDetails`). A
-//!    hop's F08 lowers the probe to the largest packet it takes; a probe too small to
-//!    arrive as anything is tried ten times larger.
+//!    hop's F08 lowers the probe to the largest packet it takes, and a T04 (more than
+//!    our account may send) halves it; a probe too small to arrive as anything is
+//!    tried ten times larger.
 //! 2. **Send.** Up to [`SenderConfig::window`] Prepares at a time, each at most the
 //!    largest packet learned, sized from the probed rate so that what arrives never
 //!    passes the target; each names the least the receiver must get, so a worse rate
@@ -133,6 +134,9 @@ pub enum SendError {
     /// A reply that cannot be right (a fulfillment that does not match).
     #[error("a connector answered with a wrong fulfillment")]
     BadFulfillment,
+    /// The driver's link refused for good (the connector does not take our token).
+    #[error("{0}")]
+    Link(String),
 }
 
 /// How a payment stands.
@@ -507,6 +511,15 @@ impl Sender {
                     }
                     return;
                 }
+                if sent.kind == Kind::Probe
+                    && r.code == ErrorCode::T04InsufficientLiquidity
+                    && sent.source > 1
+                {
+                    // The probe is larger than what our account may still send: a
+                    // smaller one tells the rate as well.
+                    self.probe_amount = sent.source / 2;
+                    return;
+                }
                 if r.code.is_temporary() || r.code.bytes()[0] == b'R' {
                     self.retries += 1;
                     if self.retries > MAX_RETRIES {
@@ -539,6 +552,16 @@ impl Sender {
             }
             Packet::Prepare(_) => {}
         }
+    }
+
+    /// The driver cannot go on (its link refuses for good): the payment fails with
+    /// `error`, and nothing more is sent.
+    pub fn abort(&mut self, error: SendError) {
+        self.in_flight.clear();
+        if self.outcome.is_none() {
+            self.outcome = Some(Err(error));
+        }
+        self.phase = Phase::Done;
     }
 
     /// The driver could not send the Prepare numbered `sequence`, or got no answer:

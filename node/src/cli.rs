@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    create, demo, earnings, get, inspect, key, revshare, seed, serve, simulate, tracker, verifier,
-    verify,
+    create, demo, earnings, get, inspect, key, pay, revshare, seed, serve, simulate, tracker,
+    verifier, verify, wallet,
 };
 
 /// ILP Torrent: a peer-to-peer file-sharing swarm in which creators get paid.
@@ -53,6 +53,10 @@ pub enum Command {
     Revshare(revshare::RevShareCommand),
     /// Show a node's earnings per torrent, from a verifier; set where they are paid.
     Earnings(earnings::EarningsArgs),
+    /// Run the loopback Interledger wallet (for tests and demos) the demo pays through.
+    Wallet(wallet::WalletArgs),
+    /// Pay a payment pointer over Interledger and print the receipts.
+    Pay(pay::PayArgs),
     /// Run a local paid swarm in one command and report who paid, served and earned.
     Demo(demo::DemoArgs),
     /// Simulate a swarm from a scenario file; write summary, CSV and SVG plots.
@@ -88,6 +92,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Revshare(cmd) => revshare::run(cmd),
         Command::Earnings(args) => earnings::run(args),
+        Command::Wallet(args) => wallet::run(args),
+        Command::Pay(args) => pay::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Simulate(args) => simulate::run(args),
     };

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use base64::Engine as _;
 use futures::future::BoxFuture;
 use ilpt_protocol::{Amount, InfoHash, PublicKey};
 use libp2p::PeerId;
@@ -12,10 +13,122 @@ use serde_json::{json, Value};
 /// How long a serving peer waits for the verifier before refusing (fail closed).
 pub const VERIFIER_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// What a payment did: the receipts to credit, what arrived, and why it stopped short
+/// (a partial payment is money moved: its receipts are credited all the same).
+#[derive(Debug, Clone, Default)]
+pub struct Payment {
+    /// RFC 0039 receipts (base64) of what arrived.
+    pub receipts: Vec<String>,
+    /// What arrived, in the license's units.
+    pub delivered: u64,
+    /// Why it failed, if it did.
+    pub failure: Option<String>,
+}
+
 /// A way to pay a payment pointer and get STREAM receipts for it.
 pub trait PaymentRail: Send + Sync + std::fmt::Debug {
-    /// Pays `amount` to `pointer`; returns the receipts (base64) to credit.
-    fn pay<'a>(&'a self, pointer: &'a str, amount: Amount) -> BoxFuture<'a, Result<Vec<String>>>;
+    /// Pays `amount` of `asset` to `pointer`.
+    fn pay<'a>(
+        &'a self,
+        pointer: &'a str,
+        amount: Amount,
+        asset: &'a ilpt_protocol::Asset,
+    ) -> BoxFuture<'a, Result<Payment>>;
+}
+
+/// Paying over Interledger: STREAM through our account at a connector (ILP-over-HTTP),
+/// to the license's revenue-share pointer, queried through its verifier's SPSP proxy
+/// (which asks the receiver for receipts).
+#[derive(Debug, Clone)]
+pub struct IlpRail {
+    link: ilpt_ilp_io::link::HttpLink,
+    /// The most to send, in our account's asset: required when it is not the
+    /// license's.
+    max_spend: Option<u64>,
+    http: reqwest::Client,
+}
+
+/// How long one Prepare may take on the wire.
+const PREPARE_TIMEOUT: Duration = Duration::from_secs(35);
+
+impl IlpRail {
+    /// A rail through the connector at `connector` (its ILP-over-HTTP URL), with our
+    /// account's bearer token.
+    pub fn new(
+        connector: &str,
+        token: ilpt_ilp_io::link::Token,
+        max_spend: Option<u64>,
+    ) -> Result<IlpRail> {
+        Ok(IlpRail {
+            link: ilpt_ilp_io::link::HttpLink::new(connector, token, PREPARE_TIMEOUT)?,
+            max_spend,
+            http: client(),
+        })
+    }
+
+    /// Reads the token from `file`, or else from the `ILPT_ILP_TOKEN` environment
+    /// variable (never from a flag's value: command lines are visible to every user).
+    pub fn token(file: Option<&std::path::Path>) -> Result<ilpt_ilp_io::link::Token> {
+        let text = match file {
+            Some(f) => std::fs::read_to_string(f)
+                .with_context(|| format!("cannot read the ILP token file {}", f.display()))?,
+            None => std::env::var("ILPT_ILP_TOKEN").map_err(|_| {
+                anyhow::anyhow!("no ILP token: pass --ilp-token-file FILE or set ILPT_ILP_TOKEN")
+            })?,
+        };
+        ilpt_ilp_io::link::Token::new(&text)
+            .ok_or_else(|| anyhow::anyhow!("the ILP token is empty or not printable ASCII"))
+    }
+}
+
+impl PaymentRail for IlpRail {
+    fn pay<'a>(
+        &'a self,
+        pointer: &'a str,
+        amount: Amount,
+        asset: &'a ilpt_protocol::Asset,
+    ) -> BoxFuture<'a, Result<Payment>> {
+        Box::pin(async move {
+            use ilpt_ilp_io::pay::{ildcp, pay, PayOptions};
+            let account = ildcp(&self.link).await?;
+            let license_asset = (asset.code().to_owned(), asset.scale());
+            let ours = (account.asset_code.clone(), account.asset_scale);
+            if ours != license_asset && self.max_spend.is_none() {
+                bail!(
+                    "our ILP account is in {}:{} and the torrent costs {}: pass --max-spend AMOUNT \
+                     (in {}:{}) to pay across assets",
+                    ours.0,
+                    ours.1,
+                    asset.format(amount),
+                    ours.0,
+                    ours.1
+                );
+            }
+            let spsp = ilpt_ilp_io::spsp::query(&self.http, pointer).await?;
+            if !spsp.receipts_enabled {
+                bail!("the receiver at {pointer} does not give receipts: paying it would be unprovable");
+            }
+            let options = PayOptions {
+                target: amount.0,
+                max_source: self.max_spend,
+                require_asset: Some(license_asset),
+                window: 20,
+            };
+            let b64 = |r: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(r);
+            Ok(match pay(&self.link, &account, &spsp, &options).await {
+                Ok(paid) => Payment {
+                    receipts: paid.receipts.iter().map(|(_, r)| b64(r)).collect(),
+                    delivered: paid.delivered,
+                    failure: None,
+                },
+                Err(f) => Payment {
+                    receipts: f.paid.receipts.iter().map(|(_, r)| b64(r)).collect(),
+                    delivered: f.paid.delivered,
+                    failure: Some(f.error.to_string()),
+                },
+            })
+        })
+    }
 }
 
 /// The verifier's development rail (`ilpt verifier --dev-rail`), for loopback swarms:
@@ -72,7 +185,12 @@ fn client() -> reqwest::Client {
 }
 
 impl PaymentRail for DevRail {
-    fn pay<'a>(&'a self, pointer: &'a str, amount: Amount) -> BoxFuture<'a, Result<Vec<String>>> {
+    fn pay<'a>(
+        &'a self,
+        pointer: &'a str,
+        amount: Amount,
+        _asset: &'a ilpt_protocol::Asset,
+    ) -> BoxFuture<'a, Result<Payment>> {
         Box::pin(async move {
             let r = self
                 .http
@@ -89,7 +207,11 @@ impl PaymentRail for DevRail {
             let receipt = body["receipt"]
                 .as_str()
                 .context("payment answer has no receipt")?;
-            Ok(vec![receipt.to_owned()])
+            Ok(Payment {
+                receipts: vec![receipt.to_owned()],
+                delivered: amount.0,
+                failure: None,
+            })
         })
     }
 }

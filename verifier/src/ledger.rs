@@ -1109,6 +1109,8 @@ pub fn pay_out_all(
 /// Sums are exact whatever the rows hold (each term fits an i64; the sums are u128).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Audit {
+    /// Credits journalled (receipts credited to a balance).
+    pub credits: u64,
     /// Σ credits journalled.
     pub credited: u128,
     /// Σ current balances.
@@ -1153,7 +1155,9 @@ pub fn audit(conn: &Connection) -> Result<Audit> {
         }
         Ok(total)
     };
+    let credits: i64 = conn.query_row("SELECT COUNT(*) FROM credits", [], |r| r.get(0))?;
     Ok(Audit {
+        credits: from_i64(credits),
         credited: sum("SELECT amount FROM credits")?,
         balances: sum("SELECT amount FROM balances")?,
         debited: sum("SELECT amount FROM debits")?,

@@ -63,6 +63,7 @@ pub struct Wallet {
     max_packet: u64,
     rates: HashMap<(AssetId, AssetId), (u64, u64)>,
     inner: Mutex<Inner>,
+    fulfilled: std::sync::atomic::AtomicU64,
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -178,6 +179,7 @@ impl Wallet {
             max_packet: config.max_packet_amount,
             rates,
             inner: Mutex::new(inner),
+            fulfilled: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -185,6 +187,11 @@ impl Wallet {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Prepares fulfilled so far (payments between its accounts, packet by packet).
+    pub fn fulfilled(&self) -> u64 {
+        self.fulfilled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The account a bearer token belongs to.
@@ -325,6 +332,8 @@ impl Wallet {
             None => return self.reject(ErrorCode::F02Unreachable, "no such account", Vec::new()),
         };
         if outcome.received.is_some() {
+            self.fulfilled
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(payer) = inner.accounts.get_mut(from) {
                 payer.balance -= amount;
             }

@@ -593,7 +593,18 @@ impl Sender {
         for f in &p.frames {
             match f {
                 Frame::StreamReceipt { stream_id, receipt } => {
-                    self.receipts.insert(*stream_id, receipt.clone());
+                    // Replies to packets in flight together may come back in any order:
+                    // keep the receipt of the highest total (receipts are cumulative).
+                    let total = |r: &[u8]| {
+                        crate::receipt::Receipt::decode(r).map_or(0, |r| r.total_received)
+                    };
+                    let newer = self
+                        .receipts
+                        .get(stream_id)
+                        .is_none_or(|old| total(receipt) > total(old));
+                    if newer {
+                        self.receipts.insert(*stream_id, receipt.clone());
+                    }
                 }
                 Frame::ConnectionAssetDetails {
                     source_asset_code,

@@ -244,3 +244,27 @@ fn a_closed_connection_takes_nothing_more() {
     assert_eq!(tx.outcome(), Some(&Err(SendError::Closed)));
     assert_eq!(conn.forwarded, 10);
 }
+
+#[test]
+fn the_receipt_kept_is_the_highest_total_whatever_order_replies_come_in() {
+    let mut rx = receiver();
+    let mut c = config(&mut rx, 100, true);
+    c.max_packet = 50;
+    c.window = 4;
+    let mut tx = Sender::new(c);
+    let now = 1_000_000;
+    let (seq, probe) = tx.poll_send(now, [1; 12]).unwrap();
+    let reply = rx.handle_prepare(&probe, [2; 12]).reply;
+    tx.handle_reply(seq, &reply, now);
+    let a = tx.poll_send(now, [3; 12]).unwrap();
+    let b = tx.poll_send(now, [4; 12]).unwrap();
+    let ra = rx.handle_prepare(&a.1, [5; 12]).reply;
+    let rb = rx.handle_prepare(&b.1, [6; 12]).reply;
+    // The later packet's reply (the higher total) first, then the earlier one's.
+    tx.handle_reply(b.0, &rb, now);
+    tx.handle_reply(a.0, &ra, now);
+    let delivered = tx.progress().delivered;
+    assert!(delivered > 50, "{delivered}");
+    let (_, bytes) = tx.receipts().next().unwrap();
+    assert_eq!(Receipt::decode(bytes).unwrap().total_received, delivered);
+}

@@ -1,10 +1,14 @@
 //! `ilpt demo`: a local paid swarm in one command, on 127.0.0.1 only.
 //!
-//! An embedded verifier (development rail, temporary database) and tracker-lite; a
-//! creator publishes a generated file with a license (80% creator share) and seeds it
-//! slowly; three downloaders join from the magnet, pay, download from everyone and
-//! serve each other; a free-rider joins too and refuses to pay. Everything reported
-//! comes from the verifier's ledger and the nodes' own counters.
+//! An embedded `ilpt wallet` (Interledger accounts in USD: the verifier operator's
+//! collection account and one for each downloader), verifier (temporary database) and
+//! tracker-lite; a creator publishes a generated file with a license (80% creator
+//! share) and seeds it slowly; three downloaders join from the magnet, pay the
+//! license's pointer with real STREAM packets through the wallet (the verifier's SPSP
+//! proxy asks for receipts, and those receipts are what the serving peers credit),
+//! download from everyone and serve each other; a free-rider joins too and refuses to
+//! pay. Everything reported comes from the verifier's ledger, the wallet's balances and
+//! the nodes' own counters.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -41,6 +45,8 @@ const PRICE: u64 = 1000;
 /// The creator's share: 80%.
 const CREATOR_SHARE_BPS: u64 = 8000;
 const NAMES: [&str; 3] = ["alice", "bob", "carol"];
+/// What each downloader's wallet account starts with: 100.00 USD.
+const WALLET_BALANCE: i64 = 10_000;
 /// The demo verifier's [`ilpt_protocol::charging::Windows::move_after`], seconds.
 const DEMO_SHARE_MOVE_AFTER_S: u64 = 2;
 
@@ -114,11 +120,37 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
             eprintln!("{msg}");
         }
     };
-    // The verifier (development rail) and the tracker, on loopback.
+    // The wallet: the verifier operator's collection account, and each downloader's.
+    let mut accounts = vec![ilpt_ilp_io::wallet::AccountConfig {
+        name: "operator".into(),
+        asset: "USD:2".into(),
+        balance: 0,
+        min_balance: 0,
+        token_file: None,
+    }];
+    for name in NAMES {
+        accounts.push(ilpt_ilp_io::wallet::AccountConfig {
+            name: name.into(),
+            asset: "USD:2".into(),
+            balance: WALLET_BALANCE,
+            min_balance: 0,
+            token_file: Some(dir.join(format!("{name}.token"))),
+        });
+    }
+    let wallet = ilpt_ilp_io::wallet::start(&ilpt_ilp_io::wallet::WalletConfig {
+        listen: "127.0.0.1:0".parse()?,
+        accounts,
+        ..Default::default()
+    })
+    .await?;
+    let wurl = wallet.url();
+    // The verifier (collecting into the wallet's operator account) and the tracker.
     let verifier = ilpt_verifier::start(&ilpt_verifier::VerifierConfig {
         db: dir.join("verifier.db"),
         listen: "127.0.0.1:0".parse()?,
-        dev_rail: true,
+        collection_pointer: Some(wallet.wallet.pointer_of("operator")),
+        // The wallet is on loopback, over plain http.
+        allow_http_receivers: true,
         // A demo lasts seconds: a seeder share held by a peer that did not deliver
         // (an endgame request another peer answered first) moves to the peer that
         // did after 2 s, not the production 2 minutes.
@@ -137,7 +169,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
     .await?;
     let turl = format!("http://{}/announce", tracker.http);
     say(&format!(
-        "verifier on {vurl} (development rail), tracker on {turl}"
+        "wallet on {wurl}, verifier on {vurl}, tracker on {turl}"
     ));
 
     // The creator: an account, a file, a signed license.
@@ -204,6 +236,8 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
     let started = Instant::now();
     let mut parties = Vec::new();
     for name in NAMES {
+        let token = crate::payment::IlpRail::token(Some(&dir.join(format!("{name}.token"))))?;
+        let rail = crate::payment::IlpRail::new(&format!("{wurl}/ilp"), token, None)?;
         parties.push(
             join(
                 name,
@@ -211,6 +245,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
                 dir,
                 TorrentOptions {
                     max_price: Some(PRICE),
+                    rail: Some(std::sync::Arc::new(rail)),
                     ..Default::default()
                 },
             )
@@ -329,11 +364,17 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
         );
     }
     let fr = free_rider.handle.status.borrow().clone();
+    let ilp_packets = wallet.wallet.fulfilled();
+    let collected = wallet
+        .wallet
+        .view("operator")
+        .map_or(0, |a| u64::try_from(a.balance).unwrap_or(0));
     for p in parties.iter().chain(std::iter::once(&free_rider)) {
         p.handle.stop().await;
     }
     creator.stop().await;
     let _ = verifier.stop().await;
+    wallet.stop().await;
     let pending = audit["pending"].as_u64().unwrap_or(0);
     let split_exact = creator_earned + seeder_earned.values().sum::<u64>() + pending == total_paid;
     Ok(json!({
@@ -348,6 +389,9 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
         "split_sums_exactly": split_exact,
         "ledger_invariants_hold": audit["holds"],
         "pieces_served": pieces_served,
+        "ilp_packets": ilp_packets,
+        "receipts_credited": audit["credits"],
+        "collected_in_wallet": collected,
     }))
 }
 
@@ -422,6 +466,13 @@ fn human(r: &Value) -> String {
             }
         );
     }
+    let _ = writeln!(
+        o,
+        "\npayments (Interledger, through the wallet): {} STREAM packets fulfilled, {} receipts credited, {} collected",
+        r["ilp_packets"],
+        r["receipts_credited"],
+        usd(&r["collected_in_wallet"])
+    );
     let _ = writeln!(o, "\nrevenue (from the verifier's ledger):");
     let _ = writeln!(o, "  paid in total   {}", usd(&r["total_paid"]));
     let _ = writeln!(o, "  creator earned  {}", usd(&r["creator_earned"]));

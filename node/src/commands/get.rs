@@ -37,6 +37,9 @@ pub struct GetArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub swarm: SwarmArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ilp: super::swarm_args::IlpArgs,
 }
 
 fn source(text: &str) -> Result<Source> {
@@ -98,7 +101,7 @@ pub fn run(args: &GetArgs) -> Result<()> {
         for a in node.addresses() {
             eprintln!("listening on {a}");
         }
-        let options = TorrentOptions { max_price, free_ride: args.free_ride, upload_limit: args.swarm.upload_limit, seed_mode: false };
+        let options = TorrentOptions { max_price, free_ride: args.free_ride, upload_limit: args.swarm.upload_limit, seed_mode: false, rail: args.ilp.rail()? };
         let mut handle = node.add(src, Placement::Under(args.out.clone()), args.swarm.trackers.clone(), args.swarm.peers.clone(), options)?;
         let started = Instant::now();
         // Without a terminal (scripts, logs), progress goes out as lines, once a second.

@@ -49,6 +49,7 @@ pub fn run(args: &SeedArgs) -> Result<()> {
             free_ride: false,
             upload_limit: args.swarm.upload_limit,
             seed_mode: args.seed_mode,
+            rail: None,
         };
         let handle = node.add(
             Source::Torrent(Box::new(metainfo)),

@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// Upload rate limit per torrent, bytes per second.
     #[arg(long, value_name = "BYTES_PER_S")]
     pub upload_limit: Option<u64>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub ilp: super::swarm_args::IlpArgs,
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     pub print_config: bool,
@@ -61,6 +64,15 @@ impl ServeArgs {
         }
         if self.upload_limit.is_some() {
             c.upload_limit = self.upload_limit;
+        }
+        if self.ilp.ilp_connector.is_some() {
+            c.ilp_connector = self.ilp.ilp_connector.clone();
+        }
+        if self.ilp.ilp_token_file.is_some() {
+            c.ilp_token_file = self.ilp.ilp_token_file.clone();
+        }
+        if self.ilp.max_spend.is_some() {
+            c.max_spend = self.ilp.max_spend;
         }
         Ok(c)
     }

@@ -30,6 +30,35 @@ pub struct SwarmArgs {
     pub upload_limit: Option<u64>,
 }
 
+/// How this node pays for licensed torrents: its account at an Interledger connector.
+#[derive(Debug, Args, Clone, Default)]
+pub struct IlpArgs {
+    /// Our Interledger account's ILP-over-HTTP URL at a connector (e.g. a wallet's
+    /// `http://127.0.0.1:7100/ilp`). Paid torrents are paid through it.
+    #[arg(long, value_name = "URL")]
+    pub ilp_connector: Option<String>,
+    /// File holding the account's bearer token (or set ILPT_ILP_TOKEN; never a flag's
+    /// value: command lines are visible to every user of the machine).
+    #[arg(long, value_name = "FILE")]
+    pub ilp_token_file: Option<PathBuf>,
+    /// The most to spend, in our account's asset units: required when it is not the
+    /// torrent's asset (the connector converts at its rate).
+    #[arg(long, value_name = "AMOUNT")]
+    pub max_spend: Option<u64>,
+}
+
+impl IlpArgs {
+    /// The rail these options pay through (`None` without `--ilp-connector`).
+    pub fn rail(&self) -> Result<Option<std::sync::Arc<dyn crate::payment::PaymentRail>>> {
+        let Some(url) = &self.ilp_connector else {
+            return Ok(None);
+        };
+        let token = crate::payment::IlpRail::token(self.ilp_token_file.as_deref())?;
+        let rail = crate::payment::IlpRail::new(url, token, self.max_spend)?;
+        Ok(Some(std::sync::Arc::new(rail)))
+    }
+}
+
 impl SwarmArgs {
     /// The listen addresses, defaulting to TCP and QUIC on all interfaces.
     pub fn listen_addrs(&self) -> Vec<Multiaddr> {

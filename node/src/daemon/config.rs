@@ -20,6 +20,13 @@ pub struct ServeConfig {
     pub bootstrap: Vec<String>,
     /// Upload rate limit per torrent, bytes per second (none: unlimited).
     pub upload_limit: Option<u64>,
+    /// Our Interledger account's ILP-over-HTTP URL, to pay for licensed torrents.
+    pub ilp_connector: Option<String>,
+    /// The file holding that account's bearer token (or ILPT_ILP_TOKEN).
+    pub ilp_token_file: Option<PathBuf>,
+    /// The most to spend per torrent in our account's asset, when it is not the
+    /// torrent's.
+    pub max_spend: Option<u64>,
 }
 
 impl Default for ServeConfig {
@@ -34,6 +41,9 @@ impl Default for ServeConfig {
             ],
             bootstrap: Vec::new(),
             upload_limit: None,
+            ilp_connector: None,
+            ilp_token_file: None,
+            max_spend: None,
         }
     }
 }

@@ -50,6 +50,7 @@ pub struct Daemon {
     config: ServeConfig,
     torrents: Mutex<HashMap<InfoHash, (Entry, Option<TorrentHandle>)>>,
     folders: Arc<Folders>,
+    rail: Option<Arc<dyn crate::payment::PaymentRail>>,
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -82,11 +83,18 @@ impl Daemon {
         };
         let node = Node::start(&key, &parse(&config.listen)?, &parse(&config.bootstrap)?).await?;
         let folders = Arc::new(Folders::load(&config.state_dir.join("torrents"))?);
+        let rail = crate::commands::swarm_args::IlpArgs {
+            ilp_connector: config.ilp_connector.clone(),
+            ilp_token_file: config.ilp_token_file.clone(),
+            max_spend: config.max_spend,
+        }
+        .rail()?;
         let daemon = Arc::new(Daemon {
             node,
             config,
             torrents: Mutex::new(HashMap::new()),
             folders,
+            rail,
         });
         for entry in std::fs::read_dir(daemon.dir())? {
             let path = entry?.path();
@@ -144,6 +152,7 @@ impl Daemon {
             free_ride: false,
             upload_limit: self.config.upload_limit,
             seed_mode: false,
+            rail: self.rail.clone(),
         };
         self.node.add(
             source,

@@ -104,6 +104,9 @@ pub struct TorrentOptions {
     /// Assume the data on disk is complete and correct (skip the start-up check), as
     /// libtorrent's seed mode does; pieces are still checked by every downloader.
     pub seed_mode: bool,
+    /// How this node pays for licensed torrents (none: the license verifier's
+    /// development rail).
+    pub rail: Option<Arc<dyn PaymentRail>>,
 }
 
 /// A token bucket for the upload limit: at most one second of burst.
@@ -330,7 +333,11 @@ impl Torrent {
                     creator: license.creator,
                 },
                 pointer: license.pointer.clone(),
-                rail: Arc::new(DevRail::new(&license.verifier)),
+                rail: self
+                    .options
+                    .rail
+                    .clone()
+                    .unwrap_or_else(|| Arc::new(DevRail::new(&license.verifier))),
                 verifier: verifier.clone(),
                 funded: complete || self.options.free_ride,
                 waiting: Vec::new(),
@@ -339,13 +346,14 @@ impl Torrent {
             };
             // Register the license with its verifier (idempotent), then, if we download,
             // top up our balance to the price: a restart pays only what is missing.
-            let (ih, info, me, rail, pointer, tx) = (
+            let (ih, info, me, rail, pointer, tx, asset) = (
                 self.info_hash,
                 metainfo.info_bytes().to_vec(),
                 self.me,
                 pay.rail.clone(),
                 pay.pointer.clone(),
                 self.inputs_tx.clone(),
+                license.asset.clone(),
             );
             let must_pay = !pay.funded;
             tokio::spawn(async move {
@@ -356,7 +364,7 @@ impl Torrent {
                     info,
                     &me,
                     &pointer,
-                    price,
+                    (price, &asset),
                     must_pay,
                 )
                 .await;
@@ -1391,7 +1399,7 @@ async fn fund(
     info: Vec<u8>,
     me: &PublicKey,
     pointer: &str,
-    price: u64,
+    (price, asset): (u64, &ilpt_protocol::Asset),
     must_pay: bool,
 ) -> anyhow::Result<()> {
     verifier.register(ih, info).await?;
@@ -1402,8 +1410,19 @@ async fn fund(
     let missing = price.saturating_sub(balance.saturating_add(charged));
     if missing > 0 {
         tracing::info!(amount = missing, %pointer, "paying");
-        for receipt in rail.pay(pointer, ilpt_protocol::Amount(missing)).await? {
-            verifier.credit(ih, me, &receipt).await?;
+        let paid = rail
+            .pay(pointer, ilpt_protocol::Amount(missing), asset)
+            .await?;
+        // What arrived is credited even when the payment stopped short: it was paid.
+        for receipt in &paid.receipts {
+            verifier.credit(ih, me, receipt).await?;
+        }
+        if let Some(why) = paid.failure {
+            anyhow::bail!(
+                "{why}; {} of the {} missing arrived and was credited (a restart pays only the rest)",
+                asset.format(ilpt_protocol::Amount(paid.delivered)),
+                asset.format(ilpt_protocol::Amount(missing))
+            );
         }
     }
     Ok(())

@@ -299,6 +299,11 @@ fn demo_reports_verified_downloads_an_empty_free_rider_and_an_exact_split() {
         .all(|d| d["verified"] == true && d["seconds"].as_f64().unwrap() > 0.0));
     assert_eq!(r["free_rider_bytes"], 0);
     assert_eq!(r["total_paid"], 3000);
+    // The payments were real STREAM packets through the wallet, and what the serving
+    // peers credited were the receiver's receipts.
+    assert!(r["ilp_packets"].as_u64().unwrap() >= 3, "{r}");
+    assert!(r["receipts_credited"].as_u64().unwrap() >= 3, "{r}");
+    assert_eq!(r["collected_in_wallet"], 3000);
     let seeders: u64 = r["seeder_earned"]
         .as_object()
         .unwrap()

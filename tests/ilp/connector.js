@@ -17,10 +17,13 @@
 //
 // When both accounts listen it prints one JSON line:
 //   {"ready":"connector","address":"test.conn","payer":{...},"receiver":{...}}
-// Logs (the `debug` package) go to stderr when DEBUG is set, e.g. DEBUG='connector*'.
+// Logs go to stderr (ilp-connector's own go to stdout unless told otherwise); DEBUG (e.g.
+// DEBUG='connector*,ilp*') selects more.
 'use strict'
 const { createApp } = require('ilp-connector')
 const common = require('./common')
+
+require('ilp-connector/dist/common/log').setOutputStream(process.stderr)
 
 const USAGE = `usage: node connector.js --payer-port P --receiver-port R --receiver-url URL
   [--payer-token T] [--receiver-token T] [--connector-token T] [--payer-asset CODE:SCALE]

@@ -13,7 +13,7 @@
 //!
 //! Every port is picked free on 127.0.0.1 for each start, so tests run in parallel. The
 //! scripts print one JSON line when ready; a process that fails to get ready makes the
-//! caller panic with the end of its stderr. Set `ILPT_ILP_DEBUG` (a `DEBUG` pattern such as
+//! caller panic with the end of its output (stderr, and any stray stdout line). Set `ILPT_ILP_DEBUG` (a `DEBUG` pattern such as
 //! `connector*,ilp-protocol-stream*`) for the libraries' logs.
 //!
 //! The helpers block (they run `node` and make blocking HTTP requests): call them from a
@@ -34,8 +34,8 @@ use crate::{free_port, Proc};
 
 /// How long a connector or receiver may take to print its ready line.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Lines of a process's stderr kept for failure messages.
-const STDERR_TAIL_LINES: usize = 200;
+/// Lines of a process's output kept for failure messages.
+const OUTPUT_TAIL_LINES: usize = 200;
 /// The packages `npm ci --prefix tests/ilp` installs that the scripts load.
 const PACKAGES: [&str; 5] = [
     "ilp-connector",
@@ -107,7 +107,7 @@ fn opt_u64_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error
 #[derive(Debug)]
 pub struct NodeProcess {
     proc: Proc,
-    stderr: Arc<Mutex<VecDeque<String>>>,
+    output: Arc<Mutex<VecDeque<String>>>,
 }
 
 impl NodeProcess {
@@ -116,11 +116,20 @@ impl NodeProcess {
         self.proc.0.id()
     }
 
-    /// The last lines it wrote to stderr, for failure messages.
-    pub fn stderr_tail(&self) -> String {
-        let lines = self.stderr.lock().unwrap_or_else(PoisonError::into_inner);
+    /// The last lines it wrote to stdout and stderr, for failure messages.
+    pub fn output_tail(&self) -> String {
+        let lines = self.output.lock().unwrap_or_else(PoisonError::into_inner);
         lines.iter().cloned().collect::<Vec<_>>().join("\n")
     }
+}
+
+/// Appends `line` to a bounded tail.
+fn keep_line(tail: &Mutex<VecDeque<String>>, line: String) {
+    let mut lines = tail.lock().unwrap_or_else(PoisonError::into_inner);
+    if lines.len() == OUTPUT_TAIL_LINES {
+        lines.pop_front();
+    }
+    lines.push_back(line);
 }
 
 /// Starts `script` (in `tests/ilp`) with `args` and waits for its ready line, a JSON
@@ -146,42 +155,43 @@ fn start_script<T: DeserializeOwned>(
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
         panic!("node {script}: no piped output")
     };
-    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(STDERR_TAIL_LINES)));
+    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(OUTPUT_TAIL_LINES)));
     let keep = Arc::clone(&tail);
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let mut lines = keep.lock().unwrap_or_else(PoisonError::into_inner);
-            if lines.len() == STDERR_TAIL_LINES {
-                lines.pop_front();
-            }
-            lines.push_back(line);
+            keep_line(&keep, line);
         }
     });
     let (tx, rx) = mpsc::channel();
+    let keep = Arc::clone(&tail);
     // Reads every line, ready or not, so the child never blocks on a full pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
+            if line.starts_with('{') {
+                let _ = tx.send(line);
+            } else {
+                keep_line(&keep, line);
+            }
         }
     });
     let process = NodeProcess {
         proc: Proc(child),
-        stderr: tail,
+        output: tail,
     };
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
         let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(line) => line,
             Err(mpsc::RecvTimeoutError::Timeout) => panic!(
-                "{what} ({script}) not ready after {READY_TIMEOUT:?}; its stderr:\n{}",
-                process.stderr_tail()
+                "{what} ({script}) not ready after {READY_TIMEOUT:?}; its output:\n{}",
+                process.output_tail()
             ),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
                 // Let the stderr reader catch up with a process that just ended.
                 std::thread::sleep(Duration::from_millis(200));
                 panic!(
-                    "{what} ({script}) ended before it was ready; its stderr:\n{}",
-                    process.stderr_tail()
+                    "{what} ({script}) ended before it was ready; its output:\n{}",
+                    process.output_tail()
                 )
             }
         };
@@ -449,9 +459,9 @@ impl JsReceiver {
         match answer {
             Ok(t) => t.total_received,
             Err(e) => panic!(
-                "GET {}: {e}; receiver stderr:\n{}",
+                "GET {}: {e}; receiver output:\n{}",
                 self.total_url,
-                self.process.stderr_tail()
+                self.process.output_tail()
             ),
         }
     }

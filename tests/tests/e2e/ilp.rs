@@ -48,8 +48,8 @@ fn js_sender_pays_js_receiver_through_js_connector_and_its_receipts_verify() {
     );
     assert!(
         paid.ok,
-        "{paid:?}\nconnector stderr:\n{}",
-        connector.process.stderr_tail()
+        "{paid:?}\nconnector output:\n{}",
+        connector.process.output_tail()
     );
     assert_eq!((paid.sent, paid.delivered), (4321, 4321));
     assert_eq!(paid.receipts_enabled, Some(true));

@@ -1,5 +1,10 @@
 //! Support for ILP Torrent's end-to-end tests and benchmarks: finding (and building) the
-//! `ilpt` binary of the current profile, and making test data.
+//! `ilpt` binary of the current profile, making test data, and running the JavaScript
+//! Interledger reference stack of `tests/ilp` on 127.0.0.1 ([`ilp`]).
+
+pub mod ilp;
+
+pub use ilp::node_available;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

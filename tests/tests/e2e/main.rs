@@ -8,6 +8,7 @@
 mod cli;
 mod common;
 mod daemon;
+mod ilp;
 mod interop;
 mod paid;
 mod swarm;

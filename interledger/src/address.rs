@@ -43,10 +43,14 @@ impl Address {
         if bytes.is_empty() || bytes.len() > MAX_ADDRESS_LEN {
             return Err(AddressError("length"));
         }
-        let mut segments = bytes.split(|b| *b == b'.');
+        let mut segments = bytes.split(|b| *b == b'.').peekable();
         let scheme = segments.next().unwrap_or_default();
         if !SCHEMES.iter().any(|s| s.as_bytes() == scheme) {
             return Err(AddressError("unknown scheme"));
+        }
+        // At least one segment after the scheme (RFC 0015's grammar).
+        if segments.peek().is_none() {
+            return Err(AddressError("no segment after the scheme"));
         }
         for s in segments {
             if s.is_empty()
@@ -95,12 +99,12 @@ mod tests {
             "test.alice",
             "private.x~y_z-1",
             "peer.config",
-            "g",
         ] {
             assert!(Address::new(good).is_ok(), "{good}");
         }
         for bad in [
             "",
+            "g",
             "x.y",
             "g..a",
             "g.a b",

@@ -184,6 +184,7 @@ pub fn open(path: &std::path::Path) -> Result<Connection> {
     // commits, where they would stall every request waiting in that batch.
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     paid::prepare(&conn)?;
+    shares::note_revocations(&conn)?;
     Ok(conn)
 }
 

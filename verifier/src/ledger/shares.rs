@@ -52,6 +52,21 @@ fn wire_bit(bits: &[u8], piece: u32) -> bool {
         .is_some_and(|b| b & (0x80 >> (piece % 8)) != 0)
 }
 
+/// Set once any ledger of this process holds a revocation: until then a spend needs
+/// no lookup of them (the common case costs nothing; a revocation turns the lookups on).
+static ANY_REVOCATION: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Notes that `conn`'s ledger holds revocations, if it does (at start).
+pub(crate) fn note_revocations(conn: &Connection) -> Result<()> {
+    let any: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM revocations)", [], |r| {
+        r.get(0)
+    })?;
+    if any {
+        ANY_REVOCATION.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(())
+}
+
 /// Whether `payer` revoked `payee` on `info_hash`.
 fn revoked(
     conn: &Connection,
@@ -59,6 +74,9 @@ fn revoked(
     payer: &PublicKey,
     payee: &PublicKey,
 ) -> Result<bool> {
+    if !ANY_REVOCATION.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(false);
+    }
     Ok(conn
         .prepare_cached(
             "SELECT 1 FROM revocations WHERE info_hash = ?1 AND payer = ?2 AND payee = ?3",
@@ -233,7 +251,8 @@ pub fn spend_voucher(
             None => false,
         },
         payee_revoked: revoked(conn, info_hash, &v.payer, &v.payee)?,
-        payee_attested: attested(conn, info_hash, &v.payer, &v.payee, v.piece)?,
+        // Stored attestations hold only pieces already bought (see `attest`).
+        payee_attested: false,
     };
     let decision = license
         .terms
@@ -426,26 +445,18 @@ pub fn attest(
     if new.is_empty() {
         return Ok(json!({"new": 0, "settled": "0", "claims": 0}));
     }
+    // What is stored is what was attested of pieces already bought: a piece attested
+    // before it is charged (an order no honest payer makes, since a piece is charged
+    // before it is served) is taken when a later, cumulative, attestation names it
+    // again. So a spend never needs to look the attestations up.
     let mut union = before;
-    for &p in &new {
-        union.set(p);
-    }
-    exec(
-        conn,
-        "INSERT INTO attestations (info_hash, payer, payee, pieces, at) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (info_hash, payer, payee) DO UPDATE SET pieces = excluded.pieces, at = excluded.at",
-        params![
-            &info_hash.0[..],
-            &payer.to_bytes()[..],
-            &payee.to_bytes()[..],
-            union.to_wire(),
-            to_i64(now, "time")?
-        ],
-    )?;
     let payee_revoked = revoked(conn, info_hash, payer, payee)?;
     let (mut settled, mut claims) = (0u128, 0u32);
     for piece in new {
         let share = paid::share_of(conn, info_hash, payer, piece)?;
+        if share.is_some() {
+            union.set(piece);
+        }
         let holder_revoked = match &share {
             Some(s) if s.holder != *payee => revoked(conn, info_hash, payer, &s.holder)?,
             _ => false,
@@ -495,6 +506,18 @@ pub fn attest(
             AttestDecision::Nothing => {}
         }
     }
+    exec(
+        conn,
+        "INSERT INTO attestations (info_hash, payer, payee, pieces, at) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (info_hash, payer, payee) DO UPDATE SET pieces = excluded.pieces, at = excluded.at",
+        params![
+            &info_hash.0[..],
+            &payer.to_bytes()[..],
+            &payee.to_bytes()[..],
+            union.to_wire(),
+            to_i64(now, "time")?
+        ],
+    )?;
     // All settlements of one attestation are the one payee's: one row change.
     let settled_i = i128::try_from(settled).unwrap_or(i128::MAX);
     add_earnings(conn, payee, info_hash, settled_i, -settled_i)?;
@@ -528,6 +551,8 @@ pub fn revoke(
     }
     license_of(conn, info_hash)?;
     let now_i = to_i64(now, "time")?;
+    // Before the row: a spend in the same transaction must look it up.
+    ANY_REVOCATION.store(true, std::sync::atomic::Ordering::Relaxed);
     exec(
         conn,
         "INSERT INTO revocations (info_hash, payer, payee, at) VALUES (?1, ?2, ?3, ?4)

@@ -474,11 +474,15 @@ fn a_seeder_share_is_earned_only_once_the_payer_attests_delivery() {
     let answer = f.attest(&payer, &seeder, &[0, 1], NOW + 1);
     assert_eq!(answer["settled"], "50");
     assert_eq!(f.earnings_of(&seeder), ("50".into(), "0".into()));
-    // The same attestation again, or a cumulative one with nothing new, changes nothing;
-    // piece 1 was attested before it was bought, so its charge settles at once.
-    assert_eq!(f.attest(&payer, &seeder, &[0, 1], NOW + 2)["new"], 0);
+    // The same attestation again changes nothing for piece 0. Piece 1 was attested
+    // before it was bought (no honest payer does that: a piece is charged before it is
+    // served), which counted for nothing; the next cumulative attestation, which names
+    // it again, settles it once it is charged.
+    assert_eq!(f.attest(&payer, &seeder, &[0], NOW + 2)["new"], 0);
     let charged = f.spend(&f.voucher(&payer, &seeder, 1, 1), &[]).unwrap();
-    assert_eq!(charged.body["seeder_settled"], true);
+    assert_eq!(charged.body["seeder_settled"], false);
+    assert_eq!(f.earnings_of(&seeder), ("50".into(), "50".into()));
+    assert_eq!(f.attest(&payer, &seeder, &[0, 1], NOW + 3)["settled"], "50");
     assert_eq!(f.earnings_of(&seeder), ("100".into(), "0".into()));
     let a = audit(&f.conn).unwrap();
     assert!(a.holds(), "{a:?}");

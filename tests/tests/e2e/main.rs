@@ -11,4 +11,5 @@ mod daemon;
 mod interop;
 mod paid;
 mod swarm;
+mod tracker;
 mod verifier;

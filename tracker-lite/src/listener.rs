@@ -169,17 +169,24 @@ async fn serve_connection(
     // Bytes received and not yet answered: empty (no allocation) unless a request
     // arrived in pieces or several arrived at once.
     let mut pending: Vec<u8> = Vec::new();
+    // One timer for the connection, pushed back at each request: pushing a registered
+    // timer later costs no trip to the timer wheel, unlike a new timer per request.
+    let deadline = tokio::time::sleep(HEADER_READ_TIMEOUT);
+    tokio::pin!(deadline);
     loop {
-        let deadline = tokio::time::Instant::now() + HEADER_READ_TIMEOUT;
+        deadline
+            .as_mut()
+            .reset(tokio::time::Instant::now() + HEADER_READ_TIMEOUT);
         let (answer, keep_alive) = loop {
             if !pending.is_empty() {
                 if let Some(a) = answer_pending(&mut pending, store, remote) {
                     break a;
                 }
             }
-            match tokio::time::timeout_at(deadline, stream.readable()).await {
-                Ok(r) => r?,
-                Err(_) => return Ok(()),
+            tokio::select! {
+                biased;
+                r = stream.readable() => r?,
+                () = &mut deadline => return Ok(()),
             }
             match read(stream, &mut pending, store, remote) {
                 Read::Answer(a, keep_alive) => break (a, keep_alive),

@@ -234,6 +234,19 @@ pub struct Store {
     by_created: BTreeSet<(usize, Host)>,
 }
 
+/// Counts `addrs`, no longer listed, out of their hosts' peers in `hosts`.
+fn forget_peers(hosts: &mut HashMap<Host, HostUse>, addrs: &[SocketAddr]) {
+    for a in addrs {
+        let host = Host::of(a.ip());
+        if let Some(usage) = hosts.get_mut(&host) {
+            usage.peers = usage.peers.saturating_sub(1);
+            if usage.is_empty() {
+                hosts.remove(&host);
+            }
+        }
+    }
+}
+
 /// Why an announce was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -388,6 +401,10 @@ impl Store {
             }
         }
         if !self.swarms.contains_key(&ih) {
+            // The swarm joined may itself have been evicted: the peer now creates it.
+            if limited && self.created_by(host) >= self.limits.max_swarms_per_ip {
+                return Err(StoreError::TooManySwarmsFromAddress);
+            }
             let created = &mut self.hosts.entry(host).or_default().created;
             created.push(ih);
             let n = created.len();
@@ -461,17 +478,14 @@ impl Store {
         }
     }
 
+    /// Live swarms `host` created.
+    fn created_by(&self, host: Host) -> usize {
+        self.hosts.get(&host).map_or(0, |h| h.created.len())
+    }
+
     /// Counts `addrs`, no longer listed, out of their hosts' peers.
     fn forget_peers(&mut self, addrs: &[SocketAddr]) {
-        for a in addrs {
-            let host = Host::of(a.ip());
-            if let Some(usage) = self.hosts.get_mut(&host) {
-                usage.peers = usage.peers.saturating_sub(1);
-                if usage.is_empty() {
-                    self.hosts.remove(&host);
-                }
-            }
-        }
+        forget_peers(&mut self.hosts, addrs);
     }
 
     /// Counts `addrs`, just expired from one swarm, out of the store.
@@ -482,15 +496,15 @@ impl Store {
 
     /// Drops expired peers and empty swarms.
     pub fn purge(&mut self, now: Instant) {
-        let mut gone = Vec::new();
         let mut empty = Vec::new();
         for (ih, swarm) in &mut self.swarms {
-            gone.extend(swarm.expire(now));
+            let gone = swarm.expire(now);
+            self.total -= gone.len();
+            forget_peers(&mut self.hosts, &gone);
             if swarm.len() == 0 {
                 empty.push(*ih);
             }
         }
-        self.forget_expired(&gone);
         for ih in &empty {
             self.remove_swarm(ih);
         }

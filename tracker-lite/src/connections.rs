@@ -2,7 +2,7 @@
 //! there are too many.
 //!
 //! A connection is *idle* while it waits for a request (its first, or the next on a
-//! keep-alive connection) and *busy* while its answer is being written. A newcomer is
+//! keep-alive connection) and *busy* while a request of it is being answered. A newcomer is
 //! never turned away because others hold connections open: when its host already has
 //! [`MAX_CONNECTIONS_PER_HOST`], that host's longest-idle connection is closed for it;
 //! when the thread has [`MAX_CONNECTIONS_PER_THREAD`], the thread's longest-idle one is.
@@ -172,7 +172,7 @@ impl<T> Connections<T> {
         }
     }
 
-    /// `id` is writing an answer: it is not to be closed for a newcomer.
+    /// `id` has a request in flight: it is not to be closed for a newcomer.
     pub fn busy(&mut self, id: ConnId) {
         if self.get(id).is_some_and(|l| !l.busy) {
             self.unlink(id.slot);

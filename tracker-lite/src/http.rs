@@ -5,10 +5,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
 use ilpt_protocol::InfoHash;
 use percent_encoding::percent_decode_str;
 
-use crate::http1::Status;
 use crate::store::Store;
 
 /// Seconds clients are told to wait between announces.
@@ -21,14 +24,35 @@ pub const DEFAULT_NUMWANT: usize = 50;
 /// The shared store.
 pub type Shared = Arc<Mutex<Store>>;
 
-/// Answers a `GET` of `target` (`/announce?…` or `/health`) from `remote`.
-pub fn answer(store: &Shared, remote: SocketAddr, target: &str) -> (Status, Vec<u8>) {
-    let (path, query) = target.split_once('?').unwrap_or((target, ""));
-    match path {
-        "/announce" => (Status::Ok, announce(store, remote, query)),
-        "/health" => (Status::Ok, b"ok".to_vec()),
-        _ => (Status::NotFound, b"not found".to_vec()),
+/// The answer to `request` from `remote`: a `GET` of `/announce?…` from the store, of
+/// `/health` with `ok`; 404 for another path and 405 for another method. Its body, if
+/// any, is not read.
+pub fn answer<B>(
+    store: &Shared,
+    remote: SocketAddr,
+    request: &Request<B>,
+) -> Response<Full<Bytes>> {
+    let uri = request.uri();
+    let (status, body) = match (request.method(), uri.path()) {
+        (&Method::GET, "/announce") => (
+            StatusCode::OK,
+            announce(store, remote, uri.query().unwrap_or("")),
+        ),
+        (&Method::GET, "/health") => (StatusCode::OK, b"ok".to_vec()),
+        (&Method::GET, _) => (StatusCode::NOT_FOUND, b"not found".to_vec()),
+        _ => (
+            StatusCode::METHOD_NOT_ALLOWED,
+            b"only GET is served".to_vec(),
+        ),
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        headers.insert(ALLOW, HeaderValue::from_static("GET"));
     }
+    response
 }
 
 fn bencode_failure(reason: &str) -> Vec<u8> {
@@ -206,13 +230,38 @@ mod tests {
     }
 
     #[test]
-    fn a_request_for_anything_but_announce_or_health_is_not_found() {
+    fn only_a_get_of_announce_or_health_is_answered() {
+        use http_body_util::BodyExt;
         let store: Shared = Arc::new(Mutex::new(Store::new(Default::default())));
         let me = SocketAddr::from(([127, 0, 0, 2], 5000));
-        assert_eq!(answer(&store, me, "/health"), (Status::Ok, b"ok".to_vec()));
-        assert_eq!(answer(&store, me, "/scrape?x").0, Status::NotFound);
-        let (status, body) = answer(&store, me, "/announce?port=1");
-        assert_eq!(status, Status::Ok);
+        let ask = |method: Method, target: &str| {
+            let request = Request::builder()
+                .method(method)
+                .uri(target)
+                .body(())
+                .unwrap();
+            let response = answer(&store, me, &request);
+            let status = response.status();
+            let body = futures::executor::block_on(response.into_body().collect())
+                .unwrap()
+                .to_bytes();
+            (status, body.to_vec())
+        };
+        assert_eq!(
+            ask(Method::GET, "/health"),
+            (StatusCode::OK, b"ok".to_vec())
+        );
+        assert_eq!(ask(Method::GET, "/scrape?x").0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            ask(Method::POST, "/announce?port=1").0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        let (status, body) = ask(Method::GET, "/announce?port=1");
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.starts_with(b"d14:failure reason"), "{body:?}");
+        // The absolute form names the same path.
+        let (status, body) = ask(Method::GET, "http://tracker:6969/announce?port=1");
+        assert_eq!(status, StatusCode::OK);
         assert!(body.starts_with(b"d14:failure reason"), "{body:?}");
     }
 

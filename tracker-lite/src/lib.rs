@@ -6,7 +6,6 @@
 pub mod connections;
 pub mod host;
 pub mod http;
-pub mod http1;
 pub mod listener;
 pub mod p2p;
 pub mod store;

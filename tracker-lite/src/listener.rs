@@ -8,16 +8,21 @@
 //! connection lives and dies on the thread that accepted it. The swarm store is shared.
 //!
 //! Each thread keeps a [`Connections`] table, which decides which connection to close
-//! when a host or the thread holds too many, and speaks HTTP/1 through [`crate::http1`]:
-//! a connection waiting for a request owns no buffer, so thousands of idle connections
-//! pin little memory while open and leave none behind.
+//! when a host or the thread holds too many; closing one drops its task's hyper
+//! connection, and with it the socket. HTTP/1 is hyper's, with its smallest buffers
+//! ([`MAX_BUF_SIZE`]), and a connection is handed to hyper only once its first bytes
+//! arrive: one that opens and sends nothing holds a socket and a task, no HTTP buffer.
 
 use std::cell::RefCell;
+use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
 use anyhow::Context;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Socket, Type};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -25,15 +30,17 @@ use tokio::sync::oneshot;
 use crate::connections::{ConnId, ConnectionLimits, Connections};
 use crate::host::Host;
 use crate::http::Shared;
-use crate::http1::{self, Parsed, Status, MAX_REQUEST_HEAD};
 
 /// Most connections a thread waits to accept (the listen backlog).
 pub const BACKLOG: i32 = 1024;
-/// A request's head must arrive within this, and an idle keep-alive connection is
-/// closed after it.
+/// A new connection must send its first bytes within this, and then its request's
+/// whole head within this again; a keep-alive connection idle for this is closed.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// An answer must be taken by the client within this.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest request head accepted (hyper answers a longer one with 431). A BEP 3
+/// announce with its headers is well under 1 KiB.
+pub const MAX_REQUEST_HEAD: usize = 4096;
+/// The most a connection buffers: hyper's smallest allowed (8 KiB).
+pub const MAX_BUF_SIZE: usize = 8192;
 
 /// How many serving threads to run when the config says 0: one per core, at most 8.
 pub fn default_threads() -> usize {
@@ -100,6 +107,7 @@ async fn accept_loop(listener: std::net::TcpListener, store: Shared, limits: Con
     local
         .run_until(async move {
             let table: Table = Rc::new(RefCell::new(Connections::new(limits)));
+            let http = Rc::new(http1_builder());
             loop {
                 let (stream, remote) = match listener.accept().await {
                     Ok(c) => c,
@@ -124,11 +132,11 @@ async fn accept_loop(listener: std::net::TcpListener, store: Shared, limits: Con
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let (table, store) = (table.clone(), store.clone());
+                let (table, store, http) = (table.clone(), store.clone(), http.clone());
                 tokio::task::spawn_local(async move {
                     tokio::select! {
                         _ = closed => {}
-                        r = serve_connection(&stream, remote, id, &table, &store) => {
+                        r = serve_connection(&http, stream, remote, id, &table, &store) => {
                             if let Err(e) = r {
                                 tracing::debug!(%remote, "announce connection ended: {e}");
                             }
@@ -141,178 +149,41 @@ async fn accept_loop(listener: std::net::TcpListener, store: Shared, limits: Con
         .await;
 }
 
-thread_local! {
-    /// Where a thread reads requests: one buffer for all its connections, since a
-    /// request is parsed and answered before the thread turns to another connection.
-    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; MAX_REQUEST_HEAD]);
+/// How the serving threads speak HTTP/1: hyper's, with a deadline for request heads (and
+/// for idle keep-alive connections), and its smallest buffers.
+fn http1_builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_BUF_SIZE)
+        .max_header_size(MAX_REQUEST_HEAD);
+    builder
 }
 
-/// What one read brought.
-enum Read {
-    /// The answer to a whole request, and whether to keep the connection after it.
-    Answer(Vec<u8>, bool),
-    /// Not yet a whole request.
-    More,
-    /// The client closed, or the read failed.
-    Closed,
-}
-
-/// Serves requests on one connection until it closes, is idle for too long or sends
-/// something that is not an announce.
+/// Serves requests on one connection with `http` until it closes or times out.
 async fn serve_connection(
-    stream: &TcpStream,
+    http: &http1::Builder,
+    stream: TcpStream,
     remote: SocketAddr,
     id: ConnId,
     table: &Table,
     store: &Shared,
-) -> std::io::Result<()> {
-    // Bytes received and not yet answered: empty (no allocation) unless a request
-    // arrived in pieces or several arrived at once.
-    let mut pending: Vec<u8> = Vec::new();
-    // One timer for the connection, pushed back at each request: pushing a registered
-    // timer later costs no trip to the timer wheel, unlike a new timer per request.
-    let deadline = tokio::time::sleep(HEADER_READ_TIMEOUT);
-    tokio::pin!(deadline);
-    loop {
-        deadline
-            .as_mut()
-            .reset(tokio::time::Instant::now() + HEADER_READ_TIMEOUT);
-        let (answer, keep_alive) = loop {
-            if !pending.is_empty() {
-                if let Some(a) = answer_pending(&mut pending, store, remote) {
-                    break a;
-                }
-            }
-            tokio::select! {
-                biased;
-                r = stream.readable() => r?,
-                () = &mut deadline => return Ok(()),
-            }
-            match read(stream, &mut pending, store, remote) {
-                Read::Answer(a, keep_alive) => break (a, keep_alive),
-                Read::More => {}
-                Read::Closed => return Ok(()),
-            }
-        };
-        write(stream, &answer, id, table).await?;
-        if !keep_alive {
-            return Ok(());
-        }
+) -> Result<(), hyper::Error> {
+    // Until the client sends something, hyper (and its buffers) need not exist; nor if
+    // it closes without a request. (A peek, not a readiness wait: tokio may report a
+    // new socket readable before any byte came.)
+    match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut [0])).await {
+        Ok(Ok(n)) if n > 0 => {}
+        _ => return Ok(()),
+    }
+    let service = hyper::service::service_fn(|request: hyper::Request<Incoming>| {
+        // A request is in flight while its answer is made (from memory, without
+        // waiting); after it the connection is idle again, the last to be shed.
+        table.borrow_mut().busy(id);
+        let response = crate::http::answer(store, remote, &request);
         table.borrow_mut().idle(id);
-    }
-}
-
-/// Reads what `stream` has into the thread's scratch buffer and answers the request it
-/// completes; keeps what is left over, or an incomplete request, in `pending`.
-fn read(stream: &TcpStream, pending: &mut Vec<u8>, store: &Shared, remote: SocketAddr) -> Read {
-    SCRATCH.with(|scratch| {
-        let mut scratch = scratch.borrow_mut();
-        let room = MAX_REQUEST_HEAD - pending.len().min(MAX_REQUEST_HEAD);
-        let n = match stream.try_read(&mut scratch[..room.max(1)]) {
-            Ok(0) => return Read::Closed,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Read::More,
-            Err(_) => return Read::Closed,
-        };
-        if !pending.is_empty() {
-            pending.extend_from_slice(&scratch[..n]);
-            return match answer_pending(pending, store, remote) {
-                Some((a, keep_alive)) => Read::Answer(a, keep_alive),
-                None => Read::More,
-            };
-        }
-        // The usual case: a whole request in one read, answered from the scratch buffer.
-        let got = &scratch[..n];
-        match http1::parse(got) {
-            Parsed::Partial => {
-                pending.extend_from_slice(got);
-                Read::More
-            }
-            parsed => {
-                let (answer, keep_alive, len) = respond(parsed, store, remote);
-                pending.extend_from_slice(&got[len.min(n)..]);
-                Read::Answer(answer, keep_alive)
-            }
-        }
-    })
-}
-
-/// Answers the request `pending` starts with, if it is whole, and drops it from there.
-fn answer_pending(
-    pending: &mut Vec<u8>,
-    store: &Shared,
-    remote: SocketAddr,
-) -> Option<(Vec<u8>, bool)> {
-    let parsed = http1::parse(pending);
-    if parsed == Parsed::Partial {
-        return None;
-    }
-    let (answer, keep_alive, len) = respond(parsed, store, remote);
-    pending.drain(..len.min(pending.len()));
-    if pending.is_empty() {
-        // An idle connection keeps no buffer.
-        *pending = Vec::new();
-    }
-    Some((answer, keep_alive))
-}
-
-/// The whole response to `parsed`, whether to keep the connection, and the length of
-/// the request answered.
-fn respond(parsed: Parsed<'_>, store: &Shared, remote: SocketAddr) -> (Vec<u8>, bool, usize) {
-    let mut out = Vec::new();
-    match parsed {
-        Parsed::Request(head) => {
-            let (status, body) = crate::http::answer(store, remote, head.target);
-            http1::respond(status, &body, head.keep_alive, &mut out);
-            (out, head.keep_alive, head.len)
-        }
-        Parsed::Refused(status) => {
-            http1::respond(status, reason(status), false, &mut out);
-            (out, false, usize::MAX)
-        }
-        Parsed::Partial => (out, true, 0),
-    }
-}
-
-fn reason(status: Status) -> &'static [u8] {
-    match status {
-        Status::Ok => b"",
-        Status::BadRequest => b"expected a GET without a body",
-        Status::NotFound => b"not found",
-        Status::MethodNotAllowed => b"only GET is served",
-        Status::HeadTooLarge => b"request head too long",
-    }
-}
-
-/// Writes `answer`; a client that does not take it is busy meanwhile, so that it is not
-/// closed for a newcomer half-way, but only for [`WRITE_TIMEOUT`].
-async fn write(
-    stream: &TcpStream,
-    answer: &[u8],
-    id: ConnId,
-    table: &Table,
-) -> std::io::Result<()> {
-    let sent = match stream.try_write(answer) {
-        Ok(n) => n,
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
-        Err(e) => return Err(e),
-    };
-    if sent == answer.len() {
-        return Ok(());
-    }
-    table.borrow_mut().busy(id);
-    let mut rest = &answer[sent..];
-    let deadline = tokio::time::Instant::now() + WRITE_TIMEOUT;
-    while !rest.is_empty() {
-        match tokio::time::timeout_at(deadline, stream.writable()).await {
-            Ok(r) => r?,
-            Err(_) => return Err(std::io::ErrorKind::TimedOut.into()),
-        }
-        match stream.try_write(rest) {
-            Ok(n) => rest = &rest[n..],
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+        std::future::ready(Ok::<_, Infallible>(response))
+    });
+    http.serve_connection(TokioIo::new(stream), service).await
 }

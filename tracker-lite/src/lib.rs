@@ -3,6 +3,8 @@
 //! info-hash hex) that also serves the DHT. It keeps only who is in which swarm, in
 //! memory, bounded and expiring; it never grants or refuses access to content.
 
+pub mod connections;
+pub mod host;
 pub mod http;
 pub mod listener;
 pub mod p2p;
@@ -26,6 +28,8 @@ pub struct TrackerConfig {
     /// Threads serving HTTP announces, each with its own listening socket (0: one per
     /// core, see [`listener::default_threads`]).
     pub http_threads: usize,
+    /// Limits of each serving thread's open connections.
+    pub connections: connections::ConnectionLimits,
 }
 
 /// A running tracker.
@@ -54,7 +58,7 @@ pub async fn start(config: TrackerConfig) -> anyhow::Result<Running> {
         0 => listener::default_threads(),
         n => n,
     };
-    let http = listener::serve(config.http, threads, http::router(store.clone()))?;
+    let http = listener::serve(config.http, threads, store.clone(), config.connections)?;
     let mut tasks = Vec::new();
     // Expired peers are dropped every minute, so memory follows the live swarm.
     tasks.push(tokio::spawn(async move {

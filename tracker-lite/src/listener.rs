@@ -6,20 +6,41 @@
 //! of N threads runs its own single-threaded runtime with its own listening socket on
 //! the same address (`SO_REUSEPORT`); the kernel spreads connections across them and a
 //! connection lives and dies on the thread that accepted it. The swarm store is shared.
+//!
+//! Each thread keeps a [`Connections`] table, which decides which connection to close
+//! when a host or the thread holds too many; closing one drops its task's hyper
+//! connection, and with it the socket. HTTP/1 is hyper's, with its smallest buffers
+//! ([`MAX_BUF_SIZE`]), and a connection is handed to hyper only once its first bytes
+//! arrive: one that opens and sends nothing holds a socket and a task, no HTTP buffer.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::ConnectInfo;
-use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use socket2::{Domain, Socket, Type};
-use tower_service::Service;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use crate::connections::{ConnId, ConnectionLimits, Connections};
+use crate::host::Host;
+use crate::http::Shared;
 
 /// Most connections a thread waits to accept (the listen backlog).
 pub const BACKLOG: i32 = 1024;
+/// A new connection must send its first bytes within this, and then its request's
+/// whole head within this again; a keep-alive connection idle for this is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest request head accepted (hyper answers a longer one with 431). A BEP 3
+/// announce with its headers is well under 1 KiB.
+pub const MAX_REQUEST_HEAD: usize = 4096;
+/// The most a connection buffers: hyper's smallest allowed (8 KiB).
+pub const MAX_BUF_SIZE: usize = 8192;
 
 /// How many serving threads to run when the config says 0: one per core, at most 8.
 pub fn default_threads() -> usize {
@@ -37,10 +58,15 @@ fn reuseport_listener(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener>
     Ok(socket.into())
 }
 
-/// Starts `threads` serving threads for `router` on `addr` (port 0: a free port, the
-/// same for all threads). Returns the bound address; the threads run until the process
-/// exits.
-pub fn serve(addr: SocketAddr, threads: usize, router: Router) -> anyhow::Result<SocketAddr> {
+/// Starts `threads` serving threads answering announces from `store` on `addr` (port
+/// 0: a free port, the same for all threads), each keeping its connections within
+/// `limits`. Returns the bound address; the threads run until the process exits.
+pub fn serve(
+    addr: SocketAddr,
+    threads: usize,
+    store: Shared,
+    limits: ConnectionLimits,
+) -> anyhow::Result<SocketAddr> {
     let first = reuseport_listener(addr).with_context(|| format!("cannot listen on {addr}"))?;
     let bound = first.local_addr()?;
     let mut listeners = vec![first];
@@ -53,28 +79,23 @@ pub fn serve(addr: SocketAddr, threads: usize, router: Router) -> anyhow::Result
         }
     }
     for (i, listener) in listeners.into_iter().enumerate() {
-        let router = router.clone();
+        let store = store.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start a tracker HTTP runtime")?;
         std::thread::Builder::new()
             .name(format!("tracker-http-{i}"))
-            .spawn(move || runtime.block_on(accept_loop(listener, router)))
+            .spawn(move || runtime.block_on(accept_loop(listener, store, limits)))
             .context("cannot start a tracker HTTP thread")?;
     }
     Ok(bound)
 }
 
-/// Open connections one serving thread keeps; more are closed as they arrive.
-const MAX_CONNECTIONS_PER_THREAD: usize = 4096;
-/// A request's head must arrive within this, and an idle keep-alive connection is
-/// closed after it.
-const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
-/// The most a connection buffers of a request (an announce is a few hundred bytes).
-const MAX_REQUEST_BUFFER: usize = 16 * 1024;
+/// One thread's open connections; dropping a connection's sender closes it.
+type Table = Rc<RefCell<Connections<oneshot::Sender<()>>>>;
 
-async fn accept_loop(listener: std::net::TcpListener, router: Router) {
+async fn accept_loop(listener: std::net::TcpListener, store: Shared, limits: ConnectionLimits) {
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -85,49 +106,84 @@ async fn accept_loop(listener: std::net::TcpListener, router: Router) {
     let local = tokio::task::LocalSet::new();
     local
         .run_until(async move {
-            // One clone per open connection: the count of open connections.
-            let open = std::rc::Rc::new(());
+            let table: Table = Rc::new(RefCell::new(Connections::new(limits)));
+            let http = Rc::new(http1_builder());
             loop {
                 let (stream, remote) = match listener.accept().await {
                     Ok(c) => c,
                     Err(e) => {
                         // Out of file descriptors and the like: wait, don't spin.
                         tracing::warn!("tracker accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };
-                if std::rc::Rc::strong_count(&open) > MAX_CONNECTIONS_PER_THREAD {
-                    tracing::debug!(%remote, "too many open announce connections; closing");
-                    continue;
+                let (close, closed) = oneshot::channel();
+                let opened = table
+                    .borrow_mut()
+                    .open(Host::limited(remote.ip()), close);
+                if !opened.shed.is_empty() {
+                    tracing::debug!(%remote, "too many open announce connections; closed the longest idle");
                 }
+                // Dropping them closes the connections they belong to.
+                drop(opened.shed);
+                let Some(id) = opened.id else {
+                    tracing::debug!(%remote, "every announce connection busy; closing the newcomer");
+                    continue;
+                };
                 let _ = stream.set_nodelay(true);
-                let router = router.clone();
-                let open = open.clone();
+                let (table, store, http) = (table.clone(), store.clone(), http.clone());
                 tokio::task::spawn_local(async move {
-                    let _open = open;
-                    let service =
-                        hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
-                            req.extensions_mut().insert(ConnectInfo(remote));
-                            let mut router = router.clone();
-                            async move {
-                                Ok::<_, Infallible>(
-                                    router.call(req).await.unwrap_or_else(|e| match e {}),
-                                )
+                    tokio::select! {
+                        _ = closed => {}
+                        r = serve_connection(&http, stream, remote, id, &table, &store) => {
+                            if let Err(e) = r {
+                                tracing::debug!(%remote, "announce connection ended: {e}");
                             }
-                        });
-                    // Slow or idle clients are timed out, and buffer little: open
-                    // connections cost a tracker nothing it cannot bound.
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(HEADER_READ_TIMEOUT)
-                        .max_buf_size(MAX_REQUEST_BUFFER)
-                        .serve_connection(TokioIo::new(stream), service);
-                    if let Err(e) = conn.await {
-                        tracing::debug!(%remote, "announce connection ended: {e}");
+                        }
                     }
+                    table.borrow_mut().close(id);
                 });
             }
         })
         .await;
+}
+
+/// How the serving threads speak HTTP/1: hyper's, with a deadline for request heads (and
+/// for idle keep-alive connections), and its smallest buffers.
+fn http1_builder() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_BUF_SIZE)
+        .max_header_size(MAX_REQUEST_HEAD);
+    builder
+}
+
+/// Serves requests on one connection with `http` until it closes or times out.
+async fn serve_connection(
+    http: &http1::Builder,
+    stream: TcpStream,
+    remote: SocketAddr,
+    id: ConnId,
+    table: &Table,
+    store: &Shared,
+) -> Result<(), hyper::Error> {
+    // Until the client sends something, hyper (and its buffers) need not exist; nor if
+    // it closes without a request. (A peek, not a readiness wait: tokio may report a
+    // new socket readable before any byte came.)
+    match tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut [0])).await {
+        Ok(Ok(n)) if n > 0 => {}
+        _ => return Ok(()),
+    }
+    let service = hyper::service::service_fn(|request: hyper::Request<Incoming>| {
+        // A request is in flight while its answer is made (from memory, without
+        // waiting); after it the connection is idle again, the last to be shed.
+        table.borrow_mut().busy(id);
+        let response = crate::http::answer(store, remote, &request);
+        table.borrow_mut().idle(id);
+        std::future::ready(Ok::<_, Infallible>(response))
+    });
+    http.serve_connection(TokioIo::new(stream), service).await
 }

@@ -165,6 +165,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
         limits: Default::default(),
         rendezvous: Default::default(),
         http_threads: 1,
+        connections: Default::default(),
     })
     .await?;
     let turl = format!("http://{}/announce", tracker.http);

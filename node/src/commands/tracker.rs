@@ -8,6 +8,15 @@ use clap::Args;
 
 /// Arguments of `ilpt tracker`.
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Limits count hosts: an IPv4 address, or an IPv6 /64. Only 127.0.0.1 and ::1 (local
+swarms, `ilpt demo`) are not limited; other loopback addresses are hosts like any.
+  a host: 8 peers in a swarm, 20,000 in all, 1,000 live swarms it created first
+  the store: 100,000 swarms, 1,000,000 peers; when full, a new torrent evicts the least
+    announced of a few swarms of the host that created the most
+  each serving thread: 4,096 connections, 32 from one host; a connection past either
+    closes the longest-idle one in its way; idle or slow for 10 s: closed
+numwant above 200 is 200, a negative one 50; a negative left is 0.")]
 pub struct TrackerArgs {
     /// HTTP announce address (BEP 3 / BEP 23), like 127.0.0.1:6969 (port 0: any free port).
     #[arg(long, default_value = "127.0.0.1:6969")]
@@ -37,6 +46,7 @@ pub fn run(args: &TrackerArgs) -> Result<()> {
             },
             rendezvous: Default::default(),
             http_threads: args.http_threads,
+            connections: Default::default(),
         };
         let running = ilpt_tracker_lite::start(config).await?;
         println!("tracker http listening on http://{}/announce", running.http);

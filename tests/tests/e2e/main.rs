@@ -12,4 +12,5 @@ mod ilp;
 mod interop;
 mod paid;
 mod swarm;
+mod tracker;
 mod verifier;

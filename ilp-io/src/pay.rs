@@ -112,6 +112,7 @@ pub async fn pay(
         (account.asset_code.clone(), account.asset_scale),
     );
     config.max_source = options.max_source;
+    config.source_account = Some(account.address.clone());
     config.require_asset = options.require_asset.clone();
     config.window = options.window.max(1);
     config.expiry_ms = PREPARE_EXPIRY_MS;

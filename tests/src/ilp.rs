@@ -328,6 +328,38 @@ impl JsConnector {
     /// If node cannot start it or it is not ready within [`READY_TIMEOUT`].
     pub fn start(config: &ConnectorConfig) -> JsConnector {
         let [payer_port, receiver_port, listen_port] = free_ports::<3>();
+        JsConnector::start_on(config, payer_port, receiver_port, listen_port)
+    }
+
+    /// Stops this connector and starts another on the same ports and tokens with
+    /// `config`: its receiver keeps working (ILP-over-HTTP holds no connection), its
+    /// payer starts owing nothing again (the store is in memory).
+    ///
+    /// # Panics
+    /// As [`JsConnector::start`].
+    #[allow(clippy::panic)]
+    pub fn restart(self, config: &ConnectorConfig) -> JsConnector {
+        let port = |url: &str| -> u16 {
+            url.rsplit(':')
+                .next()
+                .and_then(|p| p.trim_end_matches('/').parse().ok())
+                .unwrap_or_else(|| panic!("no port in {url}"))
+        };
+        let (payer, receiver, listen) = (
+            port(&self.payer.url),
+            port(&self.receiver.url),
+            self.receiver_listen_port,
+        );
+        drop(self);
+        JsConnector::start_on(config, payer, receiver, listen)
+    }
+
+    fn start_on(
+        config: &ConnectorConfig,
+        payer_port: u16,
+        receiver_port: u16,
+        listen_port: u16,
+    ) -> JsConnector {
         let mut args = vec![
             "--payer-port".to_owned(),
             payer_port.to_string(),

@@ -6,7 +6,9 @@
 //! How it goes:
 //! 1. **Probe.** An unfulfillable Prepare of [`SenderConfig::probe_amount`] carrying
 //!    our asset: the receiver's STREAM reply says how much of it would have arrived
-//!    (the path's exchange rate) and in which asset (`ConnectionAssetDetails`). A
+//!    (the path's exchange rate) and in which asset (`ConnectionAssetDetails`; the
+//!    probe carries a `ConnectionNewAddress`, since `ilp-protocol-stream` receivers
+//!    tell their asset only in answer to one, see [`announced_address`]). A
 //!    hop's F08 lowers the probe to the largest packet it takes, and a T04 (more than
 //!    our account may send) halves it; a probe too small to arrive as anything is
 //!    tried ten times larger.
@@ -52,6 +54,9 @@ pub struct SenderConfig {
     pub max_source: Option<u64>,
     /// Our account's asset (from ILDCP), told to the receiver.
     pub source_asset: (String, u8),
+    /// Our account's address (from ILDCP), if known: announced to receivers that need
+    /// a real one before they tell their asset (see [`announced_address`]).
+    pub source_account: Option<Address>,
     /// The receiver's asset must be this one (the license's), or nothing is paid.
     pub require_asset: Option<(String, u8)>,
     /// Prepares in flight at once.
@@ -79,6 +84,7 @@ impl SenderConfig {
             target,
             max_source: None,
             source_asset,
+            source_account: None,
             require_asset: None,
             window: 20,
             expiry_ms: 30_000,
@@ -382,6 +388,12 @@ impl Sender {
                 }
                 let amount = self.probe_amount.min(self.max_packet);
                 let frames = vec![
+                    Frame::ConnectionNewAddress {
+                        source_account: announced_address(
+                            &self.config.destination,
+                            self.config.source_account.as_ref(),
+                        ),
+                    },
                     Frame::ConnectionAssetDetails {
                         source_asset_code: self.config.source_asset.0.clone(),
                         source_asset_scale: self.config.source_asset.1,
@@ -668,6 +680,27 @@ impl Sender {
         if less(high, self.rate_high) {
             self.rate_high = high;
         }
+    }
+}
+
+/// The length of a connection token in a destination address made by interledger-rs,
+/// Interledger4j and `ilp-protocol-stream` before 2.5.0 (18 random bytes in URL-safe
+/// base64); later `ilp-protocol-stream` tokens are longer (they are encrypted).
+const PLAIN_TOKEN_LEN: usize = 24;
+
+/// What the probe's `ConnectionNewAddress` announces. We only send (our account cannot
+/// receive packets), but `ilp-protocol-stream` receivers tell their asset
+/// (`ConnectionAssetDetails`) only in answer to that frame. Since 2.5.0 they take an
+/// empty address, which gives them nothing to send to (given one, they would send, get
+/// F02, and drop the connection mid-payment). interledger-rs and Interledger4j refuse
+/// an empty address (F02) but never send, so they get ours, as do receivers of
+/// `ilp-protocol-stream` before 2.5.0, whose tokens look the same. The token length
+/// tells them apart, as `@interledger/pay` does.
+pub fn announced_address(destination: &Address, ours: Option<&Address>) -> String {
+    let token = destination.as_str().rsplit('.').next().unwrap_or_default();
+    match ours {
+        Some(address) if token.len() == PLAIN_TOKEN_LEN => address.as_str().to_owned(),
+        _ => String::new(),
     }
 }
 

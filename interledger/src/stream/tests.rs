@@ -1,10 +1,13 @@
 //! The sender against the receiver in virtual time, through a connector that converts
 //! at a rate, limits packet sizes and liquidity, and drops or refuses packets on demand.
 
+use super::crypto::StreamKeys;
+use super::frame::Frame;
+use super::packet::StreamPacket;
 use super::receiver::{ReceiptKeys, Receiver};
 use super::sender::{SendError, Sender, SenderConfig};
 use crate::address::Address;
-use crate::packet::{ErrorCode, Packet, Reject};
+use crate::packet::{ErrorCode, Packet, Prepare, Reject, TYPE_REJECT};
 use crate::receipt::Receipt;
 
 /// A connector between the sender and the receiver.
@@ -267,4 +270,85 @@ fn the_receipt_kept_is_the_highest_total_whatever_order_replies_come_in() {
     assert!(delivered > 50, "{delivered}");
     let (_, bytes) = tx.receipts().next().unwrap();
     assert_eq!(Receipt::decode(bytes).unwrap().total_received, delivered);
+}
+
+/// What an `ilp-protocol-stream` (≥ 2.5) receiver answers a probe: a Reject whose STREAM
+/// reply says what arrived and, only if the probe announced an address, its asset.
+fn js_probe_answer(keys: &StreamKeys, probe: &Prepare, sequence: u64) -> Packet {
+    let sent = StreamPacket::from_bytes(&keys.decrypt(&probe.data).unwrap()).unwrap();
+    assert_eq!(sent.sequence, sequence);
+    let mut frames = vec![Frame::ConnectionMaxData { max_offset: 16384 }];
+    if sent
+        .frames
+        .iter()
+        .any(|f| matches!(f, Frame::ConnectionNewAddress { .. }))
+    {
+        frames.push(Frame::ConnectionAssetDetails {
+            source_asset_code: "USD".into(),
+            source_asset_scale: 2,
+        });
+    }
+    let reply = StreamPacket {
+        ilp_packet_type: TYPE_REJECT,
+        sequence,
+        prepare_amount: probe.amount,
+        frames,
+    };
+    let data = keys.encrypt([7; 12], &reply.to_bytes());
+    Packet::Reject(Reject::new(
+        ErrorCode::F99ApplicationError,
+        &here(),
+        "",
+        data,
+    ))
+}
+
+/// The `ConnectionNewAddress` a probe carries, if any.
+fn announced(keys: &StreamKeys, probe: &Prepare) -> Option<String> {
+    let sent = StreamPacket::from_bytes(&keys.decrypt(&probe.data).unwrap()).unwrap();
+    sent.frames.into_iter().find_map(|f| match f {
+        Frame::ConnectionNewAddress { source_account } => Some(source_account),
+        _ => None,
+    })
+}
+
+#[test]
+fn the_probe_announces_an_address_so_a_js_receiver_tells_its_asset() {
+    // An ilp-protocol-stream ≥ 2.5 token is encrypted, longer than 24 characters.
+    let destination =
+        Address::new("test.conn.receiver.AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_").unwrap();
+    let mut c = SenderConfig::new(destination, [3; 32], 100, ("USD".into(), 2));
+    c.source_account = Some(Address::new("test.conn.payer").unwrap());
+    c.require_asset = Some(("USD".into(), 2));
+    let keys = StreamKeys::new(&[3; 32]);
+    let mut tx = Sender::new(c);
+    let now = 1_000_000;
+    let (seq, probe) = tx.poll_send(now, [1; 12]).unwrap();
+    // An empty address: the receiver answers with its asset and has nowhere to send.
+    assert_eq!(announced(&keys, &probe).as_deref(), Some(""));
+    tx.handle_reply(seq, &js_probe_answer(&keys, &probe, seq), now);
+    assert_eq!(tx.outcome(), None);
+    assert_eq!(tx.progress().receiver_asset, Some(("USD".to_owned(), 2)));
+    // The rate is known: money goes.
+    let (_, money) = tx.poll_send(now, [2; 12]).unwrap();
+    assert_eq!(money.amount, 100);
+    assert_eq!(announced(&keys, &money), None);
+}
+
+#[test]
+fn a_plain_token_receiver_is_announced_our_own_address() {
+    // interledger-rs, Interledger4j and our receiver: 24-character tokens. They refuse
+    // an empty address, and never send.
+    let mut rx = receiver();
+    let mut c = config(&mut rx, 10, false);
+    c.source_account = Some(Address::new("test.conn.payer").unwrap());
+    let keys = StreamKeys::new(&c.shared_secret);
+    let mut tx = Sender::new(c.clone());
+    let (_, probe) = tx.poll_send(1_000_000, [1; 12]).unwrap();
+    assert_eq!(announced(&keys, &probe).as_deref(), Some("test.conn.payer"));
+    // Without our address, an empty one.
+    c.source_account = None;
+    let mut tx = Sender::new(c);
+    let (_, probe) = tx.poll_send(1_000_000, [1; 12]).unwrap();
+    assert_eq!(announced(&keys, &probe).as_deref(), Some(""));
 }

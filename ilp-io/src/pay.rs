@@ -94,6 +94,54 @@ pub async fn ildcp(link: &HttpLink) -> Result<Config, PayError> {
     }
 }
 
+/// Asks the receiver of a connection paid before (its SPSP answer, kept) for a receipt
+/// of what its stream 1 received, with one fulfillable Prepare of nothing: what a payer
+/// killed mid-payment recovers on restart, since receipts count the stream's total.
+/// `None` if the receiver gives none (it forgot the connection, or has no receipts).
+pub async fn latest_receipt(link: &HttpLink, spsp: &SpspResponse) -> Option<Vec<u8>> {
+    use ilpt_interledger::packet::{Prepare, TYPE_FULFILL, TYPE_PREPARE};
+    use ilpt_interledger::stream::{Frame, StreamKeys, StreamPacket};
+    let (destination, secret) = spsp.parts().ok()?;
+    let keys = StreamKeys::new(&secret);
+    // Past any sequence the killed payment used (it numbered from 1).
+    let sequence = now_ms();
+    let data = keys.encrypt(
+        random_iv(),
+        &StreamPacket {
+            ilp_packet_type: TYPE_PREPARE,
+            sequence,
+            prepare_amount: 0,
+            frames: vec![Frame::StreamMoney {
+                stream_id: ilpt_interledger::stream::sender::STREAM_ID,
+                shares: 1,
+            }],
+        }
+        .to_bytes(),
+    );
+    let prepare = Prepare {
+        amount: 0,
+        expires_at: now_ms() + PREPARE_EXPIRY_MS,
+        condition: keys.condition(&data),
+        destination,
+        data,
+    };
+    let Ok(Packet::Fulfill(f)) = link.send(&Packet::Prepare(prepare)).await else {
+        return None;
+    };
+    let reply = StreamPacket::from_bytes(&keys.decrypt(&f.data).ok()?).ok()?;
+    if reply.ilp_packet_type != TYPE_FULFILL || reply.sequence != sequence {
+        return None;
+    }
+    reply.frames.into_iter().find_map(|f| match f {
+        Frame::StreamReceipt { stream_id, receipt }
+            if stream_id == ilpt_interledger::stream::sender::STREAM_ID =>
+        {
+            Some(receipt)
+        }
+        _ => None,
+    })
+}
+
 /// Pays `spsp`'s receiver over `link`, from the account `account` (from [`ildcp`]).
 pub async fn pay(
     link: &HttpLink,

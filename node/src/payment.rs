@@ -23,22 +23,37 @@ pub struct Payment {
     pub delivered: u64,
     /// Why it failed, if it did.
     pub failure: Option<String>,
+    /// The receipts are those of an earlier payment cut short (a crash), recovered:
+    /// once they are credited, what is still missing is paid anew.
+    pub recovered: bool,
 }
 
 /// A way to pay a payment pointer and get STREAM receipts for it.
 pub trait PaymentRail: Send + Sync + std::fmt::Debug {
-    /// Pays `amount` of `asset` to `pointer`.
+    /// Pays `amount` of `asset` to `pointer`. `key` names the payment (payer and
+    /// torrent) across restarts: a rail that can, first recovers the receipts of an
+    /// earlier payment under `key` that a crash cut short (then `recovered`).
     fn pay<'a>(
         &'a self,
         pointer: &'a str,
         amount: Amount,
         asset: &'a ilpt_protocol::Asset,
+        key: &'a str,
     ) -> BoxFuture<'a, Result<Payment>>;
+
+    /// The receipts of the payment under `key` are credited: nothing is left to recover.
+    fn settled(&self, _key: &str) {}
 }
 
 /// Paying over Interledger: STREAM through our account at a connector (ILP-over-HTTP),
 /// to the license's revenue-share pointer, queried through its verifier's SPSP proxy
 /// (which asks the receiver for receipts).
+///
+/// Before money goes, the connection (the SPSP answer) is saved in a file of its own,
+/// readable by us only: if the payment is cut short by a crash, the restart asks that
+/// receiver for a receipt of everything the connection got and credits it (receipts
+/// count the stream's total, so nothing that arrived is lost or paid twice), then pays
+/// only what is still missing. The file goes once the receipts are credited.
 #[derive(Debug, Clone)]
 pub struct IlpRail {
     link: ilpt_ilp_io::link::HttpLink,
@@ -46,6 +61,44 @@ pub struct IlpRail {
     /// license's.
     max_spend: Option<u64>,
     http: reqwest::Client,
+    /// Where connections of payments under way are saved.
+    payments: std::path::PathBuf,
+}
+
+/// A saved connection older than this is not asked again: its receipt nonce has
+/// expired at the verifier (it lives 300 s by default), so its receipts would not count.
+const RECOVERY_WINDOW: Duration = Duration::from_secs(290);
+
+/// A payment under way, as saved.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct SavedConnection {
+    spsp: ilpt_interledger::spsp::SpspResponse,
+    /// Seconds since the epoch.
+    saved_at: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Writes `bytes` to `path` readable and writable by us only, replacing it.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
 }
 
 /// How long one Prepare may take on the wire.
@@ -53,17 +106,47 @@ const PREPARE_TIMEOUT: Duration = Duration::from_secs(35);
 
 impl IlpRail {
     /// A rail through the connector at `connector` (its ILP-over-HTTP URL), with our
-    /// account's bearer token.
+    /// account's bearer token; payments under way are saved under `payments`.
     pub fn new(
         connector: &str,
         token: ilpt_ilp_io::link::Token,
         max_spend: Option<u64>,
+        payments: std::path::PathBuf,
     ) -> Result<IlpRail> {
         Ok(IlpRail {
             link: ilpt_ilp_io::link::HttpLink::new(connector, token, PREPARE_TIMEOUT)?,
             max_spend,
             http: client(),
+            payments,
         })
+    }
+
+    /// The file of the payment under `key` (made of hex and dashes by its callers).
+    fn saved_path(&self, key: &str) -> std::path::PathBuf {
+        let safe: String = key
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        self.payments.join(format!("{safe}.json"))
+    }
+
+    /// The receipt of a payment under `key` cut short by a crash, if one was saved
+    /// and its receiver still knows the connection.
+    async fn recover(&self, key: &str) -> Option<String> {
+        let path = self.saved_path(key);
+        let saved: SavedConnection = serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
+        if unix_now().saturating_sub(saved.saved_at) > RECOVERY_WINDOW.as_secs() {
+            let _ = std::fs::remove_file(&path);
+            return None;
+        }
+        let receipt = ilpt_ilp_io::pay::latest_receipt(&self.link, &saved.spsp).await;
+        let total = receipt
+            .as_deref()
+            .and_then(|r| ilpt_protocol::Receipt::decode(r).ok())
+            .map_or(0, |r| r.total_received);
+        tracing::info!(total, "recovered the receipt of a payment cut short");
+        let receipt = receipt.filter(|_| total > 0)?;
+        Some(base64::engine::general_purpose::STANDARD.encode(receipt))
     }
 
     /// Reads the token from `file`, or else from the `ILPT_ILP_TOKEN` environment
@@ -87,9 +170,18 @@ impl PaymentRail for IlpRail {
         pointer: &'a str,
         amount: Amount,
         asset: &'a ilpt_protocol::Asset,
+        key: &'a str,
     ) -> BoxFuture<'a, Result<Payment>> {
         Box::pin(async move {
             use ilpt_ilp_io::pay::{ildcp, pay, PayOptions};
+            if let Some(receipt) = self.recover(key).await {
+                return Ok(Payment {
+                    receipts: vec![receipt],
+                    delivered: 0,
+                    failure: None,
+                    recovered: true,
+                });
+            }
             let account = ildcp(&self.link).await?;
             let license_asset = (asset.code().to_owned(), asset.scale());
             let ours = (account.asset_code.clone(), account.asset_scale);
@@ -108,6 +200,15 @@ impl PaymentRail for IlpRail {
             if !spsp.receipts_enabled {
                 bail!("the receiver at {pointer} does not give receipts: paying it would be unprovable");
             }
+            // Saved before any money goes: a crash from here on loses no receipt.
+            std::fs::create_dir_all(&self.payments)
+                .with_context(|| format!("cannot create {}", self.payments.display()))?;
+            let saved = serde_json::to_vec(&SavedConnection {
+                spsp: spsp.clone(),
+                saved_at: unix_now(),
+            })?;
+            write_private(&self.saved_path(key), &saved)
+                .context("cannot save the payment's connection")?;
             let options = PayOptions {
                 target: amount.0,
                 max_source: self.max_spend,
@@ -120,14 +221,20 @@ impl PaymentRail for IlpRail {
                     receipts: paid.receipts.iter().map(|(_, r)| b64(r)).collect(),
                     delivered: paid.delivered,
                     failure: None,
+                    recovered: false,
                 },
                 Err(f) => Payment {
                     receipts: f.paid.receipts.iter().map(|(_, r)| b64(r)).collect(),
                     delivered: f.paid.delivered,
                     failure: Some(f.error.to_string()),
+                    recovered: false,
                 },
             })
         })
+    }
+
+    fn settled(&self, key: &str) {
+        let _ = std::fs::remove_file(self.saved_path(key));
     }
 }
 
@@ -190,6 +297,7 @@ impl PaymentRail for DevRail {
         pointer: &'a str,
         amount: Amount,
         _asset: &'a ilpt_protocol::Asset,
+        _key: &'a str,
     ) -> BoxFuture<'a, Result<Payment>> {
         Box::pin(async move {
             let r = self
@@ -211,6 +319,7 @@ impl PaymentRail for DevRail {
                 receipts: vec![receipt.to_owned()],
                 delivered: amount.0,
                 failure: None,
+                recovered: false,
             })
         })
     }

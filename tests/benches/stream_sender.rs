@@ -20,7 +20,9 @@ use std::process::Command;
 use std::time::Instant;
 
 use ilpt_tests::env_or;
-use ilpt_tests::ilp::{js_pay, ConnectorConfig, JsConnector, JsReceiver, PayOptions, ReceiverConfig};
+use ilpt_tests::ilp::{
+    js_pay, ConnectorConfig, JsConnector, JsReceiver, PayOptions, ReceiverConfig,
+};
 
 fn main() {
     if !ilpt_tests::ilp::node_available() {
@@ -50,13 +52,22 @@ fn main() {
             .output()
             .unwrap();
         let ours_s = start.elapsed().as_secs_f64();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["delivered"].as_u64(), Some(amount), "{report}");
         let our_packets = report["packets"].as_u64().unwrap();
 
         let start = Instant::now();
-        let js = js_pay(&connector.payer, &receiver.spsp_url, amount, &PayOptions::default());
+        let js = js_pay(
+            &connector.payer,
+            &receiver.spsp_url,
+            amount,
+            &PayOptions::default(),
+        );
         let theirs_s = start.elapsed().as_secs_f64();
         assert!(js.ok, "{js:?}");
         println!(

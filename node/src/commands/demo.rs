@@ -238,7 +238,12 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
     let mut parties = Vec::new();
     for name in NAMES {
         let token = crate::payment::IlpRail::token(Some(&dir.join(format!("{name}.token"))))?;
-        let rail = crate::payment::IlpRail::new(&format!("{wurl}/ilp"), token, None)?;
+        let rail = crate::payment::IlpRail::new(
+            &format!("{wurl}/ilp"),
+            token,
+            None,
+            dir.join("payments"),
+        )?;
         parties.push(
             join(
                 name,

@@ -47,6 +47,13 @@ pub struct IlpArgs {
     pub max_spend: Option<u64>,
 }
 
+/// Where payments under way are saved (see [`crate::payment::IlpRail`]): a folder of
+/// ours under the system's temporary folder, which is enough, since a saved payment
+/// counts only for the few minutes its receipt nonce lives.
+pub fn payments_dir() -> PathBuf {
+    std::env::temp_dir().join("ilpt-payments")
+}
+
 impl IlpArgs {
     /// The rail these options pay through (`None` without `--ilp-connector`).
     pub fn rail(&self) -> Result<Option<std::sync::Arc<dyn crate::payment::PaymentRail>>> {
@@ -54,7 +61,7 @@ impl IlpArgs {
             return Ok(None);
         };
         let token = crate::payment::IlpRail::token(self.ilp_token_file.as_deref())?;
-        let rail = crate::payment::IlpRail::new(url, token, self.max_spend)?;
+        let rail = crate::payment::IlpRail::new(url, token, self.max_spend, payments_dir())?;
         Ok(Some(std::sync::Arc::new(rail)))
     }
 }

@@ -1406,24 +1406,45 @@ async fn fund(
     if !must_pay {
         return Ok(());
     }
-    let (balance, charged) = verifier.payer_state(ih, me).await?;
-    let missing = price.saturating_sub(balance.saturating_add(charged));
-    if missing > 0 {
+    let key = format!("{ih}-{me}");
+    // At most twice: a payment a crash cut short is recovered first, then the rest paid.
+    for _ in 0..2 {
+        let (balance, charged) = verifier.payer_state(ih, me).await?;
+        let missing = price.saturating_sub(balance.saturating_add(charged));
+        if missing == 0 {
+            rail.settled(&key);
+            return Ok(());
+        }
         tracing::info!(amount = missing, %pointer, "paying");
         let paid = rail
-            .pay(pointer, ilpt_protocol::Amount(missing), asset)
+            .pay(pointer, ilpt_protocol::Amount(missing), asset, &key)
             .await?;
         // What arrived is credited even when the payment stopped short: it was paid.
         for receipt in &paid.receipts {
-            verifier.credit(ih, me, receipt).await?;
+            match verifier.credit(ih, me, receipt).await {
+                Ok(_) => {}
+                // A recovered receipt may add nothing (credited before the crash).
+                Err(e) if paid.recovered => tracing::info!("recovered receipt: {e:#}"),
+                Err(e) => return Err(e),
+            }
         }
+        if paid.recovered {
+            // Credited: that connection is done with; what is missing now is paid anew.
+            rail.settled(&key);
+            continue;
+        }
+        rail.settled(&key);
         if let Some(why) = paid.failure {
+            if paid.delivered == 0 {
+                anyhow::bail!("{why}");
+            }
             anyhow::bail!(
                 "{why}; {} of the {} missing arrived and was credited (a restart pays only the rest)",
                 asset.format(ilpt_protocol::Amount(paid.delivered)),
                 asset.format(ilpt_protocol::Amount(missing))
             );
         }
+        return Ok(());
     }
     Ok(())
 }

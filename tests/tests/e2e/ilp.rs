@@ -882,13 +882,11 @@ fn payer_account_in_another_asset_needs_max_spend_and_never_spends_more() {
     eprintln!("cross-asset payments: {:?}", started.elapsed());
 }
 
-/// Fails today: `ilpt get` credits a payment's receipts only once the payment has
-/// ended, so a kill mid-payment loses the receipts of what already arrived, and the
-/// restart pays the whole price again (killed after 185 of 1000: 1185 spent). See
-/// `fund` in node/src/engine/torrent.rs; an exact fix needs the restart to go on with
-/// the same STREAM connection (its receipts are cumulative per nonce and stream).
+/// `ilpt get` killed (SIGKILL) in the middle of a payment of a thousand packets: the
+/// restart recovers the receipt of everything the killed payment's connection got (it
+/// saved the connection before any money went), credits it, and pays only the rest. In
+/// all, the payer spends the price, not a unit more.
 #[test]
-#[ignore = "known bug: receipts of a payment cut short by a crash are lost, the restart pays again"]
 fn downloader_killed_mid_payment_pays_only_the_rest_on_restart() {
     if !harness_installed() {
         return;

@@ -45,6 +45,16 @@ pub trait PaymentRail: Send + Sync + std::fmt::Debug {
     fn settled(&self, _key: &str) {}
 }
 
+/// Why a licensed download cannot start without an Interledger account to pay from
+/// (`cost`: the price as shown to the user). Seeding needs none.
+pub fn no_account(cost: &str) -> String {
+    format!(
+        "this torrent costs {cost}, and this node has no Interledger account to pay it from: \
+         pass --ilp-connector URL and --ilp-token-file FILE (ilpt serve: the ilp_connector and \
+         ilp_token_file keys of its config)"
+    )
+}
+
 /// Paying over Interledger: STREAM through our account at a connector (ILP-over-HTTP),
 /// to the license's revenue-share pointer, queried through its verifier's SPSP proxy
 /// (which asks the receiver for receipts).
@@ -238,24 +248,6 @@ impl PaymentRail for IlpRail {
     }
 }
 
-/// The verifier's development rail (`ilpt verifier --dev-rail`), for loopback swarms:
-/// it issues genuine RFC 0039 receipts without moving real money.
-#[derive(Debug, Clone)]
-pub struct DevRail {
-    verifier: String,
-    http: reqwest::Client,
-}
-
-impl DevRail {
-    /// The rail of the verifier at `verifier` (its base URL).
-    pub fn new(verifier: &str) -> DevRail {
-        DevRail {
-            verifier: verifier.trim_end_matches('/').to_owned(),
-            http: client(),
-        }
-    }
-}
-
 /// The most a verifier's answer may hold (a batch of spend answers is a few tens of KiB).
 const MAX_VERIFIER_ANSWER: usize = 1 << 20;
 
@@ -289,40 +281,6 @@ async fn read_json(r: reqwest::Response) -> Result<Value> {
 fn client() -> reqwest::Client {
     ilpt_verifier::http_client(|| reqwest::Client::builder().timeout(VERIFIER_TIMEOUT))
         .unwrap_or_default()
-}
-
-impl PaymentRail for DevRail {
-    fn pay<'a>(
-        &'a self,
-        pointer: &'a str,
-        amount: Amount,
-        _asset: &'a ilpt_protocol::Asset,
-        _key: &'a str,
-    ) -> BoxFuture<'a, Result<Payment>> {
-        Box::pin(async move {
-            let r = self
-                .http
-                .post(format!("{}/dev/pay", self.verifier))
-                .json(&json!({"pointer": pointer, "amount": amount.0}))
-                .send()
-                .await
-                .context("the payment rail did not answer")?;
-            let status = r.status();
-            let body: Value = read_json(r).await.unwrap_or(Value::Null);
-            if !status.is_success() {
-                bail!("payment refused ({status}): {body}");
-            }
-            let receipt = body["receipt"]
-                .as_str()
-                .context("payment answer has no receipt")?;
-            Ok(Payment {
-                receipts: vec![receipt.to_owned()],
-                delivered: amount.0,
-                failure: None,
-                recovered: false,
-            })
-        })
-    }
 }
 
 /// What the verifier said about a voucher.

@@ -1,8 +1,10 @@
 //! Benchmark: the same loopback transfer with and without a license, alternating in one
 //! run (goal: paid throughput ≥ 0.95 × free), and the time from a magnet to its first
 //! verified paid piece (goal < 250 ms). Release `ilpt` processes on 127.0.0.1:
-//! a verifier with the development rail, a tracker, one seeder per torrent, and a fresh
-//! leecher (new identity, so a new payer) each round.
+//! an `ilpt wallet`, a verifier collecting into it, a tracker, one seeder per torrent,
+//! and a fresh leecher (new identity, so a new payer) each round, which pays the price
+//! over Interledger from its wallet account (inside the timed leg, as a user waits
+//! for it).
 //!
 //! ```text
 //! cargo bench -p ilpt-tests --bench paid_vs_free                       # 1 GiB, 3 rounds
@@ -12,6 +14,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+use ilpt_tests::wallet::Wallet;
 use ilpt_tests::{cpu_ticks, env_or, proc_cpu_ticks, start_reading_lines, Proc};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -42,9 +45,14 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Downloads `magnet` into a fresh folder; returns (seconds, first piece ms).
-fn download(dir: &Path, magnet: &str, round: usize, paid: bool) -> (f64, Option<u64>) {
-    let out = dir.join(format!("dl-{round}-{paid}"));
+/// The price of the paid torrent, in US cents.
+const PRICE: u64 = 100_000;
+
+/// Downloads `magnet` into a fresh folder; a paid one with `--max-price` and `paid`, the
+/// `--ilp-connector` and `--ilp-token-file` flags of the account it pays from. Returns
+/// (seconds, first piece ms).
+fn download(dir: &Path, magnet: &str, round: usize, paid: Option<&[String]>) -> (f64, Option<u64>) {
+    let out = dir.join(format!("dl-{round}-{}", paid.is_some()));
     let mut args = vec![
         "get",
         magnet,
@@ -55,12 +63,14 @@ fn download(dir: &Path, magnet: &str, round: usize, paid: bool) -> (f64, Option<
         "--timeout",
         "600",
     ];
-    if paid {
-        args.extend_from_slice(&["--max-price", "100000"]);
+    let max_price = PRICE.to_string();
+    if let Some(account) = paid {
+        args.extend_from_slice(&["--max-price", &max_price]);
+        args.extend(account.iter().map(String::as_str));
     }
     // ILPT_BENCH_PROFILE_PAID=FILE: the paid legs' downloader runs under `perf record`.
     let mut cmd = match std::env::var("ILPT_BENCH_PROFILE_PAID") {
-        Ok(file) if paid => {
+        Ok(file) if paid.is_some() => {
             let mut c = Command::new("perf");
             c.args(["record", "-q", "-F", "2000", "-g", "-o", &file, "--"])
                 .arg(ilpt_bin());
@@ -101,18 +111,9 @@ fn main() {
         Some(d) => tempfile::tempdir_in(d).unwrap(),
         None => tempfile::tempdir().unwrap(),
     };
-    let (verifier, line) = start(&[
-        "verifier",
-        "--dev-rail",
-        "--listen",
-        "127.0.0.1:0",
-        "--db",
-        s(&db_dir.path().join("v.db")),
-    ]);
-    let vurl = line
-        .strip_prefix("verifier listening on ")
-        .unwrap()
-        .to_owned();
+    let wallet = Wallet::start(&[("leecher", PRICE * rounds as u64)]);
+    let account = wallet.ilp_args("leecher");
+    let (verifier, vurl) = wallet.start_verifier(&db_dir.path().join("v.db"), &[]);
     let (_tracker, line) = start(&["tracker", "--http", "127.0.0.1:0"]);
     let turl = line
         .strip_prefix("tracker http listening on ")
@@ -147,7 +148,7 @@ fn main() {
         "--tracker",
         &turl,
         "--price",
-        "100000",
+        &PRICE.to_string(),
         "--asset",
         "USD:2",
         "--pointer",
@@ -196,10 +197,10 @@ fn main() {
     for round in 0..rounds {
         let (mut f, mut p, mut fp) = (0.0, 0.0, None);
         free_cpu.push(leg_cpu(&seed_free.0, &mut || {
-            f = download(dir.path(), &free, round, false).0;
+            f = download(dir.path(), &free, round, None).0;
         }));
         paid_cpu.push(leg_cpu(&seed_paid.0, &mut || {
-            (p, fp) = download(dir.path(), &paid, round, true);
+            (p, fp) = download(dir.path(), &paid, round, Some(&account));
         }));
         let (fc, pc) = (free_cpu[round], paid_cpu[round]);
         eprintln!(

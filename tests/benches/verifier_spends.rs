@@ -12,8 +12,10 @@
 //! stderr).
 //!
 //! Each client is one payer with a funded balance that buys its own pieces (a signed
-//! voucher per piece, all prepared before timing starts). Two phases, both with the
-//! same 64 clients and one connection each:
+//! voucher per piece, all prepared before timing starts). Balances are funded at set-up
+//! by real payments: each client pays its pieces' price once, over Interledger through
+//! an `ilpt wallet` into the operator account the verifier collects in, and credits
+//! the receipt. Two phases, both with the same 64 clients and one connection each:
 //! - saturation: a closed loop (`ILPT_BENCH_SPENDS` spends per client, each sent when
 //!   the last is answered): the service's capacity in spends/s;
 //! - paced: a steady offered load of `ILPT_BENCH_RATE` spends/s for
@@ -32,6 +34,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+use ilpt_tests::wallet::{Payer, Wallet};
 use ilpt_tests::{cpu_ticks, env_or};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -149,9 +152,14 @@ async fn main() {
     let paced_per_client = rate * paced_seconds / clients;
     let pieces = u32::try_from(per_client + paced_per_client).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let price = u64::from(pieces) * 10;
+    // The wallet: the verifier's collection account, and one account paying for every
+    // client (on loopback, untimed).
+    let wallet = Wallet::start(&[("payer", price * clients as u64)]);
     let mut child = Command::new(ilpt_tests::ilpt_bin())
-        .args(["verifier", "--dev-rail", "--listen", "127.0.0.1:0", "--db"])
+        .args(["verifier", "--listen", "127.0.0.1:0", "--db"])
         .arg(dir.path().join("bench.db"))
+        .args(wallet.verifier_args())
         .args(
             std::env::var("ILPT_BENCH_CHECKPOINT_MS")
                 .map(|ms| vec!["--checkpoint-ms".to_string(), ms])
@@ -195,7 +203,6 @@ async fn main() {
     )
     .await;
     let pointer = reply["pointer"].as_str().unwrap().to_owned();
-    let price = u64::from(pieces) * 10;
     let license = License::new(
         pointer.clone(),
         url.clone(),
@@ -215,8 +222,20 @@ async fn main() {
         .await
         .unwrap();
     assert!(r.status().is_success());
+    // Each client's payment of the price, made in a thread of its own (the payer blocks).
+    let (connector, token, paying) = (
+        wallet.connector(),
+        wallet.token_file("payer"),
+        pointer.clone(),
+    );
+    let receipts: Vec<String> = tokio::task::spawn_blocking(move || {
+        let payer = Payer::new(&connector, &token).unwrap();
+        (0..clients).map(|_| payer.pay(&paying, price)).collect()
+    })
+    .await
+    .unwrap();
     let mut work = Vec::new();
-    for c in 0..clients {
+    for (c, receipt) in receipts.into_iter().enumerate() {
         let payer = SigningKey::from_bytes(&[
             u8::try_from(c % 200).unwrap() + 2,
             u8::try_from(c / 200).unwrap(),
@@ -252,15 +271,9 @@ async fn main() {
             9,
         ]);
         let payee = SigningKey::from_bytes(&[250; 32]);
-        let pay = post_json(
-            &http,
-            &format!("{url}/dev/pay"),
-            &json!({"pointer": pointer, "amount": price}),
-        )
-        .await;
         let r = http
             .post(format!("{url}/licenses/{ih}/credit"))
-            .json(&json!({"payer": pk(&payer), "receipt": pay["receipt"]}))
+            .json(&json!({"payer": pk(&payer), "receipt": receipt}))
             .send()
             .await
             .unwrap();

@@ -1,8 +1,10 @@
 //! Support for ILP Torrent's end-to-end tests and benchmarks: finding (and building) the
-//! `ilpt` binary of the current profile, making test data, and running the JavaScript
-//! Interledger reference stack of `tests/ilp` on 127.0.0.1 ([`ilp`]).
+//! `ilpt` binary of the current profile, making test data, paying for real through an
+//! `ilpt wallet` ([`wallet`]), and running the JavaScript Interledger reference stack of
+//! `tests/ilp` on 127.0.0.1 ([`ilp`]).
 
 pub mod ilp;
+pub mod wallet;
 
 pub use ilp::node_available;
 

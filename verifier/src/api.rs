@@ -41,8 +41,9 @@ pub struct AppState {
     pub receipt_ttl: u64,
     /// Base URL this verifier is reached at (for the pointers it hands out).
     pub public_url: String,
-    /// Whether the development payment rail is on.
-    pub dev_rail: bool,
+    /// Whether `POST /payouts` records payouts without sending money (loopback testing;
+    /// there is no payout rail yet).
+    pub dev_payouts: bool,
     /// The operator's wallet where revenue-share payments are collected (Interledger rail).
     pub collection_pointer: Option<String>,
     /// HTTP client for SPSP queries to receivers.
@@ -102,7 +103,7 @@ fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, LedgerEr
 
 /// Builds the router.
 pub fn router(state: Arc<AppState>) -> Router {
-    let mut app = Router::new()
+    Router::new()
         .route("/health", get(|| async { "ok" }))
         .route(
             "/balances/{action}",
@@ -154,14 +155,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             put(set_payout_pointer).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
         .route("/payouts", post(payouts))
-        .route("/audit", get(audit));
-    if state.dev_rail {
-        app = app.merge(crate::dev_rail::routes());
-    } else {
-        app = app.route("/spsp/{id}", get(crate::spsp::proxy_account));
-    }
-    // The reference verifier's generic SPSP proxy: any other GET path is a payment pointer.
-    app.route("/{*pointer}", get(crate::spsp::proxy_pointer))
+        .route("/audit", get(audit))
+        .route("/spsp/{id}", get(crate::spsp::proxy_account))
+        // The reference verifier's generic SPSP proxy: any other GET path is a payment
+        // pointer.
+        .route("/{*pointer}", get(crate::spsp::proxy_pointer))
         .with_state(state)
 }
 
@@ -657,29 +655,30 @@ async fn set_payout_pointer(
 }
 
 async fn payouts(State(s): State<Arc<AppState>>) -> Result<Response, LedgerError> {
-    if !s.dev_rail {
+    if !s.dev_payouts {
         return Ok((
             StatusCode::NOT_IMPLEMENTED,
-            "no payout rail is configured: start the verifier with --dev-rail (the Interledger rail is not available yet)",
+            "payouts are not implemented yet (no money can be sent out); --dev-payouts records \
+             them without sending money, for loopback testing",
         )
             .into_response());
     }
     // Reading what is due and recording it paid happen in one transaction, so two
-    // calls at once cannot pay the same earnings. The development rail settles
-    // instantly; its proof is a dev receipt reference.
+    // calls at once cannot pay the same earnings. No money moves: each payout's proof
+    // is a made-up reference that says so.
     let now = now();
     let paid = s
         .writer
         .run(move |c| {
             ledger::pay_out_all(c, now, |_| {
                 random_hex::<8>()
-                    .map(|r| format!("dev-rail:{r}"))
+                    .map(|r| format!("dev-payout-not-sent:{r}"))
                     .map_err(LedgerError::Unavailable)
             })
         })
         .await?;
     for (due, proof) in &paid {
-        tracing::info!(party = %due.party, pointer = %due.pointer, amount = due.amount, %proof, "paid out");
+        tracing::info!(party = %due.party, pointer = %due.pointer, amount = due.amount, %proof, "payout recorded (development: no money sent)");
     }
     let done: Vec<Value> = paid
         .into_iter()

@@ -1086,8 +1086,8 @@ pub fn record_payout(conn: &Connection, due: &PayoutDue, proof: &str, now: u64) 
 /// pay the same earnings, the second finds them paid.
 ///
 /// `settle` runs on the ledger writer and may run again if the batch is retried, so it
-/// must not move money outside the database: the development rail's proofs are made
-/// up on the spot. A rail that pays over the network must record the payouts as
+/// must not move money outside the database: development payouts (`--dev-payouts`) send
+/// nothing, and their proofs are made up on the spot. A rail that pays over the network must record the payouts as
 /// pending first, settle them outside the writer under an idempotency key, and then
 /// mark them done.
 pub fn pay_out_all(

@@ -9,7 +9,6 @@
 //! acknowledged operation survives `kill -9` and concurrent spends cannot race.
 
 pub mod api;
-pub mod dev_rail;
 pub mod ledger;
 pub mod receivers;
 pub mod server;

@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 
--- Receipt nonces this verifier issued (SPSP proxy or development rail), and for which
+-- Receipt nonces this verifier's SPSP proxy issued, and for which
 -- payment pointer: a receipt counts toward a license only if its nonce was issued for
 -- that license's revenue-share pointer.
 CREATE TABLE IF NOT EXISTS nonces (

@@ -32,11 +32,12 @@ pub struct VerifierConfig {
     pub receipt_seed_file: Option<PathBuf>,
     /// Seconds a receipt nonce stays valid after it is issued.
     pub receipt_ttl: u64,
-    /// Enable the development payment rail (loopback use only).
-    pub dev_rail: bool,
+    /// Let `POST /payouts` record payouts as paid without sending any money (loopback
+    /// testing: there is no payout rail yet, and without this the route answers 501).
+    pub dev_payouts: bool,
     /// The operator's wallet (payment pointer) where payments to revenue-share pointers
-    /// are collected before being paid out; without it, only the development rail can
-    /// take payments for revenue-share accounts.
+    /// are collected before being paid out; without it, revenue-share pointers cannot be
+    /// paid (`GET /spsp/{id}` answers 501).
     pub collection_pointer: Option<String>,
     /// Let the SPSP proxy query plain-http receivers and hosts that are not public
     /// addresses, such as loopback and private networks (for local testing only).
@@ -75,7 +76,7 @@ impl Default for VerifierConfig {
             receipt_ttl: 300,
             checkpoint_ms: 1000,
             wal_limit_mib: crate::writer::WAL_LIMIT >> 20,
-            dev_rail: false,
+            dev_payouts: false,
             collection_pointer: None,
             allow_http_receivers: false,
             share_move_after_s: Windows::default().move_after,
@@ -235,7 +236,7 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
-        dev_rail: config.dev_rail,
+        dev_payouts: config.dev_payouts,
         collection_pointer: config.collection_pointer.clone(),
         allow_http_receivers: config.allow_http_receivers,
         license_parses: tokio::sync::Semaphore::new(LICENSE_PARSES),
@@ -253,7 +254,12 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
         sweeper.abort();
         served
     });
-    tracing::info!(%addr, dev_rail = config.dev_rail, "verifier listening");
+    if config.collection_pointer.is_none() {
+        tracing::warn!(
+            "no collection_pointer: revenue-share pointers (GET /spsp/{{id}}) cannot be paid"
+        );
+    }
+    tracing::info!(%addr, dev_payouts = config.dev_payouts, "verifier listening");
     Ok(Running {
         addr,
         server,

@@ -73,8 +73,8 @@ fn check_scheme_and_host(s: &AppState, upstream: &str) -> Result<(), LedgerError
     check_receiver(s.allow_http_receivers, upstream).map_err(LedgerError::BadRequest)
 }
 
-/// `GET /spsp/{id}` without the development rail: a revenue-share account's pointer,
-/// collected in the operator's wallet.
+/// `GET /spsp/{id}`: a revenue-share account's pointer, collected in the operator's
+/// wallet (without one, 501: nothing could be collected).
 pub async fn proxy_account(
     State(s): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -86,8 +86,8 @@ pub async fn proxy_account(
     let Some(collection) = s.collection_pointer.clone() else {
         return Ok((
             StatusCode::NOT_IMPLEMENTED,
-            "no collection_pointer is configured, so this verifier cannot take Interledger payments \
-             for revenue-share accounts (use --collection-pointer, or --dev-rail for local testing)",
+            "no collection_pointer is configured, so this verifier cannot take payments for \
+             revenue-share accounts: start it with --collection-pointer (the operator's wallet)",
         )
             .into_response());
     };

@@ -88,9 +88,30 @@ fn agreed_price(args: &GetArgs, src: &Source) -> Result<Option<u64>> {
     }
 }
 
+/// The price of a source, as shown, if it names one: a torrent's license, or a magnet's
+/// price hint.
+fn shown_price(src: &Source) -> Option<String> {
+    match src {
+        Source::Torrent(m) => m.info.license.as_ref().map(|l| l.asset.format(l.price)),
+        Source::Magnet(m) => m.hints.price.map(|price| {
+            m.hints
+                .asset
+                .as_ref()
+                .map_or_else(|| format!("{} units", price.0), |a| a.format(price))
+        }),
+    }
+}
+
 /// Runs `ilpt get`.
 pub fn run(args: &GetArgs) -> Result<()> {
     let src = source(&args.source)?;
+    let rail = args.ilp.rail()?;
+    // A paid download cannot be paid without an account: say so before asking for the
+    // price or joining the swarm (the torrent refuses it too once it knows it must pay,
+    // as for a magnet without a price hint).
+    if let (Some(cost), None, false) = (shown_price(&src), &rail, args.free_ride) {
+        bail!(crate::payment::no_account(&cost));
+    }
     let max_price = agreed_price(args, &src)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
@@ -101,7 +122,7 @@ pub fn run(args: &GetArgs) -> Result<()> {
         for a in node.addresses() {
             eprintln!("listening on {a}");
         }
-        let options = TorrentOptions { max_price, free_ride: args.free_ride, upload_limit: args.swarm.upload_limit, seed_mode: false, rail: args.ilp.rail()? };
+        let options = TorrentOptions { max_price, free_ride: args.free_ride, upload_limit: args.swarm.upload_limit, seed_mode: false, rail };
         let mut handle = node.add(src, Placement::Under(args.out.clone()), args.swarm.trackers.clone(), args.swarm.peers.clone(), options)?;
         let started = Instant::now();
         // Without a terminal (scripts, logs), progress goes out as lines, once a second.

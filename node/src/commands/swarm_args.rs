@@ -34,7 +34,8 @@ pub struct SwarmArgs {
 #[derive(Debug, Args, Clone, Default)]
 pub struct IlpArgs {
     /// Our Interledger account's ILP-over-HTTP URL at a connector (e.g. a wallet's
-    /// `http://127.0.0.1:7100/ilp`). Paid torrents are paid through it.
+    /// `http://127.0.0.1:7100/ilp`). Paid torrents are paid through it: downloading
+    /// one needs it, seeding does not.
     #[arg(long, value_name = "URL")]
     pub ilp_connector: Option<String>,
     /// File holding the account's bearer token (or set ILPT_ILP_TOKEN; never a flag's

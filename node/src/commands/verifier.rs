@@ -25,13 +25,17 @@ Every serving peer asks the verifier before it serves a piece of a paid torrent.
   POST /licenses/{info_hash}/attest   {attestation}: the payer's signed word of what a
                                        payee delivered; settles its seeder shares
   POST /licenses/{info_hash}/revoke   {revocation}: the payer banned a payee
-  GET  /earnings/{party}              PUT /parties/{party}/pointer   POST /payouts
+  GET  /earnings/{party}              PUT /parties/{party}/pointer
+  POST /payouts                       records what is due as paid out: only with
+                                       --dev-payouts (no money is sent), else 501
   GET  /audit                         the ledger's conservation checks
   GET  /{payment pointer}             SPSP proxy (Accept: application/spsp4+json) adding
                                        Receipt-Nonce/Receipt-Secret; 409 if receipts are off;
                                        https receivers on public addresses only
-  GET  /spsp/{id}                     an account's pointer, proxied to --collection-pointer
-With --dev-rail: GET /spsp/{id} answers locally and POST /dev/pay {pointer, amount} -> receipt.")]
+  GET  /spsp/{id}                     an account's pointer: the same proxy, to
+                                       --collection-pointer (501 without one)
+Payers pay revenue-share pointers over Interledger; the payments land in the
+--collection-pointer wallet, and the receipts they get are credited here.")]
 pub struct VerifierArgs {
     /// TOML config file (keys as in --print-config).
     #[arg(long)]
@@ -60,9 +64,10 @@ pub struct VerifierArgs {
     /// it over (default 64).
     #[arg(long, value_name = "MIB")]
     pub wal_limit_mib: Option<u64>,
-    /// Enable the development payment rail (loopback testing only; no real money).
+    /// Let POST /payouts record payouts without sending money (loopback testing: there
+    /// is no payout rail yet).
     #[arg(long)]
-    pub dev_rail: bool,
+    pub dev_payouts: bool,
     /// The operator's wallet where payments to revenue-share pointers are collected
     /// (SPSP queries for /spsp/{id} are proxied there with receipts enabled).
     #[arg(long, value_name = "PAYMENT_POINTER")]
@@ -122,7 +127,7 @@ impl VerifierArgs {
         if let Some(s) = self.voucher_max_validity {
             c.voucher_max_validity_s = s;
         }
-        c.dev_rail |= self.dev_rail;
+        c.dev_payouts |= self.dev_payouts;
         c.allow_http_receivers |= self.allow_http_receivers;
         if let Some(p) = &self.collection_pointer {
             c.collection_pointer = Some(p.clone());

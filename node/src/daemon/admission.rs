@@ -10,11 +10,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use ilpt_protocol::{Info, License, LicenseSignature, Magnet};
 
-/// Refuses a licensed torrent that the caller has not agreed to pay for: a license not
-/// signed by its creator key, or a price above `max_price` (or no `max_price`). With
+/// Refuses a licensed torrent that the caller has not agreed to pay for, or that the
+/// daemon cannot pay for: a license not signed by its creator key, a price above
+/// `max_price` (or no `max_price`), or no Interledger account (`has_account`). With
 /// `data_present` (every file already on disk at its full length) the price is left to
 /// the engine, which checks the data first and asks for no payment when it is complete.
-pub fn check_license(license: &License, max_price: Option<u64>, data_present: bool) -> Result<()> {
+pub fn check_license(
+    license: &License,
+    max_price: Option<u64>,
+    data_present: bool,
+    has_account: bool,
+) -> Result<()> {
     if license.signature_status() != LicenseSignature::Valid {
         bail!("the torrent's license is not signed by its creator key; refusing it");
     }
@@ -31,13 +37,25 @@ pub fn check_license(license: &License, max_price: Option<u64>, data_present: bo
         Some(max) if max < price => {
             bail!("this torrent costs {shown} ({price} units), more than max_price {max}")
         }
-        Some(_) => Ok(()),
+        Some(_) => check_account(&shown, has_account),
     }
+}
+
+/// Refuses a download to pay for (costing `shown`) without an Interledger account.
+fn check_account(shown: &str, has_account: bool) -> Result<()> {
+    if !has_account {
+        bail!(
+            "this torrent costs {shown}, and the daemon has no Interledger account to pay it \
+             from: set ilp_connector and ilp_token_file in its config (or start ilpt serve with \
+             --ilp-connector and --ilp-token-file)"
+        );
+    }
+    Ok(())
 }
 
 /// The same for a magnet, by its price hint (until the metadata arrives, the hint is all
 /// there is; the signed license is checked against it then).
-pub fn check_magnet(magnet: &Magnet, max_price: Option<u64>) -> Result<()> {
+pub fn check_magnet(magnet: &Magnet, max_price: Option<u64>, has_account: bool) -> Result<()> {
     let Some(price) = magnet.hints.price else {
         return Ok(());
     };
@@ -55,7 +73,7 @@ pub fn check_magnet(magnet: &Magnet, max_price: Option<u64>) -> Result<()> {
             "the magnet says this torrent costs {shown} ({} units), more than max_price {max}",
             price.0
         ),
-        Some(_) => Ok(()),
+        Some(_) => check_account(&shown, has_account),
     }
 }
 

@@ -20,7 +20,8 @@ pub struct ServeConfig {
     pub bootstrap: Vec<String>,
     /// Upload rate limit per torrent, bytes per second (none: unlimited).
     pub upload_limit: Option<u64>,
-    /// Our Interledger account's ILP-over-HTTP URL, to pay for licensed torrents.
+    /// Our Interledger account's ILP-over-HTTP URL, to pay for licensed torrents
+    /// (without it, they are refused, unless their data is complete: seeding needs none).
     pub ilp_connector: Option<String>,
     /// The file holding that account's bearer token (or ILPT_ILP_TOKEN).
     pub ilp_token_file: Option<PathBuf>,

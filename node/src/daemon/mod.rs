@@ -176,7 +176,7 @@ impl Daemon {
         let (ih, source) = match (&magnet, &torrent) {
             (Some(m), None) => {
                 let m: Magnet = m.parse()?;
-                admission::check_magnet(&m, max_price)?;
+                admission::check_magnet(&m, max_price, self.rail.is_some())?;
                 (m.info_hash, Source::Magnet(m))
             }
             (None, Some(bytes)) => {
@@ -242,7 +242,7 @@ impl Daemon {
         admission::check_paths(&files)?;
         if let Some(license) = &info.license {
             let present = admission::data_present(info, &paths);
-            admission::check_license(license, entry.max_price, present)?;
+            admission::check_license(license, entry.max_price, present, self.rail.is_some())?;
         }
         Ok(NewOnDisk::before(&files))
     }

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, watch};
 use super::conn::{self, FrameReader};
 use super::{Placement, Status, TorrentInput};
 use crate::net::Net;
-use crate::payment::{DevRail, PaymentRail, SpendResult, VerifierClient};
+use crate::payment::{PaymentRail, SpendResult, VerifierClient};
 use crate::storage::Storage;
 use ilpt_verifier::api::MAX_BATCH_ATTESTATIONS;
 
@@ -104,8 +104,8 @@ pub struct TorrentOptions {
     /// Assume the data on disk is complete and correct (skip the start-up check), as
     /// libtorrent's seed mode does; pieces are still checked by every downloader.
     pub seed_mode: bool,
-    /// How this node pays for licensed torrents (none: the license verifier's
-    /// development rail).
+    /// How this node pays for licensed torrents: its Interledger account. A licensed
+    /// download without one is refused; seeding needs none.
     pub rail: Option<Arc<dyn PaymentRail>>,
 }
 
@@ -155,7 +155,6 @@ struct PayState {
     terms: Terms,
     pointer: String,
     verifier: VerifierClient,
-    rail: Arc<dyn PaymentRail>,
     /// The payer's balance covers the price (or this node does not download).
     funded: bool,
     waiting: Vec<(u64, u32)>,
@@ -309,7 +308,8 @@ impl Torrent {
             }
             let complete = have.is_full();
             let price = license.price.0;
-            if !complete && !self.options.free_ride {
+            let must_pay = !complete && !self.options.free_ride;
+            if must_pay {
                 match self.options.max_price {
                     None => anyhow::bail!(
                         "this torrent costs {} (pay to {}); pass --max-price {} to pay for it",
@@ -324,6 +324,14 @@ impl Torrent {
                     Some(_) => {}
                 }
             }
+            // What pays for the download: none when this node only seeds.
+            let payer = match (must_pay, &self.options.rail) {
+                (false, _) => None,
+                (true, Some(rail)) => Some(rail.clone()),
+                (true, None) => anyhow::bail!(crate::payment::no_account(
+                    &license.asset.format(license.price)
+                )),
+            };
             let verifier = VerifierClient::new(&license.verifier);
             let pay = PayState {
                 terms: Terms {
@@ -333,39 +341,31 @@ impl Torrent {
                     creator: license.creator,
                 },
                 pointer: license.pointer.clone(),
-                rail: self
-                    .options
-                    .rail
-                    .clone()
-                    .unwrap_or_else(|| Arc::new(DevRail::new(&license.verifier))),
                 verifier: verifier.clone(),
-                funded: complete || self.options.free_ride,
+                funded: !must_pay,
                 waiting: Vec::new(),
                 seq: now_millis() << 20,
                 attesting: HashMap::new(),
             };
             // Register the license with its verifier (idempotent), then, if we download,
             // top up our balance to the price: a restart pays only what is missing.
-            let (ih, info, me, rail, pointer, tx, asset) = (
+            let (ih, info, me, pointer, tx, asset) = (
                 self.info_hash,
                 metainfo.info_bytes().to_vec(),
                 self.me,
-                pay.rail.clone(),
                 pay.pointer.clone(),
                 self.inputs_tx.clone(),
                 license.asset.clone(),
             );
-            let must_pay = !pay.funded;
             tokio::spawn(async move {
                 let result = fund(
                     &verifier,
-                    rail.as_ref(),
+                    payer.as_deref(),
                     ih,
                     info,
                     &me,
                     &pointer,
                     (price, &asset),
-                    must_pay,
                 )
                 .await;
                 if must_pay {
@@ -1390,22 +1390,21 @@ impl Torrent {
     }
 }
 
-/// Registers the license and, if `must_pay`, tops the payer's balance up to the price.
-#[allow(clippy::too_many_arguments)]
+/// Registers the license and, with a `payer` (we download), tops the payer's balance up
+/// to the price through it.
 async fn fund(
     verifier: &VerifierClient,
-    rail: &dyn PaymentRail,
+    payer: Option<&dyn PaymentRail>,
     ih: InfoHash,
     info: Vec<u8>,
     me: &PublicKey,
     pointer: &str,
     (price, asset): (u64, &ilpt_protocol::Asset),
-    must_pay: bool,
 ) -> anyhow::Result<()> {
     verifier.register(ih, info).await?;
-    if !must_pay {
+    let Some(rail) = payer else {
         return Ok(());
-    }
+    };
     let key = format!("{ih}-{me}");
     // At most twice: a payment a crash cut short is recovered first, then the rest paid.
     for _ in 0..2 {

@@ -110,6 +110,39 @@ fn paid_single_file_torrent_round_trips_through_inspect() {
 }
 
 #[test]
+fn a_paid_download_without_an_interledger_account_is_refused_at_once_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("song.flac");
+    write_data(&data, 100_000, 3);
+    let key = dir.path().join("creator.key");
+    ilpt_ok(&["key", "generate", "--out", p(&key)]);
+    let torrent = dir.path().join("song.torrent");
+    let mut args = vec!["create", p(&data), "--out", p(&torrent)];
+    args.extend(paid_args(p(&key)));
+    let magnet = ilpt_ok(&args);
+    let out = dir.path().join("dl");
+    for source in [p(&torrent), magnet.trim()] {
+        let err = assert_clean_failure(&[
+            "get",
+            source,
+            "--out",
+            p(&out),
+            "--max-price",
+            "1000",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ]);
+        assert!(
+            err.contains("costs 10.00 USD")
+                && err.contains("--ilp-connector")
+                && err.contains("--ilp-token-file"),
+            "{source}: {err}"
+        );
+    }
+    assert!(!out.exists(), "nothing is written for a refused download");
+}
+
+#[test]
 fn tampered_license_is_reported_invalid_and_changes_the_info_hash() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("a.bin");

@@ -10,7 +10,12 @@ use super::common::*;
 use super::swarm::{seeder, start_reading_lines, tracker, Proc, LOCAL};
 
 pub(crate) fn serve(state: &Path) -> (Proc, String) {
-    let args = [
+    serve_with(state, &[])
+}
+
+/// `ilpt serve` on `state` with `extra` flags; its process and API URL.
+pub(crate) fn serve_with(state: &Path, extra: &[&str]) -> (Proc, String) {
+    let mut args = vec![
         "serve",
         "--state-dir",
         state.to_str().unwrap(),
@@ -19,6 +24,7 @@ pub(crate) fn serve(state: &Path) -> (Proc, String) {
         "--listen",
         LOCAL,
     ];
+    args.extend_from_slice(extra);
     let (p, lines) = start_reading_lines(&mut ilpt(&args), 1);
     (
         p,
@@ -231,6 +237,16 @@ fn a_refused_torrent_leaves_no_state_and_no_data_behind() {
             "magnet priced above max_price",
             json!({"magnet": magnet, "out": out, "max_price": 10}),
             "more than max_price 10",
+        ),
+        (
+            "no Interledger account to pay from",
+            json!({"torrent": b64, "out": out, "max_price": 500}),
+            "set ilp_connector and ilp_token_file in its config",
+        ),
+        (
+            "magnet, no Interledger account to pay from",
+            json!({"magnet": magnet, "out": out, "max_price": 500}),
+            "set ilp_connector and ilp_token_file in its config",
         ),
         (
             "out is a file",

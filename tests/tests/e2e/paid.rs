@@ -10,20 +10,27 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use ilpt_tests::free_port;
+use ilpt_tests::wallet::Wallet;
 
 use super::common::*;
 use super::swarm::{seeder, tracker, Proc};
-use super::verifier::start_verifier;
+use super::verifier::start_verifier_collecting;
 
 const PRICE: u64 = 1000;
+/// The wallet account every downloader of a market pays from, and what it starts with.
+const LEECHER: &str = "leecher";
+const LEECHER_FUNDS: u64 = 1_000_000;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// A verifier (dev rail), a tracker, a creator key and account, and a paid torrent.
+/// A wallet (the operator's collection account and the downloaders' [`LEECHER`]
+/// account), a verifier collecting into it, a tracker, a creator key and account, and a
+/// paid torrent.
 struct Market {
     dir: tempfile::TempDir,
+    wallet: Wallet,
     verifier: super::verifier::Verifier,
     _tracker: Proc,
     data: std::path::PathBuf,
@@ -35,12 +42,14 @@ struct Market {
 
 fn market(len: usize, piece_length: &str, verifier_port: u16) -> Market {
     let dir = tempfile::tempdir().unwrap();
+    let wallet = Wallet::start(&[(LEECHER, LEECHER_FUNDS)]);
     let listen = format!("127.0.0.1:{verifier_port}");
     // A seeder share claimed by the peer that delivered an endgame piece first moves
     // from its holder after this window (2 min in production).
-    let verifier = start_verifier(
+    let verifier = start_verifier_collecting(
         &dir.path().join("v.db"),
-        &["--dev-rail", "--listen", &listen, "--share-move-after", "2"],
+        &wallet,
+        &["--listen", &listen, "--share-move-after", "2"],
     );
     let (tracker_proc, url) = tracker();
     let creator_key = dir.path().join("creator.key");
@@ -78,6 +87,7 @@ fn market(len: usize, piece_length: &str, verifier_port: u16) -> Market {
     .to_owned();
     Market {
         dir,
+        wallet,
         verifier,
         _tracker: tracker_proc,
         data,
@@ -100,8 +110,10 @@ fn earned(m: &Market, party: &str) -> u64 {
         .unwrap()
 }
 
+/// `ilpt get` of the market's magnet into `out`, paying from the [`LEECHER`] account.
 fn leech(m: &Market, out: &str, extra: &[&str]) -> Child {
     let out = m.dir.path().join(out);
+    let account = m.wallet.ilp_args(LEECHER);
     let mut args = vec![
         "get",
         &m.magnet,
@@ -110,6 +122,7 @@ fn leech(m: &Market, out: &str, extra: &[&str]) -> Child {
         "--listen",
         "/ip4/127.0.0.1/tcp/0",
     ];
+    args.extend(account.iter().map(String::as_str));
     if !extra.contains(&"--timeout") {
         args.extend_from_slice(&["--timeout", "90"]);
     }
@@ -264,9 +277,10 @@ fn verifier_stopped_mid_download_serves_nothing_until_it_is_back() {
     );
     assert!(last < 4);
     // Back on the same address and database: the download completes.
-    m.verifier = start_verifier(
+    m.verifier = start_verifier_collecting(
         &m.dir.path().join("v.db"),
-        &["--dev-rail", "--listen", &format!("127.0.0.1:{port}")],
+        &m.wallet,
+        &["--listen", &format!("127.0.0.1:{port}")],
     );
     std::thread::spawn(move || for _ in stderr.lines() {});
     let out = child.wait_with_output().unwrap();
@@ -323,7 +337,20 @@ fn demo_reports_verified_downloads_an_empty_free_rider_and_an_exact_split() {
 fn the_daemon_buys_a_paid_torrent_only_when_given_a_max_price() {
     let m = market(400_000, "16384", free_port());
     let _seed = seeder(&m.torrent, &m.data, &["--key", s(&m.creator_key)]);
-    let (_daemon, api) = super::daemon::serve(&m.dir.path().join("state"));
+    // The daemon pays from the leecher's account, named by the keys of its config file.
+    // (Debug quotes these ASCII strings as TOML does.)
+    let config = m.dir.path().join("serve.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "ilp_connector = {:?}\nilp_token_file = {:?}\n",
+            m.wallet.connector(),
+            m.wallet.token_file(LEECHER)
+        ),
+    )
+    .unwrap();
+    let (_daemon, api) =
+        super::daemon::serve_with(&m.dir.path().join("state"), &["--config", s(&config)]);
     let c = reqwest::blocking::Client::new();
     let add = |body: serde_json::Value| {
         let r = c
@@ -358,6 +385,10 @@ fn the_daemon_buys_a_paid_torrent_only_when_given_a_max_price() {
         get_json(&format!("{}/audit", m.verifier.url))["voucher_charges"],
         PRICE
     );
+    // The price moved: from the leecher's account into the operator's collection account.
+    let operator = m.wallet.balance(ilpt_tests::wallet::OPERATOR);
+    assert_eq!(operator, i128::from(PRICE));
+    assert_eq!(m.wallet.balance(LEECHER), i128::from(LEECHER_FUNDS - PRICE));
 }
 
 /// (earned, pending) of `party` at the market's verifier.

@@ -1,6 +1,8 @@
 //! The verifier as a real process on 127.0.0.1: the reference-compatible API, voucher
 //! spends through a registered license, races for the last units of a balance, and
-//! `kill -9` under concurrent load without losing an acknowledged operation.
+//! `kill -9` under concurrent load without losing an acknowledged operation. Receipts
+//! come from real payments: through an `ilpt wallet`, into the operator's collection
+//! account the verifier proxies its revenue-share pointers to.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -12,42 +14,39 @@ use std::time::Duration;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use ilpt_protocol::{Amount, Asset, Bps, InfoHash, License, PublicKey, Voucher};
+use ilpt_tests::wallet::Wallet;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
 
 use super::common::*;
 
-/// A running `ilpt verifier --dev-rail` child process.
+/// A running `ilpt verifier` child process.
 pub(crate) struct Verifier {
     pub(crate) child: Child,
     pub(crate) url: String,
 }
 
+/// What the payer account of these tests' wallets starts with: more than any test pays.
+const FUNDS: u64 = 100_000_000;
+
+/// A wallet with the operator's collection account and a funded `payer` account.
+fn wallet() -> Wallet {
+    Wallet::start(&[("payer", FUNDS)])
+}
+
+/// Starts a verifier collecting revenue-share payments into `wallet`'s operator account,
+/// with `extra` flags.
+pub(crate) fn start_verifier_collecting(db: &Path, wallet: &Wallet, extra: &[&str]) -> Verifier {
+    let collect = wallet.verifier_args();
+    let mut args: Vec<&str> = collect.iter().map(String::as_str).collect();
+    args.extend_from_slice(extra);
+    start_verifier(db, &args)
+}
+
 impl Verifier {
-    fn start(db: &Path) -> Verifier {
-        let mut child = ilpt(&[
-            "verifier",
-            "--dev-rail",
-            "--listen",
-            "127.0.0.1:0",
-            "--db",
-            db.to_str().unwrap(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start ilpt verifier");
-        let stdout = child.stdout.take().unwrap();
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read listening line");
-        let url = line
-            .trim()
-            .strip_prefix("verifier listening on ")
-            .expect("listening line")
-            .to_owned();
-        Verifier { child, url }
+    /// A verifier collecting into `wallet`, recording payouts without sending money.
+    fn start(db: &Path, wallet: &Wallet) -> Verifier {
+        start_verifier_collecting(db, wallet, &["--dev-payouts"])
     }
 
     /// The ledger's conservation checks (`GET /audit`).
@@ -120,17 +119,6 @@ fn revshare(c: &Client, v: &Verifier, creator: &SigningKey) -> String {
     reply["pointer"].as_str().unwrap().to_owned()
 }
 
-/// A genuine receipt from the development rail for `amount` paid to `pointer`.
-fn pay(c: &Client, v: &Verifier, pointer: &str, amount: u64) -> String {
-    let (status, reply) = post_json(
-        c,
-        &format!("{}/dev/pay", v.url),
-        &json!({"pointer": pointer, "amount": amount}),
-    );
-    assert_eq!(status, 200, "{reply}");
-    reply["receipt"].as_str().unwrap().to_owned()
-}
-
 /// Registers a paid torrent of `pieces` pieces priced `price` and returns its info-hash.
 fn register(
     c: &Client,
@@ -198,10 +186,12 @@ fn voucher_signed_by(
 #[test]
 fn reference_compatible_api_answers_as_the_reference_does() {
     let dir = tempfile::tempdir().unwrap();
-    let v = Verifier::start(&dir.path().join("v.db"));
+    let w = wallet();
+    let v = Verifier::start(&dir.path().join("v.db"), &w);
+    let ilp = w.payer("payer");
     let c = client();
     let pointer = revshare(&c, &v, &key(1));
-    let r = pay(&c, &v, &pointer, 1000);
+    let r = ilp.pay(&pointer, 1000);
     let credit = format!("{}/balances/alice:creditReceipt", v.url);
     assert_eq!(post(&c, &credit, r.clone()), (200, "1000".into()));
     assert_eq!(post(&c, &credit, r), (400, "expired receipt".into()));
@@ -230,7 +220,7 @@ fn reference_compatible_api_answers_as_the_reference_does() {
             .unwrap(),
         "700"
     );
-    let r2 = pay(&c, &v, &pointer, 5);
+    let r2 = ilp.pay(&pointer, 5);
     let (status, reply) = post(&c, &format!("{}/receipts", v.url), r2);
     assert_eq!(status, 200);
     let reply: Value = serde_json::from_str(&reply).unwrap();
@@ -243,7 +233,9 @@ fn reference_compatible_api_answers_as_the_reference_does() {
 #[test]
 fn concurrent_spends_race_for_the_last_units_and_exactly_one_wins() {
     let dir = tempfile::tempdir().unwrap();
-    let v = Verifier::start(&dir.path().join("v.db"));
+    let w = wallet();
+    let v = Verifier::start(&dir.path().join("v.db"), &w);
+    let ilp = w.payer("payer");
     let c = client();
     let creator = key(1);
     let pointer = revshare(&c, &v, &creator);
@@ -252,7 +244,7 @@ fn concurrent_spends_race_for_the_last_units_and_exactly_one_wins() {
         post(
             &c,
             &format!("{}/balances/race:creditReceipt", v.url),
-            pay(&c, &v, &pointer, 10)
+            ilp.pay(&pointer, 10)
         )
         .0,
         200
@@ -276,7 +268,7 @@ fn concurrent_spends_race_for_the_last_units_and_exactly_one_wins() {
     let (status, _) = post_json(
         &c,
         &format!("{}/licenses/{ih}/spend", v.url),
-        &json!({"voucher": first, "receipts": [pay(&c, &v, &pointer, 150)]}),
+        &json!({"voucher": first, "receipts": [ilp.pay(&pointer, 150)]}),
     );
     assert_eq!(status, 200);
     let spend_url = format!("{}/licenses/{ih}/spend", v.url);
@@ -304,11 +296,16 @@ fn concurrent_spends_race_for_the_last_units_and_exactly_one_wins() {
 /// An acknowledged spend: the worker (payer index), the piece, the voucher and the answer.
 type AckedSpend = (u8, u32, String, Value);
 
+/// Pieces the kill -9 test's workers pay for with one payment.
+const PIECES_PER_PAYMENT: u32 = 4;
+
 #[test]
 fn kill_9_under_load_loses_no_acknowledged_operation() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("v.db");
-    let v = Verifier::start(&db);
+    let w = wallet();
+    let v = Verifier::start(&db, &w);
+    let ilp = Arc::new(w.payer("payer"));
     let c = client();
     let creator = key(1);
     let pointer = revshare(&c, &v, &creator);
@@ -320,66 +317,57 @@ fn kill_9_under_load_loses_no_acknowledged_operation() {
     let acked_credits: Arc<Mutex<Vec<(String, u64)>>> = Arc::default();
     let workers: Vec<_> = (0..8u8)
         .map(|w| {
-            let (stop, spends, credits) =
-                (stop.clone(), acked_spends.clone(), acked_credits.clone());
+            let (stop, spends, credits, ilp) = (
+                stop.clone(),
+                acked_spends.clone(),
+                acked_credits.clone(),
+                ilp.clone(),
+            );
             let (url, pointer) = (v.url.clone(), pointer.clone());
             std::thread::spawn(move || {
                 let c = client();
                 let payer = key(100 + w);
                 let payee = key(200 + w);
+                let id = format!("plain-{w}");
                 let mut piece = 0u32;
-                while !stop.load(Ordering::Relaxed) && piece < pieces {
-                    // A dev-rail payment, a plain credit, and a voucher spend with a receipt.
-                    let Ok(r) = c
-                        .post(format!("{url}/dev/pay"))
-                        .json(&json!({"pointer": pointer, "amount": 10}))
-                        .send()
+                'work: while !stop.load(Ordering::Relaxed) && piece < pieces {
+                    // A real payment for the next pieces (its receipt credited with the
+                    // first spend), one credited to a plain balance, then a voucher
+                    // spend per piece: nonces, credits and spends interleave.
+                    let Ok(receipt) = ilp.try_pay(&pointer, 10 * u64::from(PIECES_PER_PAYMENT))
                     else {
                         break;
                     };
-                    let Ok(receipt) = r
-                        .json::<Value>()
-                        .map(|j| j["receipt"].as_str().unwrap_or_default().to_owned())
-                    else {
-                        break;
-                    };
-                    let id = format!("plain-{w}");
-                    let Ok(pay2) = c
-                        .post(format!("{url}/dev/pay"))
-                        .json(&json!({"pointer": pointer, "amount": 3}))
-                        .send()
-                    else {
-                        break;
-                    };
-                    let Ok(receipt2) = pay2
-                        .json::<Value>()
-                        .map(|j| j["receipt"].as_str().unwrap_or_default().to_owned())
-                    else {
+                    let Ok(plain) = ilp.try_pay(&pointer, 3) else {
                         break;
                     };
                     match c
                         .post(format!("{url}/balances/{id}:creditReceipt"))
-                        .body(receipt2)
+                        .body(plain)
                         .send()
                     {
                         Ok(r) if r.status().as_u16() == 200 => {
-                            credits.lock().unwrap().push((id, 3))
+                            credits.lock().unwrap().push((id.clone(), 3))
                         }
                         _ => break,
                     }
-                    let vch = voucher(ih, &payer, &payee, piece, 10, u64::from(piece));
-                    match c
-                        .post(format!("{url}/licenses/{ih}/spend"))
-                        .json(&json!({"voucher": vch, "receipts": [receipt]}))
-                        .send()
-                    {
-                        Ok(r) if r.status().as_u16() == 200 => {
-                            let body: Value = r.json().unwrap_or(Value::Null);
-                            spends.lock().unwrap().push((w, piece, vch, body));
+                    let mut receipts = vec![receipt];
+                    for _ in 0..PIECES_PER_PAYMENT.min(pieces - piece) {
+                        let vch = voucher(ih, &payer, &payee, piece, 10, u64::from(piece));
+                        match c
+                            .post(format!("{url}/licenses/{ih}/spend"))
+                            .json(&json!({"voucher": vch, "receipts": receipts}))
+                            .send()
+                        {
+                            Ok(r) if r.status().as_u16() == 200 => {
+                                let body: Value = r.json().unwrap_or(Value::Null);
+                                spends.lock().unwrap().push((w, piece, vch, body));
+                            }
+                            _ => break 'work,
                         }
-                        _ => break,
+                        receipts.clear();
+                        piece += 1;
                     }
-                    piece += 1;
                 }
             })
         })
@@ -398,7 +386,7 @@ fn kill_9_under_load_loses_no_acknowledged_operation() {
         spends.len()
     );
 
-    let v = Verifier::start(&db);
+    let v = Verifier::start(&db, &w);
     let audit = v.audit(&c);
     assert_eq!(audit["holds"], true, "{audit}");
     // Every acknowledged spend is there: resending its voucher returns the stored answer.
@@ -621,7 +609,15 @@ fn spsp_proxy_refuses_plain_http_receivers_unless_allowed() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().unwrap().contains("--allow-http-receivers"));
-    // Revenue-share pointers need a collection wallet (or the dev rail).
+}
+
+#[test]
+fn without_a_collection_wallet_nothing_can_be_paid_and_no_receipt_is_minted() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = start_verifier(&dir.path().join("v.db"), &[]);
+    let c = client();
+    // Revenue-share pointers are paid into the operator's collection wallet: without
+    // one, their SPSP query says so.
     let creator = key(1);
     let body = ilpt_tests::revshare_body(&creator, "$wallet.example/creator");
     let (_, reply) = post_json(&c, &format!("{}/revshare", v.url), &body);
@@ -632,6 +628,19 @@ fn spsp_proxy_refuses_plain_http_receivers_unless_allowed() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 501);
+    assert!(r.text().unwrap().contains("--collection-pointer"));
+    // The verifier makes no receipt for itself (the development rail's POST /dev/pay is
+    // gone: only the SPSP proxy's GET matches the path)...
+    let (status, text) = post_json(
+        &c,
+        &format!("{}/dev/pay", v.url),
+        &json!({"pointer": pointer, "amount": 100}),
+    );
+    assert_eq!(status, 405, "{text}");
+    // ...and without --dev-payouts it records no payout.
+    let (status, text) = post_json(&c, &format!("{}/payouts", v.url), &json!({}));
+    assert_eq!(status, 501, "{text}");
+    assert!(text.as_str().unwrap().contains("--dev-payouts"), "{text}");
 }
 
 /// A TCP listener standing for a service only the verifier's host can reach; it counts
@@ -733,7 +742,9 @@ fn spsp_proxy_refuses_receivers_that_are_not_public_unless_allowed() {
 #[test]
 fn forged_and_replayed_receipts_and_forged_or_reused_vouchers_are_refused_over_http() {
     let dir = tempfile::tempdir().unwrap();
-    let v = Verifier::start(&dir.path().join("v.db"));
+    let w = wallet();
+    let v = Verifier::start(&dir.path().join("v.db"), &w);
+    let ilp = w.payer("payer");
     let c = client();
     let creator = key(1);
     let pointer = revshare(&c, &v, &creator);
@@ -744,7 +755,7 @@ fn forged_and_replayed_receipts_and_forged_or_reused_vouchers_are_refused_over_h
     let forged = "AQAAAAAAAAAAAAAAAAAAAAABAAAAAAAAAfTBIvoCUt67Zy1ZGCP3EOmVFtZzhc85fah8yPnoyL9RMA==";
     assert_eq!(credit(forged), 400);
     // One receipt shown three times (say, to three seeders) credits once.
-    let r = pay(&c, &v, &pointer, 100);
+    let r = ilp.pay(&pointer, 100);
     let answers: Vec<u16> = (0..3).map(|_| credit(&r)).collect();
     assert_eq!(answers, [200, 400, 400]);
     // A seeder cannot spend the payer's balance with a voucher it signed itself.
@@ -777,13 +788,15 @@ fn forged_and_replayed_receipts_and_forged_or_reused_vouchers_are_refused_over_h
 #[test]
 fn a_batch_of_vouchers_gets_one_answer_each_and_one_refusal_spoils_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let v = Verifier::start(&dir.path().join("v.db"));
+    let w = wallet();
+    let v = Verifier::start(&dir.path().join("v.db"), &w);
+    let ilp = w.payer("payer");
     let c = client();
     let creator = key(1);
     let pointer = revshare(&c, &v, &creator);
     let ih = register(&c, &v, &creator, &pointer, 4, 400);
     let (payer, seeder) = (key(9), key(2));
-    let r = pay(&c, &v, &pointer, 250);
+    let r = ilp.pay(&pointer, 250);
     assert_eq!(v.credit(&c, ih, &payer, &r), 200);
     let forged = voucher_signed_by(&seeder, ih, &payer, &seeder, 3, 100, 9);
     let batch = json!({"vouchers": [
@@ -814,7 +827,9 @@ fn a_batch_of_vouchers_gets_one_answer_each_and_one_refusal_spoils_nothing() {
 #[test]
 fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each_earning_once() {
     let dir = tempfile::tempdir().unwrap();
-    let v = Verifier::start(&dir.path().join("v.db"));
+    let w = wallet();
+    let v = Verifier::start(&dir.path().join("v.db"), &w);
+    let ilp = w.payer("payer");
     let c = client();
     let creator = key(1);
     let accounts = format!("{}/revshare", v.url);
@@ -839,7 +854,7 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
     assert_eq!(r.status().as_u16(), 413);
     let ih = register(&c, &v, &creator, &pointer, 4, 400);
     let (payer, seeder) = (key(9), key(2));
-    let r = pay(&c, &v, &pointer, 400);
+    let r = ilp.pay(&pointer, 400);
     assert_eq!(v.credit(&c, ih, &payer, &r), 200);
     // The payer's license balance is not reachable through the reference routes.
     let id = format!("{ih}-{}", pk(&payer));
@@ -961,7 +976,6 @@ fn a_system_without_ca_certificates_still_runs_the_verifier_over_http() {
     let (_v, lines) = ilpt_tests::start_reading_lines(
         ilpt(&[
             "verifier",
-            "--dev-rail",
             "--listen",
             "127.0.0.1:0",
             "--db",

@@ -102,21 +102,44 @@ fn shown_price(src: &Source) -> Option<String> {
     }
 }
 
+/// Whether the license's verifier (or the magnet's hint of it) says `key` has paid the
+/// price already (a restart, or a payment made another way). Any doubt is a no.
+async fn already_paid(src: &Source, key: &ed25519_dalek::SigningKey) -> bool {
+    let (ih, verifier, price) = match src {
+        Source::Torrent(m) => match &m.info.license {
+            Some(l) => (m.info_hash, l.verifier.clone(), l.price.0),
+            None => return false,
+        },
+        Source::Magnet(m) => match (&m.hints.verifier, m.hints.price) {
+            (Some(v), Some(p)) => (m.info_hash, v.clone(), p.0),
+            _ => return false,
+        },
+    };
+    let me = ilpt_protocol::PublicKey::from(key.verifying_key());
+    crate::payment::VerifierClient::new(&verifier)
+        .payer_state(ih, &me)
+        .await
+        .is_ok_and(|(balance, charged)| balance.saturating_add(charged) >= price)
+}
+
 /// Runs `ilpt get`.
 pub fn run(args: &GetArgs) -> Result<()> {
     let src = source(&args.source)?;
     let rail = args.ilp.rail()?;
+    let key = args.swarm.node_key()?;
+    let rt = super::support::runtime()?;
     // A paid download cannot be paid without an account: say so before asking for the
-    // price or joining the swarm (the torrent refuses it too once it knows it must pay,
-    // as for a magnet without a price hint).
+    // price or joining the swarm, unless the license's verifier says this node paid it
+    // already (the torrent refuses it too once it knows it must pay, as for a magnet
+    // without a price hint).
     if let (Some(cost), None, false) = (shown_price(&src), &rail, args.free_ride) {
-        bail!(crate::payment::no_account(&cost));
+        if !rt.block_on(already_paid(&src, &key)) {
+            bail!(crate::payment::no_account(&cost));
+        }
     }
     let max_price = agreed_price(args, &src)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let key = args.swarm.node_key()?;
-    let rt = super::support::runtime()?;
     rt.block_on(async {
         let node = Node::start(&key, &args.swarm.listen_addrs(), &args.swarm.bootstrap).await?;
         for a in node.addresses() {

@@ -324,14 +324,10 @@ impl Torrent {
                     Some(_) => {}
                 }
             }
-            // What pays for the download: none when this node only seeds.
-            let payer = match (must_pay, &self.options.rail) {
-                (false, _) => None,
-                (true, Some(rail)) => Some(rail.clone()),
-                (true, None) => anyhow::bail!(crate::payment::no_account(
-                    &license.asset.format(license.price)
-                )),
-            };
+            // What pays for the download (none: this node only seeds, or has no
+            // account, which is refused if anything is left to pay).
+            let payer = self.options.rail.clone().filter(|_| must_pay);
+            let cost = license.asset.format(license.price);
             let verifier = VerifierClient::new(&license.verifier);
             let pay = PayState {
                 terms: Terms {
@@ -360,12 +356,12 @@ impl Torrent {
             tokio::spawn(async move {
                 let result = fund(
                     &verifier,
-                    payer.as_deref(),
+                    must_pay.then_some(payer.as_deref()),
                     ih,
                     info,
                     &me,
                     &pointer,
-                    (price, &asset),
+                    (price, &asset, &cost),
                 )
                 .await;
                 if must_pay {
@@ -1390,18 +1386,19 @@ impl Torrent {
     }
 }
 
-/// Registers the license and, with a `payer` (we download), tops the payer's balance up
-/// to the price through it.
+/// Registers the license and, with a `payer` (we download), tops our balance up to the
+/// price through its rail; with no rail, that is refused unless nothing is missing.
 async fn fund(
     verifier: &VerifierClient,
-    payer: Option<&dyn PaymentRail>,
+    payer: Option<Option<&dyn PaymentRail>>,
     ih: InfoHash,
     info: Vec<u8>,
     me: &PublicKey,
     pointer: &str,
-    (price, asset): (u64, &ilpt_protocol::Asset),
+    (price, asset, cost): (u64, &ilpt_protocol::Asset, &str),
 ) -> anyhow::Result<()> {
     verifier.register(ih, info).await?;
+    // `None`: this node does not download; `Some(None)`: it downloads with no account.
     let Some(rail) = payer else {
         return Ok(());
     };
@@ -1410,6 +1407,12 @@ async fn fund(
     for _ in 0..2 {
         let (balance, charged) = verifier.payer_state(ih, me).await?;
         let missing = price.saturating_sub(balance.saturating_add(charged));
+        let Some(rail) = rail else {
+            if missing == 0 {
+                return Ok(());
+            }
+            anyhow::bail!(crate::payment::no_account(cost));
+        };
         if missing == 0 {
             rail.settled(&key);
             return Ok(());

@@ -1,11 +1,5 @@
 //! `ilpt`: the ILP Torrent command-line tool. See `ilpt --help`.
 
-/// jemalloc, with its background threads on, gives what a long-running server freed back
-/// to the system within seconds: after thousands of tracker connections closed, glibc's
-/// malloc kept their memory for good (`tests/tests/e2e/tracker.rs` measures it).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 fn main() -> std::process::ExitCode {
     // The workspace builds for x86-64-v3 (`.cargo/config.toml`); on an older CPU say so
     // at once instead of dying later on an illegal instruction.

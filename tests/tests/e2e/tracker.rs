@@ -259,7 +259,7 @@ fn idle_connections_hold_no_request_buffer_and_leave_memory_a_new_wave_reuses() 
 }
 
 #[test]
-fn memory_of_thousands_of_keep_alive_connections_is_given_back_after_they_close() {
+fn memory_of_thousands_of_keep_alive_connections_is_bounded_and_reused_after_they_close() {
     let (t, addr) = tracker(&["--http-threads", "1"]);
     let pid = t.0.id();
     for i in 0..50 {
@@ -286,17 +286,26 @@ fn memory_of_thousands_of_keep_alive_connections_is_given_back_after_they_close(
     );
     drop(open);
     wait_fds(pid, |n| n < 100, "after the connections closed");
-    // Most of what they took is given back to the system within seconds (glibc's malloc
-    // kept it for good; the `ilpt` binary's jemalloc returns it from a background thread).
-    let closed = Instant::now();
-    let after = wait_rss(pid, |kib| kib <= before + (peak - before) / 4);
-    eprintln!(
-        "tracker RSS: {before} KiB before, {peak} KiB with 4,000 keep-alive connections, {after} KiB {:?} after they closed",
-        closed.elapsed()
-    );
+    // What they took is free for the next ones: a second wave of as many grows the
+    // tracker by little (the allocator keeps freed pages for reuse; an allocator that
+    // hands them back to the system, jemalloc, cost transfers 25-30 % of their speed).
+    let open: Vec<TcpStream> = (0..4000)
+        .map(|i| {
+            let mut s = connect_from(Ipv4Addr::new(127, 0, 7, 1 + (i / 32) as u8), addr).unwrap();
+            let body = get_pipelined(&mut s, &[announce_target(0x77, 6882)]).unwrap();
+            assert!(body[0].starts_with(b"d8:complete"), "{:?}", body[0]);
+            s
+        })
+        .collect();
+    wait_fds(pid, |n| n >= 4000, "while the second 4,000 are open");
+    let second = rss_kib(pid);
+    eprintln!("tracker RSS: {before} KiB before, {peak} KiB with 4,000 keep-alive connections, {second} KiB with a second 4,000 after those closed");
+    // (Measured: the second wave adds about a quarter of what the first took; a leak
+    // would add all of it again.)
     assert!(
-        after <= before + (peak - before) / 4,
-        "the tracker kept {after} KiB after the connections closed: {before} KiB before, {peak} KiB with them"
+        second <= peak + (peak - before) / 2,
+        "a second wave grew the tracker to {second} KiB: {before} KiB before, {peak} KiB with the first"
     );
+    drop(open);
     announce_from(Ipv4Addr::new(127, 0, 4, 1), addr, 7).unwrap();
 }

@@ -134,19 +134,6 @@ fn wait_fds(pid: u32, ok: impl Fn(usize) -> bool, what: &str) {
     }
 }
 
-/// Waits up to 30 s until the tracker's resident memory is `ok`; returns it then (or at
-/// the deadline, for the caller's assertion to report).
-fn wait_rss(pid: u32, ok: impl Fn(u64) -> bool) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let kib = rss_kib(pid);
-        if ok(kib) || Instant::now() >= deadline {
-            return kib;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn five_addresses_announcing_twenty_thousand_torrents_each_leave_room_for_a_new_one() {
     let (_t, addr) = tracker(&["--http-threads", "1"]);

@@ -4,8 +4,12 @@
 // Fulfill or Reject; it listens on nothing, and never announces an address (see sendOnlyConnection).
 //
 // Usage:
-//   node sender.js --connector http://127.0.0.1:P [--token T]
+//   ILPT_ILP_TOKEN=T node sender.js --connector http://127.0.0.1:P
 //        [--receipt-nonce B64 --receipt-secret B64] [--timeout-ms 20000] SPSP_URL AMOUNT
+//
+// The bearer token comes from the environment, as ilpt's does: a token is a secret, and a
+// random one may begin with `-`, which an argument parser would take for an option.
+// Without ILPT_ILP_TOKEN the connector.js default payer token is used.
 //
 // --receipt-nonce/--receipt-secret are sent with the SPSP query as `Receipt-Nonce` and
 // `Receipt-Secret`, as a receipt verifier's SPSP proxy would: the receiver then signs receipts
@@ -26,14 +30,13 @@ const StreamPacket = require('ilp-protocol-stream/dist/src/packet')
 const StreamCrypto = require('ilp-protocol-stream/dist/src/crypto')
 const common = require('./common')
 
-const USAGE = `usage: node sender.js --connector http://127.0.0.1:P [--token T]
+const USAGE = `usage: ILPT_ILP_TOKEN=T node sender.js --connector http://127.0.0.1:P
   [--receipt-nonce B64 --receipt-secret B64] [--timeout-ms 20000] SPSP_URL AMOUNT`
 const SPSP_TYPE = 'application/spsp4+json'
 const MAX_SPSP_BYTES = 64 * 1024
 
 const { values: o, positionals } = common.options(USAGE, {
   connector: { type: 'string' },
-  token: { type: 'string', default: 'payer-to-connector' },
   'receipt-nonce': { type: 'string' },
   'receipt-secret': { type: 'string' },
   'timeout-ms': { type: 'string', default: '20000' }
@@ -42,6 +45,7 @@ if (o.connector === undefined || positionals.length !== 2) { console.error(USAGE
 if ((o['receipt-nonce'] === undefined) !== (o['receipt-secret'] === undefined)) {
   console.error('--receipt-nonce and --receipt-secret go together'); process.exit(2)
 }
+const TOKEN = process.env.ILPT_ILP_TOKEN || 'payer-to-connector'
 const [spspUrl, amountText] = positionals
 const amount = common.amount(amountText, 'AMOUNT')
 const timeoutMs = Number(common.amount(o['timeout-ms'], 'timeout-ms'))
@@ -137,7 +141,7 @@ async function sendOnlyConnection (plugin, destinationAccount, sharedSecret) {
       const res = await fetch(o.connector, {
         method: 'POST',
         body: prepare,
-        headers: { 'content-type': 'application/octet-stream', authorization: 'Bearer ' + o.token }
+        headers: { 'content-type': 'application/octet-stream', authorization: 'Bearer ' + TOKEN }
       })
       if (!res.ok) throw new Error(`connector answered HTTP ${res.status}: ${(await res.text()).slice(0, 200)}`)
       const reply = Buffer.from(await res.arrayBuffer())

@@ -587,7 +587,8 @@ pub fn js_pay(
 ) -> JsPayment {
     let mut cmd = Command::new("node");
     cmd.arg("sender.js")
-        .args(["--connector", &payer.url, "--token", &payer.token])
+        .args(["--connector", &payer.url])
+        .env("ILPT_ILP_TOKEN", &payer.token)
         .args(["--timeout-ms", &options.timeout.as_millis().to_string()])
         .current_dir(ilp_dir())
         .stdin(Stdio::null());

@@ -7,7 +7,7 @@
 //! project's machines), glibc's allocator asks only when told so at start-up, by the
 //! tunable `glibc.malloc.hugetlb=1` (glibc 2.35 and later; older ones ignore it). So a
 //! long simulation runs itself again with that tunable set: the 100,000-peer flash
-//! crowd then took about 4 % less time (BENCHMARKS.md, "Session 9"), with the same
+//! crowd then took about 4 % less time (benchmarks/HISTORY.md, "Session 9"), with the same
 //! results to the last event (the tunable changes where memory comes from, nothing
 //! the simulation computes).
 

@@ -411,26 +411,33 @@ impl VerifierClient {
     /// Hands a delivery attestation to the verifier directly (a payer settling what
     /// peers that went away delivered).
     pub async fn attest(&self, ih: InfoHash, attestation: String) -> Result<()> {
-        let r = self
-            .http
-            .post(format!("{}/licenses/{ih}/attest", self.base))
-            .json(&json!({"attestation": attestation}))
-            .send()
-            .await?;
-        checked(r, "the verifier refused the attestation").await?;
-        Ok(())
+        self.post_signed(ih, "attest", "attestation", attestation)
+            .await
     }
 
     /// Tells the verifier that the payer banned a payee (a signed revocation): its
     /// further spends of the payer's vouchers are refused.
     pub async fn revoke(&self, ih: InfoHash, revocation: String) -> Result<()> {
+        self.post_signed(ih, "revoke", "revocation", revocation)
+            .await
+    }
+
+    /// POSTs `{field: signed}` to the license's `route`; a refusal is an error naming
+    /// what was refused.
+    async fn post_signed(
+        &self,
+        ih: InfoHash,
+        route: &str,
+        field: &str,
+        signed: String,
+    ) -> Result<()> {
         let r = self
             .http
-            .post(format!("{}/licenses/{ih}/revoke", self.base))
-            .json(&json!({"revocation": revocation}))
+            .post(format!("{}/licenses/{ih}/{route}", self.base))
+            .json(&json!({ field: signed }))
             .send()
             .await?;
-        checked(r, "the verifier refused the revocation").await?;
+        checked(r, &format!("the verifier refused the {field}")).await?;
         Ok(())
     }
 

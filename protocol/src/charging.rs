@@ -706,6 +706,32 @@ mod tests {
                 self.settlements.push((payer, to, piece));
             }
         }
+        /// Gives `payer`'s seeder share of `piece` to `to`: earned at once if settled,
+        /// pending otherwise.
+        #[allow(clippy::too_many_arguments)]
+        fn hand_share(
+            &mut self,
+            t: &Terms,
+            payer: u8,
+            piece: u32,
+            to: PublicKey,
+            amount: Amount,
+            settled: bool,
+            now: u64,
+        ) {
+            if settled {
+                Book::add(&mut self.earned, to, amount);
+                self.settle_to(t, payer, piece, to);
+            } else {
+                Book::add(&mut self.pending, to, amount);
+            }
+            let share = Share {
+                holder: to,
+                since: now,
+                settled,
+            };
+            self.shares.insert((payer, piece), share);
+        }
         fn spend(&mut self, t: &Terms, payer: u8, payee: u8, piece: u32, now: u64) {
             let amount = t.piece_price_of(piece).unwrap();
             let v = Voucher {
@@ -731,20 +757,7 @@ mod tests {
                 } => {
                     *self.charged.entry(payer).or_default() += u128::from(amount.0);
                     Book::add(&mut self.earned, t.creator, creator);
-                    if settled {
-                        Book::add(&mut self.earned, key(payee), seeder);
-                        self.settle_to(t, payer, piece, key(payee));
-                    } else {
-                        Book::add(&mut self.pending, key(payee), seeder);
-                    }
-                    self.shares.insert(
-                        (payer, piece),
-                        Share {
-                            holder: key(payee),
-                            since: now,
-                            settled,
-                        },
-                    );
+                    self.hand_share(t, payer, piece, key(payee), seeder, settled, now);
                 }
                 SpendDecision::Move {
                     from,
@@ -752,20 +765,7 @@ mod tests {
                     settled,
                 } => {
                     Book::sub(&mut self.pending, from, amount);
-                    if settled {
-                        Book::add(&mut self.earned, key(payee), amount);
-                        self.settle_to(t, payer, piece, key(payee));
-                    } else {
-                        Book::add(&mut self.pending, key(payee), amount);
-                    }
-                    self.shares.insert(
-                        (payer, piece),
-                        Share {
-                            holder: key(payee),
-                            since: now,
-                            settled,
-                        },
-                    );
+                    self.hand_share(t, payer, piece, key(payee), amount, settled, now);
                 }
                 SpendDecision::Held { .. } | SpendDecision::AlreadyPaid => {}
             }

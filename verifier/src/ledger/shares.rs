@@ -30,7 +30,18 @@ pub fn attested(
     payee: &PublicKey,
     piece: u32,
 ) -> Result<bool> {
-    let bits: Option<Vec<u8>> = conn
+    let bits = stored_attestation(conn, info_hash, payer, payee)?;
+    Ok(bits.is_some_and(|b| wire_bit(&b, piece)))
+}
+
+/// The pieces `payer` last attested `payee` delivered (a wire bitfield), if any.
+fn stored_attestation(
+    conn: &Connection,
+    info_hash: InfoHash,
+    payer: &PublicKey,
+    payee: &PublicKey,
+) -> Result<Option<Vec<u8>>> {
+    Ok(conn
         .prepare_cached(
             "SELECT pieces FROM attestations WHERE info_hash = ?1 AND payer = ?2 AND payee = ?3",
         )?
@@ -42,8 +53,7 @@ pub fn attested(
             ],
             |r| r.get(0),
         )
-        .optional()?;
-    Ok(bits.is_some_and(|b| wire_bit(&b, piece)))
+        .optional()?)
 }
 
 /// Bit `piece` of a BitTorrent bitfield (bit 7 of byte 0 is piece 0).
@@ -422,19 +432,7 @@ pub fn attest(
         )));
     }
     let (payer, payee) = (&a.payer, &a.payee);
-    let stored: Option<Vec<u8>> = conn
-        .prepare_cached(
-            "SELECT pieces FROM attestations WHERE info_hash = ?1 AND payer = ?2 AND payee = ?3",
-        )?
-        .query_row(
-            params![
-                &info_hash.0[..],
-                &payer.to_bytes()[..],
-                &payee.to_bytes()[..]
-            ],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let stored = stored_attestation(conn, info_hash, payer, payee)?;
     let before = match stored {
         Some(bytes) => Bitfield::from_wire(&bytes, n)
             .ok_or_else(|| LedgerError::Conflict("stored attestation is unreadable".into()))?,

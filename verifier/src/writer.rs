@@ -372,7 +372,7 @@ impl CheckpointRequests {
 ///
 /// With passes that long and that far apart the limit's size matters little; a larger one
 /// means fewer restarts. Measured at a paced 10,000 spends/s for 15 s, alternating in the
-/// same minutes (benchmarks/HISTORY.md, sessions 13 and 14): p99 2.4–3.6 ms at 64 MiB (about 3.7
+/// same minutes (benchmarks/HISTORY.md, "a 64 MiB WAL"): p99 2.4–3.6 ms at 64 MiB (about 3.7
 /// restarts a second) against 2.3–4.3 ms at 16 MiB (about 14 a second), and a lower p99.9
 /// in most pairs. Before the early passes (session 5) the smaller the limit the
 /// shorter the tail (p99 ≈ 11 ms at 16 MiB, 13 ms at 64 MiB, 32 ms at 256 MiB), because
@@ -395,7 +395,8 @@ const PAUSE_FRAMES: u64 = 256;
 /// about 2,000 frames and synced their pages in one long `fsync` that the commits' WAL
 /// syncs queued behind, and the restart that followed paused every spend for 2–3 ms;
 /// most of the spends slower than 5 ms (two-thirds to nine in ten) were in one.
-/// Measured at a paced 10,000 spends/s (benchmarks/HISTORY.md, session 13): restarts about
+/// Measured at a paced 10,000 spends/s (benchmarks/HISTORY.md, "the checkpoint thread
+/// copies close behind the writer"): restarts about
 /// 1 ms long (were 2.4–2.7 ms) and p99 3.5–4.3 ms against 5.9–6.7 ms in the same
 /// minutes.
 const PASS_FRAMES: u64 = 128;

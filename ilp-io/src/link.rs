@@ -30,6 +30,21 @@ impl Token {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// Reads a token from `file`, or else from the environment variable `env` (never
+    /// from a flag's value: command lines are visible to every user). `flag` names the
+    /// file's flag in the error.
+    pub fn load(file: Option<&std::path::Path>, env: &str, flag: &str) -> Result<Token, String> {
+        let text = match file {
+            Some(f) => std::fs::read_to_string(f)
+                .map_err(|e| format!("cannot read the token file {}: {e}", f.display()))?,
+            None => std::env::var(env)
+                .map_err(|_| format!("no token: pass {flag} FILE or set {env}"))?,
+        };
+        Token::new(&text).ok_or_else(|| {
+            format!("the token (from {}) is empty or not printable ASCII", file.map_or_else(|| env.to_owned(), |f| f.display().to_string()))
+        })
+    }
 }
 
 impl std::fmt::Debug for Token {
@@ -41,7 +56,11 @@ impl std::fmt::Debug for Token {
 /// Why a Prepare got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    /// The connector could not be reached or did not answer in time.
+    /// No connection to the connector could be made: the Prepare never left.
+    #[error("the connector cannot be reached: {0}")]
+    NotSent(String),
+    /// The Prepare was sent (or may have been), and no answer came in time: it may have
+    /// been fulfilled on the way.
     #[error("the connector did not answer: {0}")]
     Unreachable(String),
     /// It answered with an HTTP error (401: the token is wrong).
@@ -82,7 +101,7 @@ impl HttpLink {
                 .redirect(reqwest::redirect::Policy::none())
                 .pool_max_idle_per_host(64)
         })
-        .map_err(|e| LinkError::Unreachable(e.to_string()))?;
+        .map_err(|e| LinkError::NotSent(e.to_string()))?;
         Ok(HttpLink {
             url: url.to_owned(),
             token,
@@ -105,7 +124,13 @@ impl HttpLink {
             .body(prepare.to_bytes())
             .send()
             .await
-            .map_err(|e| LinkError::Unreachable(without_url(&e)))?;
+            .map_err(|e| {
+                if e.is_connect() {
+                    LinkError::NotSent(without_url(&e))
+                } else {
+                    LinkError::Unreachable(without_url(&e))
+                }
+            })?;
         let status = answer.status();
         if !status.is_success() {
             return Err(LinkError::Status(status.as_u16()));

@@ -40,6 +40,10 @@ pub struct Paid {
     pub receipts: Vec<(u64, Vec<u8>)>,
     /// The receiver's asset, if it said.
     pub receiver_asset: Option<(String, u8)>,
+    /// Prepares sent that got no answer (a timeout, a cut connection, an unreadable
+    /// reply): each may have been fulfilled on the way, so more may have arrived than
+    /// `delivered` says.
+    pub unanswered: u64,
 }
 
 /// Why a payment failed, with what it did before.
@@ -166,6 +170,7 @@ pub async fn pay(
     config.expiry_ms = PREPARE_EXPIRY_MS;
     let mut sender = Sender::new(config);
     let mut in_flight = FuturesUnordered::new();
+    let mut unanswered = 0u64;
     loop {
         let now = now_ms();
         sender.handle_timeout(now);
@@ -191,6 +196,9 @@ pub async fn pay(
                 }
                 Err(e) => {
                     log_link_error(&e);
+                    if matches!(e, LinkError::Unreachable(_) | LinkError::Malformed(_)) {
+                        unanswered += 1;
+                    }
                     sender.handle_failure(seq, now_ms());
                 }
             },
@@ -204,6 +212,7 @@ pub async fn pay(
         packets: progress.fulfilled,
         receipts: sender.receipts().map(|(s, r)| (*s, r.clone())).collect(),
         receiver_asset: progress.receiver_asset.clone(),
+        unanswered,
     };
     match sender.outcome() {
         Some(Ok(())) => Ok(paid),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    create, demo, earnings, get, inspect, key, pay, revshare, seed, serve, simulate, tracker,
+    create, demo, earnings, get, inspect, key, pay, payouts, revshare, seed, serve, simulate, tracker,
     verifier, verify, wallet,
 };
 
@@ -53,6 +53,9 @@ pub enum Command {
     Revshare(revshare::RevShareCommand),
     /// Show a node's earnings per torrent, from a verifier; set where they are paid.
     Earnings(earnings::EarningsArgs),
+    /// Run, list and settle a verifier's payouts to creators and seeders.
+    #[command(subcommand)]
+    Payouts(payouts::PayoutsCommand),
     /// Run the loopback Interledger wallet (for tests and demos) the demo pays through.
     Wallet(wallet::WalletArgs),
     /// Pay a payment pointer over Interledger and print the receipts.
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Revshare(cmd) => revshare::run(cmd),
         Command::Earnings(args) => earnings::run(args),
+        Command::Payouts(cmd) => payouts::run(cmd),
         Command::Wallet(args) => wallet::run(args),
         Command::Pay(args) => pay::run(args),
         Command::Demo(args) => demo::run(args),

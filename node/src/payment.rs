@@ -162,15 +162,8 @@ impl IlpRail {
     /// Reads the token from `file`, or else from the `ILPT_ILP_TOKEN` environment
     /// variable (never from a flag's value: command lines are visible to every user).
     pub fn token(file: Option<&std::path::Path>) -> Result<ilpt_ilp_io::link::Token> {
-        let text = match file {
-            Some(f) => std::fs::read_to_string(f)
-                .with_context(|| format!("cannot read the ILP token file {}", f.display()))?,
-            None => std::env::var("ILPT_ILP_TOKEN").map_err(|_| {
-                anyhow::anyhow!("no ILP token: pass --ilp-token-file FILE or set ILPT_ILP_TOKEN")
-            })?,
-        };
-        ilpt_ilp_io::link::Token::new(&text)
-            .ok_or_else(|| anyhow::anyhow!("the ILP token is empty or not printable ASCII"))
+        ilpt_ilp_io::link::Token::load(file, "ILPT_ILP_TOKEN", "--ilp-token-file")
+            .map_err(|e| anyhow::anyhow!("ILP account: {e}"))
     }
 }
 
@@ -278,6 +271,9 @@ async fn read_json(r: reqwest::Response) -> Result<Value> {
     Ok(serde_json::from_str(&read_text(r).await?)?)
 }
 
+/// How long `ilpt payouts run` waits for a run to end.
+const PAYOUT_RUN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 fn client() -> reqwest::Client {
     ilpt_verifier::http_client(|| reqwest::Client::builder().timeout(VERIFIER_TIMEOUT))
         .unwrap_or_default()
@@ -310,6 +306,77 @@ impl VerifierClient {
             base: base.trim_end_matches('/').to_owned(),
             http: client(),
         }
+    }
+
+    /// Runs one payout now (`POST /payouts`); the payouts it made, as they ended.
+    pub async fn run_payouts(&self, minimum: Option<u64>) -> Result<Value> {
+        let body = match minimum {
+            Some(m) => json!({"minimum": m.to_string()}),
+            None => json!({}),
+        };
+        let r = self
+            .http
+            .post(format!("{}/payouts", self.base))
+            .json(&body)
+            // A run sends every payout due before it answers.
+            .timeout(PAYOUT_RUN_TIMEOUT)
+            .send()
+            .await?;
+        Ok(serde_json::from_str(&checked(r, "the payout run failed").await?)?)
+    }
+
+    /// Payouts, newest first (`open`: only those not settled).
+    pub async fn payouts(&self, open: bool, limit: u32) -> Result<Value> {
+        let r = self
+            .http
+            .get(format!("{}/payouts?open={open}&limit={limit}", self.base))
+            .send()
+            .await?;
+        Ok(serde_json::from_str(&checked(r, "the verifier refused").await?)?)
+    }
+
+    /// One payout.
+    pub async fn payout(&self, id: u64) -> Result<Value> {
+        let r = self
+            .http
+            .get(format!("{}/payouts/{id}", self.base))
+            .send()
+            .await?;
+        Ok(serde_json::from_str(&checked(r, "the verifier refused").await?)?)
+    }
+
+    /// Settles payout `id`, which a crash left unknown, as having delivered
+    /// `delivered`: signed with the verifier operator's key.
+    pub async fn resolve_payout(
+        &self,
+        id: u64,
+        delivered: u64,
+        operator: &ed25519_dalek::SigningKey,
+    ) -> Result<Value> {
+        let p = self.payout(id).await?;
+        let party: PublicKey = p["party"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .context("the verifier's payout names no party")?;
+        let amount: u64 = p["amount"]
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .context("the verifier's payout has no amount")?;
+        let message =
+            ilpt_protocol::account::payout_resolution_message(id, &party, amount, delivered);
+        let signature = ed25519_dalek::Signer::sign(operator, &message).to_bytes();
+        let r = self
+            .http
+            .post(format!("{}/payouts/{id}/resolve", self.base))
+            .json(&json!({
+                "delivered": delivered.to_string(),
+                "signature": data_encoding::HEXLOWER.encode(&signature),
+            }))
+            .send()
+            .await?;
+        Ok(serde_json::from_str(
+            &checked(r, "the verifier refused the resolution").await?,
+        )?)
     }
 
     /// Registers a torrent's license (idempotent; the info dictionary proves itself).

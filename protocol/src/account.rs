@@ -70,6 +70,25 @@ pub fn sign_payout_pointer(party: &SigningKey, pointer: &str) -> [u8; 64] {
         .to_bytes()
 }
 
+/// The bytes a verifier's operator signs to settle a payout whose outcome a crash left
+/// unknown: `"ilpt-payout-resolution-v1\0"`, the payout's id, its party's key (32 bytes),
+/// its amount and what the operator found delivered (u64s, big-endian). The id, party
+/// and amount bind the resolution to that one payout; it applies once, since only an
+/// unknown payout can be resolved.
+pub fn payout_resolution_message(
+    id: u64,
+    party: &PublicKey,
+    amount: u64,
+    delivered: u64,
+) -> Vec<u8> {
+    let mut m = b"ilpt-payout-resolution-v1\0".to_vec();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&party.to_bytes());
+    m.extend_from_slice(&amount.to_be_bytes());
+    m.extend_from_slice(&delivered.to_be_bytes());
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,6 +112,22 @@ impl Wallet {
         ]
     }
 
+    /// The payment pointer of account `name` (a payout pointer, when its holder is paid).
+    pub fn pointer(&self, name: &str) -> String {
+        format!("{}/{name}", self.url)
+    }
+
+    /// `--payout-connector URL --payout-token-file FILE`: what an `ilpt verifier` needs
+    /// to pay out from the operator's collection account.
+    pub fn payout_args(&self) -> [String; 4] {
+        [
+            "--payout-connector".into(),
+            self.connector(),
+            "--payout-token-file".into(),
+            self.token_file(OPERATOR).display().to_string(),
+        ]
+    }
+
     /// Starts `ilpt verifier --db DB` collecting into this wallet, on a free loopback
     /// port unless `extra` has `--listen`, with `extra` flags; returns it and its URL.
     ///

@@ -41,9 +41,13 @@ pub struct AppState {
     pub receipt_ttl: u64,
     /// Base URL this verifier is reached at (for the pointers it hands out).
     pub public_url: String,
-    /// Whether `POST /payouts` records payouts without sending money (loopback testing;
-    /// there is no payout rail yet).
-    pub dev_payouts: bool,
+    /// The operator's connector account payouts are sent from (`None`: payouts
+    /// answer 501).
+    pub payouts: Option<crate::payout::PayoutRail>,
+    /// The smallest payout a run sends (what is owed below it waits).
+    pub payout_minimum: u64,
+    /// The operator's key, which signs resolutions of payouts left unknown.
+    pub operator_key: Option<PublicKey>,
     /// The operator's wallet where revenue-share payments are collected (Interledger rail).
     pub collection_pointer: Option<String>,
     /// HTTP client for SPSP queries to receivers.
@@ -72,6 +76,8 @@ impl IntoResponse for LedgerError {
             LedgerError::NotFound(_) => StatusCode::NOT_FOUND,
             LedgerError::Conflict(_) => StatusCode::CONFLICT,
             LedgerError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            LedgerError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            LedgerError::Upstream(_) => StatusCode::BAD_GATEWAY,
             LedgerError::Storage(_) | LedgerError::Unavailable(_) => {
                 tracing::error!("{self}");
                 return (
@@ -154,7 +160,17 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/parties/{party}/pointer",
             put(set_payout_pointer).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
-        .route("/payouts", post(payouts))
+        .route(
+            "/payouts",
+            post(run_payouts)
+                .get(list_payouts)
+                .layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
+        .route("/payouts/{id}", get(get_payout))
+        .route(
+            "/payouts/{id}/resolve",
+            post(resolve_payout).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
+        )
         .route("/audit", get(audit))
         .route("/spsp/{id}", get(crate::spsp::proxy_account))
         // The reference verifier's generic SPSP proxy: any other GET path is a payment
@@ -654,37 +670,95 @@ async fn set_payout_pointer(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn payouts(State(s): State<Arc<AppState>>) -> Result<Response, LedgerError> {
-    if !s.dev_payouts {
-        return Ok((
-            StatusCode::NOT_IMPLEMENTED,
-            "payouts are not implemented yet (no money can be sent out); --dev-payouts records \
-             them without sending money, for loopback testing",
-        )
-            .into_response());
-    }
-    // Reading what is due and recording it paid happen in one transaction, so two
-    // calls at once cannot pay the same earnings. No money moves: each payout's proof
-    // is a made-up reference that says so.
-    let now = now();
-    let paid = s
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct PayoutRunRequest {
+    /// Overrides the configured minimum for this run (a decimal string).
+    minimum: Option<String>,
+}
+
+/// `POST /payouts`: one payout run now (body optional: `{"minimum": "N"}`). Answers
+/// every payout the run made, as it ended.
+async fn run_payouts(State(s): State<Arc<AppState>>, body: Bytes) -> Result<Response, LedgerError> {
+    let req: PayoutRunRequest = if body.is_empty() {
+        PayoutRunRequest::default()
+    } else {
+        json_body(&body)?
+    };
+    let minimum = match req.minimum {
+        Some(m) => m
+            .parse()
+            .map_err(|_| bad(format!("minimum: expected a whole number, found {m:?}")))?,
+        None => s.payout_minimum,
+    };
+    let ended = crate::payout::run(&s, minimum).await?;
+    let payouts: Vec<Value> = ended.iter().map(|p| p.to_json()).collect();
+    Ok(Json(json!({ "payouts": payouts })).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct PayoutQuery {
+    /// Only payouts not settled (pending and unknown).
+    #[serde(default)]
+    open: bool,
+    /// At most this many, newest first (default 100, at most 10,000).
+    limit: Option<u32>,
+}
+
+/// `GET /payouts?open=true&limit=N`: payouts, newest first.
+async fn list_payouts(
+    State(s): State<Arc<AppState>>,
+    axum::extract::Query(q): axum::extract::Query<PayoutQuery>,
+) -> Result<Json<Value>, LedgerError> {
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let open = q.open;
+    let rows = s
         .writer
-        .run(move |c| {
-            ledger::pay_out_all(c, now, |_| {
-                random_hex::<8>()
-                    .map(|r| format!("dev-payout-not-sent:{r}"))
-                    .map_err(LedgerError::Unavailable)
-            })
-        })
+        .run(move |c| ledger::payouts::list(c, open, limit))
         .await?;
-    for (due, proof) in &paid {
-        tracing::info!(party = %due.party, pointer = %due.pointer, amount = due.amount, %proof, "payout recorded (development: no money sent)");
-    }
-    let done: Vec<Value> = paid
-        .into_iter()
-        .map(|(d, proof)| json!({"party": d.party, "pointer": d.pointer, "amount": d.amount.to_string(), "proof": proof}))
-        .collect();
-    Ok(Json(json!({"payouts": done})).into_response())
+    let payouts: Vec<Value> = rows.iter().map(|p| p.to_json()).collect();
+    Ok(Json(json!({ "payouts": payouts })))
+}
+
+/// `GET /payouts/{id}`: one payout.
+async fn get_payout(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+) -> Result<Json<Value>, LedgerError> {
+    let p = s.writer.run(move |c| ledger::payouts::get(c, id)).await?;
+    Ok(Json(p.to_json()))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveRequest {
+    /// What the operator found delivered (a decimal string).
+    delivered: String,
+    /// The operator key's signature (hex) of
+    /// [`ilpt_protocol::account::payout_resolution_message`].
+    signature: String,
+}
+
+/// `POST /payouts/{id}/resolve`: settles a payout a crash left unknown.
+async fn resolve_payout(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<u64>,
+    body: Bytes,
+) -> Result<Json<Value>, LedgerError> {
+    let req: ResolveRequest = json_body(&body)?;
+    let delivered: u64 = req
+        .delivered
+        .parse()
+        .map_err(|_| bad(format!("delivered: expected a whole number, found {:?}", req.delivered)))?;
+    let sig = parse_signature(&req.signature)?;
+    let operator = s.operator_key;
+    let now = now();
+    let p = s
+        .writer
+        .run(move |c| ledger::payouts::resolve(c, id, delivered, operator.as_ref(), &sig, now))
+        .await?;
+    tracing::info!(payout = p.id, delivered = p.delivered, state = p.state.as_str(), "payout resolved by the operator");
+    Ok(Json(p.to_json()))
 }
 
 async fn audit(State(s): State<Arc<AppState>>) -> Result<Json<Value>, LedgerError> {

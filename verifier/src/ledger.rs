@@ -61,6 +61,12 @@ pub enum LedgerError {
     /// 422: well-formed but not acceptable (a license this verifier does not serve).
     #[error("{0}")]
     Unprocessable(String),
+    /// 501: this verifier is not set up for the request (no payout account).
+    #[error("{0}")]
+    NotImplemented(String),
+    /// 502: a service the request needs (the payout connector) failed.
+    #[error("{0}")]
+    Upstream(String),
     /// 503: the database failed.
     #[error("storage error: {0}")]
     Storage(#[from] rusqlite::Error),
@@ -198,10 +204,15 @@ fn refuse_old_schema(conn: &Connection) -> Result<()> {
             .collect::<rusqlite::Result<_>>()?;
         Ok((!names.is_empty()).then(|| names.iter().any(|n| n == column)))
     };
-    if has("paid_pieces", "settled")? == Some(false) || has("earnings", "pending")? == Some(false) {
+    if has("paid_pieces", "settled")? == Some(false)
+        || has("earnings", "pending")? == Some(false)
+        || has("earnings", "reserved")? == Some(false)
+        || has("payouts", "state")? == Some(false)
+    {
         return Err(LedgerError::Conflict(
             "this database was written by an older ilpt verifier (v1 vouchers, shares \
-             without delivery attestations); start the verifier with a new --db"
+             without delivery attestations, or payouts recorded without being sent); start \
+             the verifier with a new --db"
                 .into(),
         ));
     }
@@ -898,49 +909,43 @@ pub fn payer_state(conn: &Connection, info_hash: InfoHash, payer: &PublicKey) ->
 /// The most receipts one spend request may carry.
 pub const MAX_RECEIPTS_PER_SPEND: usize = 16;
 
-/// What `party` has earned on `info_hash` and not been paid out.
-fn unpaid(conn: &Connection, party: &PublicKey, info_hash: InfoHash) -> Result<u64> {
-    let unpaid: Option<i64> = conn
-        .prepare_cached(
-            "SELECT earned - paid_out FROM earnings WHERE party = ?1 AND info_hash = ?2",
-        )?
-        .query_row(params![&party.to_bytes()[..], &info_hash.0[..]], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    Ok(from_i64(unpaid.unwrap_or(0)))
-}
-
 // ---------------------------------------------------------------- earnings and payouts
 
-/// `GET /earnings/{party}`: per torrent, what the party earned (settled), holds pending,
-/// and was paid out.
+/// `GET /earnings/{party}`: per torrent, what the party earned (settled), holds pending
+/// (seeder shares awaiting the payer's attestation), was paid out (delivered by a
+/// payout), and is held by payouts in flight or whose outcome is unknown.
 pub fn earnings(conn: &Connection, party: &PublicKey) -> Result<Value> {
-    let rows: Vec<(Vec<u8>, i64, i64, i64)> = conn
+    let rows: Vec<(Vec<u8>, i64, i64, i64, i64)> = conn
         .prepare(
-            "SELECT info_hash, earned, pending, paid_out FROM earnings WHERE party = ?1
-             ORDER BY info_hash",
+            "SELECT info_hash, earned, pending, paid_out, reserved FROM earnings
+             WHERE party = ?1 ORDER BY info_hash",
         )?
         .query_map(params![&party.to_bytes()[..]], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })?
         .collect::<rusqlite::Result<_>>()?;
+    let unknown = payouts::unknown_by_torrent(conn, party)?;
     // Sums in u128: each term fits an i64, so no sum of them can overflow.
-    let (mut earned, mut pending, mut paid) = (0u128, 0u128, 0u128);
+    let mut totals = [0u128; 5];
     let torrents: Vec<Value> = rows
         .iter()
-        .map(|(ih, e, q, p)| {
-            earned += u128::from(from_i64(*e));
-            pending += u128::from(from_i64(*q));
-            paid += u128::from(from_i64(*p));
-            json!({"info_hash": data_encoding::HEXLOWER.encode(ih), "earned": e.to_string(),
-                   "pending": q.to_string(), "paid_out": p.to_string()})
+        .map(|(ih, e, q, p, r)| {
+            let ih_hex = data_encoding::HEXLOWER.encode(ih);
+            let unknown = unknown.get(ih.as_slice()).copied().unwrap_or(0);
+            let in_flight = from_i64(*r).saturating_sub(unknown);
+            for (t, v) in totals.iter_mut().zip([*e, *q, *p]) {
+                *t += u128::from(from_i64(v));
+            }
+            totals[3] += u128::from(in_flight);
+            totals[4] += u128::from(unknown);
+            json!({"info_hash": ih_hex, "earned": e.to_string(), "pending": q.to_string(),
+                   "paid_out": p.to_string(), "in_flight": in_flight.to_string(),
+                   "unknown": unknown.to_string()})
         })
         .collect();
-    Ok(
-        json!({"party": party, "earned": earned.to_string(), "pending": pending.to_string(),
-              "paid_out": paid.to_string(), "torrents": torrents}),
-    )
+    let [earned, pending, paid, in_flight, unknown] = totals.map(|t| t.to_string());
+    Ok(json!({"party": party, "earned": earned, "pending": pending, "paid_out": paid,
+              "in_flight": in_flight, "unknown": unknown, "torrents": torrents}))
 }
 
 /// Sets where a serving peer's earnings are paid; `signature` is the party's ed25519
@@ -969,60 +974,86 @@ pub fn set_payout_pointer(
 
 pub use ilpt_protocol::account::payout_pointer_message;
 
-/// A payout owed: a party, where to pay it, and how much.
+/// A payout owed: a party, where to pay it, in which asset, and how much.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayoutDue {
     /// The party's key.
     pub party: PublicKey,
     /// The pointer to pay.
     pub pointer: String,
-    /// Earned and not yet paid, over the torrents in `torrents`.
+    /// The asset of the earnings (their licenses' asset).
+    pub asset: ilpt_protocol::Asset,
+    /// Earned and neither paid out nor held by a payout, over `torrents`.
     pub amount: u64,
-    /// The torrents whose earnings this pays, in order.
-    pub torrents: Vec<InfoHash>,
+    /// The torrents whose earnings this pays, with what each holds, in order.
+    pub torrents: Vec<(InfoHash, u64)>,
 }
 
-/// Everything owed, one entry for each party and pointer it is paid to. What a creator
-/// earns from its own license goes to the payout pointer of the license's revenue-share
-/// account (the one the creator signed when opening it); what a party earns by serving
-/// goes to the pointer it set with its own signature, and waits until it sets one.
-/// Every earnings row holds at least what it was paid out (a seeder share moves only
-/// while unpaid), so each entry is simply the party's unpaid earnings under that pointer.
+/// Everything owed, one entry for each party, pointer and asset it is paid in. What a
+/// creator earns from its own license goes to the payout pointer of the license's
+/// revenue-share account (the one the creator signed when opening it); what a party
+/// earns by serving goes to the pointer it set with its own signature, and waits until
+/// it sets one. Earnings in different assets are never added together.
 pub fn payouts_due(conn: &Connection) -> Result<Vec<PayoutDue>> {
-    // (party, pointer) → (net amount, torrents in order).
-    let mut groups: std::collections::BTreeMap<(Vec<u8>, String), (i128, Vec<InfoHash>)> =
+    type Key = (Vec<u8>, String, String, u8);
+    let mut groups: std::collections::BTreeMap<Key, (u128, Vec<(InfoHash, u64)>)> =
         std::collections::BTreeMap::new();
     let mut stmt = conn.prepare(
-        "SELECT e.party, e.info_hash, e.earned - e.paid_out,
-                CASE WHEN l.creator_key = e.party THEN r.payout_pointer ELSE p.pointer END
+        "SELECT e.party, e.info_hash, e.earned - e.paid_out - e.reserved,
+                CASE WHEN l.creator_key = e.party THEN r.payout_pointer ELSE p.pointer END,
+                r.asset_code, r.asset_scale
          FROM earnings e
-         LEFT JOIN licenses l ON l.info_hash = e.info_hash
-         LEFT JOIN revshares r ON r.id = l.revshare
+         JOIN licenses l ON l.info_hash = e.info_hash
+         JOIN revshares r ON r.id = l.revshare
          LEFT JOIN payout_pointers p ON p.party = e.party
-         WHERE e.earned != e.paid_out
+         WHERE e.earned > e.paid_out + e.reserved
          ORDER BY e.party, e.info_hash",
     )?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
-        let (party, info_hash, net, pointer): (Vec<u8>, Vec<u8>, i64, Option<String>) =
-            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
-        let (Some(pointer), Ok(ih)) = (pointer, <[u8; 20]>::try_from(info_hash.as_slice())) else {
+        let (party, info_hash, owed, pointer, code, scale): (
+            Vec<u8>,
+            Vec<u8>,
+            i64,
+            Option<String>,
+            String,
+            i64,
+        ) = (
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+            row.get(5)?,
+        );
+        let (Some(pointer), Ok(ih), Ok(scale)) = (
+            pointer,
+            <[u8; 20]>::try_from(info_hash.as_slice()),
+            u8::try_from(scale),
+        ) else {
             continue;
         };
-        let group = groups.entry((party, pointer)).or_default();
-        group.0 += i128::from(net);
-        group.1.push(InfoHash(ih));
+        let owed = from_i64(owed);
+        let group = groups.entry((party, pointer, code, scale)).or_default();
+        group.0 += u128::from(owed);
+        group.1.push((InfoHash(ih), owed));
     }
     let mut due = Vec::new();
-    for ((party, pointer), (net, torrents)) in groups {
-        let (Ok(key), Ok(amount)) = (decode_key(&party), i64::try_from(net)) else {
+    for ((party, pointer, code, scale), (amount, torrents)) in groups {
+        // A payout is one STREAM payment of at most 2^63 - 1: beyond it (never in
+        // practice) the rest waits for the next run.
+        let (Ok(key), Ok(asset)) = (decode_key(&party), ilpt_protocol::Asset::new(&code, scale))
+        else {
             continue;
         };
+        let cap = u64::try_from(i64::MAX).unwrap_or(u64::MAX);
+        let amount = u64::try_from(amount).unwrap_or(u64::MAX).min(cap);
         if amount > 0 {
             due.push(PayoutDue {
                 party: key,
                 pointer,
-                amount: from_i64(amount),
+                asset,
+                amount,
                 torrents,
             });
         }
@@ -1030,79 +1061,7 @@ pub fn payouts_due(conn: &Connection) -> Result<Vec<PayoutDue>> {
     Ok(due)
 }
 
-/// Records a completed payout: marks `amount` of the party's earnings on `due.torrents`
-/// paid (in order) and journals it with the rail's proof. Refused (409, nothing
-/// recorded) if those earnings do not hold `amount` unpaid: a payout is never recorded
-/// twice, nor for more than was earned.
-pub fn record_payout(conn: &Connection, due: &PayoutDue, proof: &str, now: u64) -> Result<()> {
-    let party = due.party.to_bytes();
-    let mut left = to_i64(due.amount, "payout")?;
-    if left == 0 {
-        return Err(LedgerError::BadRequest("a payout must be positive".into()));
-    }
-    // What each torrent holds unpaid, and the part of the payout it takes (in order);
-    // checked in full before anything is written.
-    let mut takes = Vec::with_capacity(due.torrents.len());
-    for ih in &due.torrents {
-        if left == 0 {
-            break;
-        }
-        let take = to_i64(unpaid(conn, &due.party, *ih)?, "earnings")?.min(left);
-        if take > 0 {
-            takes.push((ih, take));
-            left -= take;
-        }
-    }
-    if left != 0 {
-        return Err(LedgerError::Conflict(format!(
-            "payout of {} to {} is {left} more than its earnings hold unpaid",
-            due.amount, due.pointer
-        )));
-    }
-    for (ih, take) in takes {
-        exec(
-            conn,
-            "UPDATE earnings SET paid_out = paid_out + ?3 WHERE party = ?1 AND info_hash = ?2",
-            params![&party[..], &ih.0[..], take],
-        )?;
-    }
-    exec(
-        conn,
-        "INSERT INTO payouts (party, pointer, amount, at, proof) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            &party[..],
-            due.pointer,
-            to_i64(due.amount, "payout")?,
-            to_i64(now, "time")?,
-            proof
-        ],
-    )?;
-    Ok(())
-}
-
-/// Pays out everything due ([`payouts_due`]) through a rail that settles at once
-/// (`settle` pays one entry and returns its proof), recording each payout in the same
-/// transaction as the reading of what is due: two calls at the same time cannot both
-/// pay the same earnings, the second finds them paid.
-///
-/// `settle` runs on the ledger writer and may run again if the batch is retried, so it
-/// must not move money outside the database: development payouts (`--dev-payouts`) send
-/// nothing, and their proofs are made up on the spot. A rail that pays over the network must record the payouts as
-/// pending first, settle them outside the writer under an idempotency key, and then
-/// mark them done.
-pub fn pay_out_all(
-    conn: &Connection,
-    now: u64,
-    mut settle: impl FnMut(&PayoutDue) -> Result<String>,
-) -> Result<Vec<(PayoutDue, String)>> {
-    let mut done = Vec::new();
-    for due in payouts_due(conn)? {
-        let proof = settle(&due)?;
-        record_payout(conn, &due, &proof, now)?;
-        done.push((due, proof));
-    }
-    Ok(done)
-}
+pub mod payouts;
 
 // ---------------------------------------------------------------- audit
 
@@ -1124,23 +1083,38 @@ pub struct Audit {
     pub earned: u128,
     /// Σ seeder shares pending (held, not settled).
     pub pending: u128,
-    /// Σ payouts journalled.
+    /// Σ delivered by payouts.
     pub paid_out: u128,
     /// Σ of what the earnings rows record as paid out (equals `paid_out`).
     pub earnings_paid_out: u128,
-    /// Σ over earnings rows of what was paid out beyond what was earned (always 0).
+    /// Σ of payouts being sent or whose outcome is unknown.
+    pub held: u128,
+    /// Σ of what the earnings rows record as held by payouts (equals `held`).
+    pub earnings_reserved: u128,
+    /// Σ of what those payouts took from earnings (equals `held`).
+    pub held_takes: u128,
+    /// Payouts whose outcome a crash left unknown, waiting for the operator.
+    pub unknown_payouts: u64,
+    /// Σ of them.
+    pub unknown: u128,
+    /// Σ over earnings rows of what was paid out or held beyond what was earned
+    /// (always 0).
     pub overpaid: u128,
 }
 
 impl Audit {
     /// Σ credited = Σ balances + Σ debited, Σ voucher charges = Σ earned + Σ pending,
-    /// and payouts match the earnings they paid, none beyond what was earned.
+    /// and payouts (delivered, and held by those not settled) match the earnings they
+    /// paid and hold, none beyond what was earned.
     pub fn holds(&self) -> bool {
         self.credited == self.balances + self.debited
             && self.voucher_charges == self.earned + self.pending
             && self.paid_out == self.earnings_paid_out
+            && self.held == self.earnings_reserved
+            && self.held == self.held_takes
+            && self.unknown <= self.held
             && self.overpaid == 0
-            && self.paid_out <= self.earned
+            && self.paid_out + self.held <= self.earned
     }
 }
 
@@ -1165,9 +1139,23 @@ pub fn audit(conn: &Connection) -> Result<Audit> {
         voucher_charges: sum("SELECT amount FROM debits WHERE kind = 'voucher'")?,
         earned: sum("SELECT earned FROM earnings")?,
         pending: sum("SELECT pending FROM earnings")?,
-        paid_out: sum("SELECT amount FROM payouts")?,
+        paid_out: sum("SELECT delivered FROM payouts")?,
         earnings_paid_out: sum("SELECT paid_out FROM earnings")?,
-        overpaid: sum("SELECT paid_out - earned FROM earnings WHERE paid_out > earned")?,
+        held: sum("SELECT amount FROM payouts WHERE state IN ('pending', 'unknown')")?,
+        earnings_reserved: sum("SELECT reserved FROM earnings")?,
+        held_takes: sum(
+            "SELECT t.amount FROM payout_takes t JOIN payouts p ON p.id = t.payout
+             WHERE p.state IN ('pending', 'unknown')",
+        )?,
+        unknown_payouts: from_i64(conn.query_row(
+            "SELECT COUNT(*) FROM payouts WHERE state = 'unknown'",
+            [],
+            |r| r.get(0),
+        )?),
+        unknown: sum("SELECT amount FROM payouts WHERE state = 'unknown'")?,
+        overpaid: sum(
+            "SELECT paid_out + reserved - earned FROM earnings WHERE paid_out + reserved > earned",
+        )?,
     })
 }
 

@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod ledger;
+pub mod payout;
 pub mod receivers;
 pub mod server;
 pub mod sigcheck;

@@ -149,8 +149,11 @@ CREATE TABLE IF NOT EXISTS earnings (
     info_hash BLOB NOT NULL,
     earned    INTEGER NOT NULL DEFAULT 0 CHECK (earned >= 0),
     pending   INTEGER NOT NULL DEFAULT 0 CHECK (pending >= 0),
-    -- Payouts take only what is earned and not yet paid.
-    paid_out  INTEGER NOT NULL DEFAULT 0 CHECK (paid_out >= 0 AND paid_out <= earned),
+    -- Delivered by payouts whose outcome is recorded.
+    paid_out  INTEGER NOT NULL DEFAULT 0 CHECK (paid_out >= 0),
+    -- Held by payouts being paid or whose outcome is unknown: not owed again until
+    -- they are settled. Payouts take only what is earned and neither paid nor held.
+    reserved  INTEGER NOT NULL DEFAULT 0 CHECK (reserved >= 0 AND paid_out + reserved <= earned),
     PRIMARY KEY (party, info_hash)
 );
 
@@ -160,11 +163,34 @@ CREATE TABLE IF NOT EXISTS payout_pointers (
     pointer TEXT NOT NULL
 );
 
+-- A payout is recorded `pending` (its amount reserved from the earnings it pays) before
+-- any money moves, and settled after: `done`, `partial` (`delivered` < `amount`) or
+-- `failed` (nothing delivered). A row still `pending` when the verifier starts was cut
+-- short by a crash: it becomes `unknown`, keeps its reservation, and is never resent;
+-- the operator settles it with a signed resolution. `note`: the receipt of what was
+-- delivered, or why it failed.
 CREATE TABLE IF NOT EXISTS payouts (
-    seq     INTEGER PRIMARY KEY,
-    party   BLOB NOT NULL,
-    pointer TEXT NOT NULL,
-    amount  INTEGER NOT NULL CHECK (amount > 0),
-    at      INTEGER NOT NULL,
-    proof   TEXT NOT NULL
+    id          INTEGER PRIMARY KEY,
+    party       BLOB NOT NULL,
+    pointer     TEXT NOT NULL,
+    asset_code  TEXT NOT NULL,
+    asset_scale INTEGER NOT NULL,
+    amount      INTEGER NOT NULL CHECK (amount > 0),
+    state       TEXT NOT NULL
+                CHECK (state IN ('pending', 'unknown', 'done', 'partial', 'failed')),
+    delivered   INTEGER NOT NULL DEFAULT 0 CHECK (delivered >= 0 AND delivered <= amount),
+    created_at  INTEGER NOT NULL,
+    settled_at  INTEGER,
+    note        TEXT
+);
+CREATE INDEX IF NOT EXISTS payouts_open ON payouts (state) WHERE state IN ('pending', 'unknown');
+
+-- The earnings rows a payout reserved, in the order it takes them; what it delivered
+-- pays them in that order.
+CREATE TABLE IF NOT EXISTS payout_takes (
+    payout    INTEGER NOT NULL REFERENCES payouts (id),
+    seq       INTEGER NOT NULL,
+    info_hash BLOB NOT NULL,
+    amount    INTEGER NOT NULL CHECK (amount > 0),
+    PRIMARY KEY (payout, seq)
 );

@@ -32,9 +32,20 @@ pub struct VerifierConfig {
     pub receipt_seed_file: Option<PathBuf>,
     /// Seconds a receipt nonce stays valid after it is issued.
     pub receipt_ttl: u64,
-    /// Let `POST /payouts` record payouts as paid without sending any money (loopback
-    /// testing: there is no payout rail yet, and without this the route answers 501).
-    pub dev_payouts: bool,
+    /// The operator's connector account payouts are sent from: its ILP-over-HTTP
+    /// endpoint. Its bearer token comes from `payout_token_file` or the
+    /// `ILPT_PAYOUT_TOKEN` environment variable. Without it, `POST /payouts` answers 501.
+    pub payout_connector: Option<String>,
+    /// File holding the payout account's bearer token.
+    pub payout_token_file: Option<PathBuf>,
+    /// Run payouts on a schedule, this often (like `10m`, `1h`); without it, payouts run
+    /// only on `POST /payouts`.
+    pub payout_every: Option<String>,
+    /// The smallest payout a run sends, in the earnings' asset units; less waits.
+    pub payout_minimum: u64,
+    /// The operator's public key (hex): resolutions of payouts a crash left unknown must
+    /// carry its signature (`ilpt payouts resolve`).
+    pub operator_key: Option<String>,
     /// The operator's wallet (payment pointer) where payments to revenue-share pointers
     /// are collected before being paid out; without it, revenue-share pointers cannot be
     /// paid (`GET /spsp/{id}` answers 501).
@@ -76,7 +87,11 @@ impl Default for VerifierConfig {
             receipt_ttl: 300,
             checkpoint_ms: 1000,
             wal_limit_mib: crate::writer::WAL_LIMIT >> 20,
-            dev_payouts: false,
+            payout_connector: None,
+            payout_token_file: None,
+            payout_every: None,
+            payout_minimum: 1,
+            operator_key: None,
             collection_pointer: None,
             allow_http_receivers: false,
             share_move_after_s: Windows::default().move_after,
@@ -206,8 +221,56 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
         crate::spsp::check_receiver(config.allow_http_receivers, &upstream)
             .map_err(|e| anyhow::anyhow!("collection_pointer: {e}"))?;
     }
+    let payouts = match &config.payout_connector {
+        Some(url) => {
+            let token = ilpt_ilp_io::link::Token::load(
+                config.payout_token_file.as_deref(),
+                "ILPT_PAYOUT_TOKEN",
+                "--payout-token-file",
+            )
+            .map_err(|e| anyhow::anyhow!("payout account: {e}"))?;
+            Some(crate::payout::PayoutRail::new(
+                url,
+                token,
+                config.allow_http_receivers,
+            )?)
+        }
+        None => None,
+    };
+    let payout_every = config
+        .payout_every
+        .as_deref()
+        .map(|t| {
+            humantime::parse_duration(t)
+                .map_err(|e| anyhow::anyhow!("payout_every {t:?}: {e} (like 30s, 10m or 1h)"))
+        })
+        .transpose()?;
+    if payout_every.is_some() && payouts.is_none() {
+        bail!("payout_every needs a payout account (payout_connector)");
+    }
+    if payout_every.is_some_and(|d| d < std::time::Duration::from_secs(1)) {
+        bail!("payout_every: at least 1s");
+    }
+    let operator_key = config
+        .operator_key
+        .as_deref()
+        .map(|k| {
+            k.parse::<ilpt_protocol::PublicKey>()
+                .map_err(|e| anyhow::anyhow!("operator_key: {e}"))
+        })
+        .transpose()?;
     let conn = ledger::open(&config.db)
         .with_context(|| format!("cannot open database {}", config.db.display()))?;
+    // Payouts still pending were being sent when the verifier last stopped: what
+    // arrived is unknown, and they wait for the operator (see `ledger::payouts`).
+    let unknown = ledger::payouts::mark_unknown(&conn)?;
+    if unknown > 0 {
+        tracing::warn!(
+            unknown,
+            "payouts cut short by the last stop are now unknown: check what arrived and \
+             settle each with `ilpt payouts resolve`"
+        );
+    }
     let seed = load_seed(&conn, config.receipt_seed_file.as_deref())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -236,12 +299,21 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
             .public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}")),
-        dev_payouts: config.dev_payouts,
+        payouts,
+        payout_minimum: config.payout_minimum,
+        operator_key,
         collection_pointer: config.collection_pointer.clone(),
         allow_http_receivers: config.allow_http_receivers,
         license_parses: tokio::sync::Semaphore::new(LICENSE_PARSES),
         http: crate::receivers::proxy_client(config.allow_http_receivers)
             .context("cannot build the HTTP client")?,
+    });
+    let scheduled = payout_every.map(|every| {
+        tokio::spawn(crate::payout::schedule(
+            state.clone(),
+            every,
+            config.payout_minimum,
+        ))
     });
     let app = router(state);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -252,6 +324,9 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
             })
             .await;
         sweeper.abort();
+        if let Some(s) = scheduled {
+            s.abort();
+        }
         served
     });
     if config.collection_pointer.is_none() {
@@ -259,7 +334,7 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
             "no collection_pointer: revenue-share pointers (GET /spsp/{{id}}) cannot be paid"
         );
     }
-    tracing::info!(%addr, dev_payouts = config.dev_payouts, "verifier listening");
+    tracing::info!(%addr, payouts = config.payout_connector.is_some(), "verifier listening");
     Ok(Running {
         addr,
         server,

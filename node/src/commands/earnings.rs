@@ -54,19 +54,30 @@ pub fn run(args: &EarningsArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
+    let field = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("0").to_owned();
     println!(
-        "party {party}: earned {} (paid out {}); pending {} (seeder shares waiting for the payers' delivery attestations)",
-        v["earned"].as_str().unwrap_or("0"),
-        v["paid_out"].as_str().unwrap_or("0"),
-        v["pending"].as_str().unwrap_or("0")
+        "party {party}: earned {} (paid out {}, being paid {}, unknown {}); pending {} \
+         (seeder shares waiting for the payers' delivery attestations)",
+        field(&v, "earned"),
+        field(&v, "paid_out"),
+        field(&v, "in_flight"),
+        field(&v, "unknown"),
+        field(&v, "pending"),
     );
     for t in v["torrents"].as_array().into_iter().flatten() {
         println!(
-            "  {}  earned {:>10}  pending {:>10}  paid out {:>10}",
+            "  {}  earned {:>10}  pending {:>10}  paid out {:>10}  unknown {:>10}",
             t["info_hash"].as_str().unwrap_or(""),
-            t["earned"].as_str().unwrap_or("0"),
-            t["pending"].as_str().unwrap_or("0"),
-            t["paid_out"].as_str().unwrap_or("0")
+            field(t, "earned"),
+            field(t, "pending"),
+            field(t, "paid_out"),
+            field(t, "unknown"),
+        );
+    }
+    if field(&v, "unknown") != "0" {
+        println!(
+            "  unknown: payouts cut short by a verifier crash; its operator settles them \
+             (`ilpt payouts list --open`)"
         );
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod get;
 pub mod inspect;
 pub mod key;
 pub mod pay;
+pub mod payouts;
 pub mod revshare;
 pub mod seed;
 pub mod serve;

@@ -26,8 +26,12 @@ Every serving peer asks the verifier before it serves a piece of a paid torrent.
                                        payee delivered; settles its seeder shares
   POST /licenses/{info_hash}/revoke   {revocation}: the payer banned a payee
   GET  /earnings/{party}              PUT /parties/{party}/pointer
-  POST /payouts                       records what is due as paid out: only with
-                                       --dev-payouts (no money is sent), else 501
+  POST /payouts                       {minimum?}: pays what is due over Interledger
+                                       (501 without --payout-connector) -> the payouts
+  GET  /payouts?open&limit            payouts, newest first; GET /payouts/{id} one
+  POST /payouts/{id}/resolve          {delivered, signature}: settle a payout a crash left
+                                       unknown (signed by --operator-key: `ilpt payouts
+                                       resolve`)
   GET  /audit                         the ledger's conservation checks
   GET  /{payment pointer}             SPSP proxy (Accept: application/spsp4+json) adding
                                        Receipt-Nonce/Receipt-Secret; 409 if receipts are off;
@@ -64,10 +68,24 @@ pub struct VerifierArgs {
     /// it over (default 64).
     #[arg(long, value_name = "MIB")]
     pub wal_limit_mib: Option<u64>,
-    /// Let POST /payouts record payouts without sending money (loopback testing: there
-    /// is no payout rail yet).
-    #[arg(long)]
-    pub dev_payouts: bool,
+    /// The ILP-over-HTTP endpoint of the operator's connector account payouts are sent
+    /// from. Its bearer token comes from --payout-token-file or ILPT_PAYOUT_TOKEN.
+    #[arg(long, value_name = "URL")]
+    pub payout_connector: Option<String>,
+    /// File holding the payout account's bearer token (or set ILPT_PAYOUT_TOKEN).
+    #[arg(long, value_name = "FILE")]
+    pub payout_token_file: Option<PathBuf>,
+    /// Run payouts on a schedule, this often (like 30s, 10m, 1h).
+    #[arg(long, value_name = "DURATION")]
+    pub payout_every: Option<String>,
+    /// The smallest payout a run sends, in the earnings' asset units (default 1); less
+    /// waits for the next run.
+    #[arg(long, value_name = "AMOUNT")]
+    pub payout_minimum: Option<u64>,
+    /// The operator's public key (hex, `ilpt key show`): settling a payout a crash left
+    /// unknown needs its signature.
+    #[arg(long, value_name = "HEX")]
+    pub operator_key: Option<String>,
     /// The operator's wallet where payments to revenue-share pointers are collected
     /// (SPSP queries for /spsp/{id} are proxied there with receipts enabled).
     #[arg(long, value_name = "PAYMENT_POINTER")]
@@ -127,7 +145,21 @@ impl VerifierArgs {
         if let Some(s) = self.voucher_max_validity {
             c.voucher_max_validity_s = s;
         }
-        c.dev_payouts |= self.dev_payouts;
+        if let Some(u) = &self.payout_connector {
+            c.payout_connector = Some(u.clone());
+        }
+        if let Some(f) = &self.payout_token_file {
+            c.payout_token_file = Some(f.clone());
+        }
+        if let Some(d) = &self.payout_every {
+            c.payout_every = Some(d.clone());
+        }
+        if let Some(m) = self.payout_minimum {
+            c.payout_minimum = m;
+        }
+        if let Some(k) = &self.operator_key {
+            c.operator_key = Some(k.clone());
+        }
         c.allow_http_receivers |= self.allow_http_receivers;
         if let Some(p) = &self.collection_pointer {
             c.collection_pointer = Some(p.clone());

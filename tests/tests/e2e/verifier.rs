@@ -29,9 +29,10 @@ pub(crate) struct Verifier {
 /// What the payer account of these tests' wallets starts with: more than any test pays.
 const FUNDS: u64 = 100_000_000;
 
-/// A wallet with the operator's collection account and a funded `payer` account.
+/// A wallet with the operator's collection account, a funded `payer` account, and the
+/// empty accounts of a `creator` and a `seeder`, where they are paid out.
 fn wallet() -> Wallet {
-    Wallet::start(&[("payer", FUNDS)])
+    Wallet::start(&[("payer", FUNDS), ("creator", 0), ("seeder", 0)])
 }
 
 /// Starts a verifier collecting revenue-share payments into `wallet`'s operator account,
@@ -44,9 +45,11 @@ pub(crate) fn start_verifier_collecting(db: &Path, wallet: &Wallet, extra: &[&st
 }
 
 impl Verifier {
-    /// A verifier collecting into `wallet`, recording payouts without sending money.
+    /// A verifier collecting into `wallet`'s operator account, and paying out from it.
     fn start(db: &Path, wallet: &Wallet) -> Verifier {
-        start_verifier_collecting(db, wallet, &["--dev-payouts"])
+        let payout = wallet.payout_args();
+        let args: Vec<&str> = payout.iter().map(String::as_str).collect();
+        start_verifier_collecting(db, wallet, &args)
     }
 
     /// The ledger's conservation checks (`GET /audit`).
@@ -113,7 +116,13 @@ fn pk(k: &SigningKey) -> PublicKey {
 
 /// Creates a revenue-share account for `creator` and returns its pointer.
 fn revshare(c: &Client, v: &Verifier, creator: &SigningKey) -> String {
-    let body = ilpt_tests::revshare_body(creator, "$wallet.example/creator");
+    revshare_to(c, v, creator, "$wallet.example/creator")
+}
+
+/// Creates a revenue-share account for `creator`, paying out to `payout_pointer`, and
+/// returns its pointer.
+fn revshare_to(c: &Client, v: &Verifier, creator: &SigningKey, payout_pointer: &str) -> String {
+    let body = ilpt_tests::revshare_body(creator, payout_pointer);
     let (status, reply) = post_json(c, &format!("{}/revshare", v.url), &body);
     assert_eq!(status, 201, "{reply}");
     reply["pointer"].as_str().unwrap().to_owned()
@@ -637,10 +646,10 @@ fn without_a_collection_wallet_nothing_can_be_paid_and_no_receipt_is_minted() {
         &json!({"pointer": pointer, "amount": 100}),
     );
     assert_eq!(status, 405, "{text}");
-    // ...and without --dev-payouts it records no payout.
+    // ...and without a payout account it pays nothing out.
     let (status, text) = post_json(&c, &format!("{}/payouts", v.url), &json!({}));
     assert_eq!(status, 501, "{text}");
-    assert!(text.as_str().unwrap().contains("--dev-payouts"), "{text}");
+    assert!(text.as_str().unwrap().contains("--payout-connector"), "{text}");
 }
 
 /// A TCP listener standing for a service only the verifier's host can reach; it counts
@@ -844,7 +853,7 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
     redirected["payout_pointer"] = json!("$wallet.example/mallory");
     let (status, reply) = post_json(&c, &accounts, &redirected);
     assert_eq!(status, 403, "{reply}");
-    let pointer = revshare(&c, &v, &creator);
+    let pointer = revshare_to(&c, &v, &creator, &w.pointer("creator"));
     // An info dictionary larger than any torrent may have is refused (413).
     let r = c
         .put(format!("{}/licenses/{}", v.url, "ab".repeat(20)))
@@ -923,13 +932,17 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
         "--key",
         seeder_file.to_str().unwrap(),
         "--set-payout-pointer",
-        "$seeder.example/s",
+        &w.pointer("seeder"),
     ]);
-    assert!(out.contains("paid out to $seeder.example/s"), "{out}");
+    assert!(
+        out.contains(&format!("paid out to {}", w.pointer("seeder"))),
+        "{out}"
+    );
     assert!(out.contains("earned 80"), "{out}");
-    // Eight payout runs at once pay each earning once between them.
+    // Twenty payout runs at once pay each earning once between them, over Interledger
+    // from the operator's collection account to each party's own wallet account.
     let runs: Vec<Value> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..8)
+        let handles: Vec<_> = (0..20)
             .map(|_| {
                 s.spawn(|| {
                     let (status, reply) =
@@ -941,13 +954,15 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let mut paid: Vec<(String, u64)> = runs
+    let mut paid: Vec<(String, u64, String, u64)> = runs
         .iter()
         .flat_map(|r| r["payouts"].as_array().unwrap().clone())
         .map(|p| {
             (
                 p["pointer"].as_str().unwrap().to_owned(),
                 p["amount"].as_str().unwrap().parse().unwrap(),
+                p["state"].as_str().unwrap().to_owned(),
+                p["delivered"].as_str().unwrap().parse().unwrap(),
             )
         })
         .collect();
@@ -955,9 +970,14 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
     assert_eq!(
         paid,
         [
-            ("$seeder.example/s".to_owned(), 80),
-            ("$wallet.example/creator".to_owned(), 320)
+            (w.pointer("creator"), 320, "done".into(), 320),
+            (w.pointer("seeder"), 80, "done".into(), 80)
         ]
+    );
+    // The money is where the ledger says: in each party's account, to the unit.
+    assert_eq!(
+        (w.balance("creator"), w.balance("seeder"), w.balance("operator")),
+        (320, 80, 0)
     );
     let audit = v.audit(&c);
     assert_eq!(
@@ -965,6 +985,18 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
         (Some(true), Some(400)),
         "{audit}"
     );
+    let listed = ilpt_ok(&["payouts", "list", "--verifier", &v.url]);
+    assert_eq!(listed.matches(" done ").count(), 2, "{listed}");
+    let again = ilpt_ok(&["payouts", "run", "--verifier", &v.url]);
+    assert!(again.contains("nothing was due"), "{again}");
+    let out = ilpt_ok(&[
+        "earnings",
+        "--verifier",
+        &v.url,
+        "--key",
+        seeder_file.to_str().unwrap(),
+    ]);
+    assert!(out.contains("paid out 80"), "{out}");
 }
 
 #[test]

@@ -36,6 +36,20 @@ fn pk(k: &SigningKey) -> PublicKey {
     k.verifying_key().into()
 }
 
+/// A payout run in which every payout delivers all it was to: phase 1, then phase 3
+/// for each. Returns the amounts paid.
+fn pay_out_in_full(conn: &Connection) -> Vec<u64> {
+    payouts::begin(conn, 1, NOW)
+        .unwrap()
+        .into_iter()
+        .map(|p| {
+            let done = payouts::finish(conn, p.id, p.amount, Some("receipt"), NOW).unwrap();
+            assert_eq!(done.state, payouts::State::Done);
+            done.delivered
+        })
+        .collect()
+}
+
 /// A ledger with one revenue-share account and one registered 4-piece license priced 1000.
 fn fixture() -> Fixture {
     fixture_priced(Amount(1000))
@@ -702,11 +716,11 @@ fn payouts_pay_what_is_earned_once() {
     assert!(due
         .iter()
         .any(|d| d.pointer == "$wallet.example/alice" && d.amount == 200));
-    for d in &due {
-        record_payout(&f.conn, d, "proof", NOW).unwrap();
-    }
+    assert_eq!(pay_out_in_full(&f.conn).iter().sum::<u64>(), 250);
     assert!(payouts_due(&f.conn).unwrap().is_empty());
-    assert_eq!(audit(&f.conn).unwrap().paid_out, 250);
+    let a = audit(&f.conn).unwrap();
+    assert!(a.holds(), "{a:?}");
+    assert_eq!((a.paid_out, a.held), (250, 0));
 }
 
 #[test]
@@ -746,30 +760,158 @@ fn a_second_payout_run_pays_nothing_and_no_payout_exceeds_its_earnings() {
     .unwrap();
     f.attest(&payer, &seeder, &[0], NOW);
     f.set_pointer(&seeder, "$seeder.example/s");
-    let due = payouts_due(&f.conn).unwrap();
-    let mut over = due[0].clone();
-    over.amount += 1;
-    let err = record_payout(&f.conn, &over, "p", NOW).unwrap_err();
-    assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
-    let mut zero = due[0].clone();
-    zero.amount = 0;
-    assert!(record_payout(&f.conn, &zero, "p", NOW).is_err());
-    let mut n = 0;
-    let first = pay_out_all(&f.conn, NOW, |_| {
-        n += 1;
-        Ok(format!("proof-{n}"))
-    })
-    .unwrap();
-    assert_eq!(first.iter().map(|(d, _)| d.amount).sum::<u64>(), 250);
-    assert!(pay_out_all(&f.conn, NOW, |_| Ok("again".into()))
-        .unwrap()
-        .is_empty());
-    // Recording an old entry again (a retried payout) is refused too.
-    let err = record_payout(&f.conn, &first[0].0, "p", NOW).unwrap_err();
-    assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
+    let first = payouts::begin(&f.conn, 1, NOW).unwrap();
+    assert_eq!(first.iter().map(|p| p.amount).sum::<u64>(), 250);
+    assert!(first.iter().all(|p| p.state == payouts::State::Pending));
+    // While they are being sent, a second run finds nothing due: the first reserved it.
+    assert!(payouts::begin(&f.conn, 1, NOW).unwrap().is_empty());
+    assert!(payouts_due(&f.conn).unwrap().is_empty());
     let a = audit(&f.conn).unwrap();
     assert!(a.holds(), "{a:?}");
-    assert_eq!(a.paid_out, 250);
+    assert_eq!((a.paid_out, a.held), (0, 250));
+    // No payout records more than its amount, nor an outcome twice.
+    let p = &first[0];
+    let err = payouts::finish(&f.conn, p.id, p.amount + 1, None, NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::BadRequest(_)), "{err:?}");
+    payouts::finish(&f.conn, p.id, p.amount, None, NOW).unwrap();
+    let err = payouts::finish(&f.conn, p.id, p.amount, None, NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
+    let err = payouts::finish(&f.conn, 999, 1, None, NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::NotFound(_)), "{err:?}");
+    for p in &first[1..] {
+        payouts::finish(&f.conn, p.id, p.amount, None, NOW).unwrap();
+    }
+    assert!(payouts::begin(&f.conn, 1, NOW).unwrap().is_empty());
+    let a = audit(&f.conn).unwrap();
+    assert!(a.holds(), "{a:?}");
+    assert_eq!((a.paid_out, a.held), (250, 0));
+}
+
+#[test]
+fn what_a_payout_did_not_deliver_is_owed_again_and_nothing_more() {
+    let f = fixture();
+    let (payer, seeder) = (key(9), key(2));
+    f.spend(
+        &f.voucher(&payer, &seeder, 0, 0),
+        &[f.pay(&f.pointer, 1000, 25)],
+    )
+    .unwrap();
+    f.attest(&payer, &seeder, &[0], NOW);
+    f.set_pointer(&seeder, "$seeder.example/s");
+    let started = payouts::begin(&f.conn, 1, NOW).unwrap();
+    let creator = started.iter().find(|p| p.amount == 200).unwrap();
+    let seeder_p = started.iter().find(|p| p.amount == 50).unwrap();
+    // The creator's payout arrives in part, the seeder's not at all.
+    let c = payouts::finish(&f.conn, creator.id, 120, Some("receiver went away"), NOW).unwrap();
+    assert_eq!((c.state, c.delivered), (payouts::State::Partial, 120));
+    let s = payouts::finish(&f.conn, seeder_p.id, 0, Some("F02"), NOW).unwrap();
+    assert_eq!((s.state, s.delivered), (payouts::State::Failed, 0));
+    let mut due: Vec<u64> = payouts_due(&f.conn)
+        .unwrap()
+        .iter()
+        .map(|d| d.amount)
+        .collect();
+    due.sort_unstable();
+    assert_eq!(due, vec![50, 80]);
+    let e = earnings(&f.conn, &pk(&f.creator)).unwrap();
+    assert_eq!((e["earned"].as_str(), e["paid_out"].as_str()), (Some("200"), Some("120")));
+    let a = audit(&f.conn).unwrap();
+    assert!(a.holds(), "{a:?}");
+    assert_eq!((a.paid_out, a.held), (120, 0));
+    // The next run pays exactly the rest.
+    assert_eq!(pay_out_in_full(&f.conn).iter().sum::<u64>(), 130);
+    assert_eq!(audit(&f.conn).unwrap().paid_out, 250);
+}
+
+#[test]
+fn a_payout_cut_short_by_a_crash_is_never_resent_and_only_the_operator_settles_it() {
+    let f = fixture();
+    let (payer, seeder) = (key(9), key(2));
+    let operator = key(42);
+    f.spend(
+        &f.voucher(&payer, &seeder, 0, 0),
+        &[f.pay(&f.pointer, 1000, 26)],
+    )
+    .unwrap();
+    f.attest(&payer, &seeder, &[0], NOW);
+    f.set_pointer(&seeder, "$seeder.example/s");
+    let started = payouts::begin(&f.conn, 1, NOW).unwrap();
+    assert_eq!(started.len(), 2);
+    // The verifier dies here; at the next start both are unknown.
+    assert_eq!(payouts::mark_unknown(&f.conn).unwrap(), 2);
+    assert!(payouts::begin(&f.conn, 1, NOW).unwrap().is_empty());
+    let open = payouts::list(&f.conn, true, 10).unwrap();
+    assert_eq!(open.len(), 2);
+    assert!(open.iter().all(|p| p.state == payouts::State::Unknown));
+    let e = earnings(&f.conn, &pk(&seeder)).unwrap();
+    assert_eq!(
+        (e["unknown"].as_str(), e["paid_out"].as_str(), e["in_flight"].as_str()),
+        (Some("50"), Some("0"), Some("0"))
+    );
+    let a = audit(&f.conn).unwrap();
+    assert!(a.holds(), "{a:?}");
+    assert_eq!((a.unknown_payouts, a.unknown, a.held), (2, 250, 250));
+    // An unknown payout is not finished by a sender, and is resolved only with the
+    // operator's signature of exactly this payout and amount.
+    let p = open.iter().find(|p| p.amount == 50).unwrap();
+    let err = payouts::finish(&f.conn, p.id, 50, None, NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
+    let sign = |k: &SigningKey, delivered: u64| {
+        let m = ilpt_protocol::account::payout_resolution_message(p.id, &p.party, p.amount, delivered);
+        ed25519_dalek::Signer::sign(k, &m).to_bytes()
+    };
+    let op = pk(&operator);
+    let err = payouts::resolve(&f.conn, p.id, 50, None, &sign(&operator, 50), NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::Forbidden(_)), "{err:?}");
+    let err = payouts::resolve(&f.conn, p.id, 50, Some(&op), &sign(&seeder, 50), NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::Forbidden(_)), "{err:?}");
+    // Signed for another amount: not this resolution.
+    let err = payouts::resolve(&f.conn, p.id, 50, Some(&op), &sign(&operator, 20), NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::Forbidden(_)), "{err:?}");
+    let r = payouts::resolve(&f.conn, p.id, 20, Some(&op), &sign(&operator, 20), NOW).unwrap();
+    assert_eq!((r.state, r.delivered), (payouts::State::Partial, 20));
+    let err = payouts::resolve(&f.conn, p.id, 20, Some(&op), &sign(&operator, 20), NOW).unwrap_err();
+    assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
+    // The unresolved 200 stays held; the seeder's 30 not delivered is owed again.
+    let due: Vec<u64> = payouts_due(&f.conn).unwrap().iter().map(|d| d.amount).collect();
+    assert_eq!(due, vec![30]);
+    let a = audit(&f.conn).unwrap();
+    assert!(a.holds(), "{a:?}");
+    assert_eq!((a.paid_out, a.held, a.unknown_payouts), (20, 200, 1));
+}
+
+#[test]
+fn a_payout_whose_answers_were_lost_becomes_unknown_at_once() {
+    let f = fixture();
+    let payer = key(9);
+    f.spend(
+        &f.voucher(&payer, &f.creator, 0, 0),
+        &[f.pay(&f.pointer, 1000, 27)],
+    )
+    .unwrap();
+    let p = payouts::begin(&f.conn, 1, NOW).unwrap().remove(0);
+    let u = payouts::give_up(&f.conn, p.id, "T00 after 40 of 250 arrived").unwrap();
+    assert_eq!(u.state, payouts::State::Unknown);
+    assert!(payouts::give_up(&f.conn, p.id, "again").is_err());
+    assert!(payouts::begin(&f.conn, 1, NOW).unwrap().is_empty());
+    assert!(audit(&f.conn).unwrap().holds());
+}
+
+#[test]
+fn a_payout_run_leaves_what_is_owed_below_the_minimum() {
+    let f = fixture();
+    let (payer, seeder) = (key(9), key(2));
+    f.spend(
+        &f.voucher(&payer, &seeder, 0, 0),
+        &[f.pay(&f.pointer, 1000, 28)],
+    )
+    .unwrap();
+    f.attest(&payer, &seeder, &[0], NOW);
+    f.set_pointer(&seeder, "$seeder.example/s");
+    let started = payouts::begin(&f.conn, 100, NOW).unwrap();
+    assert_eq!(started.iter().map(|p| p.amount).collect::<Vec<_>>(), vec![200]);
+    let due: Vec<u64> = payouts_due(&f.conn).unwrap().iter().map(|d| d.amount).collect();
+    assert_eq!(due, vec![50]);
 }
 
 #[test]
@@ -785,40 +927,20 @@ fn a_share_paid_out_never_moves_and_a_pending_one_is_never_paid_out() {
     )
     .unwrap();
     f.attest(&payer, &s1, &[0], NOW);
-    let proof = |_: &PayoutDue| Ok("p".to_owned());
-    let first: u64 = pay_out_all(&f.conn, NOW, proof)
-        .unwrap()
-        .iter()
-        .map(|(d, _)| d.amount)
-        .sum();
-    assert_eq!(first, 250);
+    assert_eq!(pay_out_in_full(&f.conn).iter().sum::<u64>(), 250);
     for (seq, payee) in [(1, &s2), (2, &s3)] {
         assert_eq!(
             f.spend_now(&payer, payee, 0, seq, NOW + 500),
             "already_paid"
         );
-        assert!(pay_out_all(&f.conn, NOW, proof).unwrap().is_empty());
+        assert!(pay_out_in_full(&f.conn).is_empty());
     }
     // A pending share moves once movable, and is paid out only once attested.
     f.spend(&f.voucher(&payer, &s1, 1, 3), &[]).unwrap();
     assert_eq!(f.spend_now(&payer, &s2, 1, 4, NOW + 100), "moved");
-    assert_eq!(
-        pay_out_all(&f.conn, NOW, proof)
-            .unwrap()
-            .iter()
-            .map(|(d, _)| d.amount)
-            .sum::<u64>(),
-        200
-    );
+    assert_eq!(pay_out_in_full(&f.conn).iter().sum::<u64>(), 200);
     f.attest(&payer, &s2, &[1], NOW + 101);
-    assert_eq!(
-        pay_out_all(&f.conn, NOW, proof)
-            .unwrap()
-            .iter()
-            .map(|(d, _)| d.amount)
-            .sum::<u64>(),
-        50
-    );
+    assert_eq!(pay_out_in_full(&f.conn).iter().sum::<u64>(), 50);
     let a = audit(&f.conn).unwrap();
     assert!(a.holds(), "{a:?}");
     assert_eq!((a.voucher_charges, a.paid_out), (500, 500));
@@ -854,7 +976,8 @@ fn a_creators_earnings_go_to_the_pointer_of_the_licenses_own_account() {
     // pointer.)
     assert_eq!(due[0].pointer, "$wallet.example/alice");
     assert_eq!(due[0].amount, 250);
-    assert_eq!(due[0].torrents, vec![f.info_hash]);
+    assert_eq!(due[0].torrents, vec![(f.info_hash, 250)]);
+    assert_eq!(due[0].asset, Asset::new("USD", 2).unwrap());
 }
 
 #[test]
@@ -927,13 +1050,20 @@ fn huge_credits_are_bounded_and_the_audit_sums_exactly() {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(24))]
-    /// Any sequence of payments, spends, attestations, bans and sweeps keeps
-    /// Σ credited = Σ balances + Σ debited and Σ charges = Σ earned + Σ pending, and the
-    /// payer never pays more than the price.
+    /// Any sequence of payments, spends, attestations, bans, sweeps, payout runs and
+    /// their outcomes (delivered in full, in part or not at all; cut short by a crash;
+    /// resolved by the operator) keeps Σ credited = Σ balances + Σ debited,
+    /// Σ charges = Σ earned + Σ pending, and every unit earned is paid out, held by a
+    /// payout not settled, or owed: never two of these, never none. The payer never
+    /// pays more than the price.
     #[test]
-    fn invariants_hold_for_any_sequence(ops in proptest::collection::vec((0u8..6, 0u32..4, 2u8..5, 1u64..400), 1..40)) {
+    fn invariants_hold_for_any_sequence(ops in proptest::collection::vec((0u8..11, 0u32..4, 2u8..5, 1u64..400), 1..40)) {
         let f = fixture();
         let payer = key(9);
+        let operator = key(42);
+        for payee in 2..5 {
+            f.set_pointer(&key(payee), &format!("$p{payee}.example/p"));
+        }
         let mut now = NOW;
         for (i, (kind, piece, payee, amount)) in ops.into_iter().enumerate() {
             let i = u8::try_from(i).unwrap();
@@ -944,12 +1074,37 @@ proptest! {
                 2 => { let _ = f.spend_at(&v, &[f.pay(&f.pointer, amount, 100 + i)], now); }
                 3 => { f.attest(&payer, &key(payee), &[piece, (piece + 1) % 4], now); }
                 4 => { f.revoke(&payer, &key(payee), now); }
-                _ => { now += amount * 3; sweep(&f.conn, now, &W, 64).unwrap(); }
+                5 => { now += amount * 3; sweep(&f.conn, now, &W, 64).unwrap(); }
+                6 => { payouts::begin(&f.conn, amount % 60, now).unwrap(); }
+                7 | 8 => {
+                    // A payout in flight ends: in full, in part, or with nothing.
+                    let open = payouts::list(&f.conn, true, 100).unwrap();
+                    if let Some(p) = open.iter().find(|p| p.state == payouts::State::Pending) {
+                        let delivered = [p.amount, p.amount * (amount % 100) / 100, 0][usize::from(kind - 7) + usize::from(piece % 2 == 1)];
+                        if kind == 8 && piece == 3 {
+                            payouts::give_up(&f.conn, p.id, "lost").unwrap();
+                        } else {
+                            payouts::finish(&f.conn, p.id, delivered, None, now).unwrap();
+                        }
+                    }
+                }
+                9 => { payouts::mark_unknown(&f.conn).unwrap(); }
+                _ => {
+                    let open = payouts::list(&f.conn, true, 100).unwrap();
+                    if let Some(p) = open.iter().find(|p| p.state == payouts::State::Unknown) {
+                        let delivered = p.amount * (amount % 101) / 100;
+                        let m = ilpt_protocol::account::payout_resolution_message(p.id, &p.party, p.amount, delivered);
+                        let sig = ed25519_dalek::Signer::sign(&operator, &m).to_bytes();
+                        payouts::resolve(&f.conn, p.id, delivered, Some(&pk(&operator)), &sig, now).unwrap();
+                    }
+                }
             }
             // Each op ran alone here (no savepoints): still every invariant must hold.
             let a = audit(&f.conn).unwrap();
             prop_assert!(a.holds(), "{:?}", a);
             prop_assert!(a.voucher_charges <= 1000);
+            let owed: u128 = payouts_due(&f.conn).unwrap().iter().map(|d| u128::from(d.amount)).sum();
+            prop_assert_eq!(a.earned, a.paid_out + a.held + owed, "{:?}", a);
         }
     }
 }

@@ -42,7 +42,10 @@ impl Token {
                 .map_err(|_| format!("no token: pass {flag} FILE or set {env}"))?,
         };
         Token::new(&text).ok_or_else(|| {
-            format!("the token (from {}) is empty or not printable ASCII", file.map_or_else(|| env.to_owned(), |f| f.display().to_string()))
+            format!(
+                "the token (from {}) is empty or not printable ASCII",
+                file.map_or_else(|| env.to_owned(), |f| f.display().to_string())
+            )
         })
     }
 }

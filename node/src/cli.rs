@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{
-    create, demo, earnings, get, inspect, key, pay, payouts, revshare, seed, serve, simulate, tracker,
-    verifier, verify, wallet,
+    create, demo, earnings, get, inspect, key, pay, payouts, revshare, seed, serve, simulate,
+    tracker, verifier, verify, wallet,
 };
 
 /// ILP Torrent: a peer-to-peer file-sharing swarm in which creators get paid.

@@ -322,7 +322,9 @@ impl VerifierClient {
             .timeout(PAYOUT_RUN_TIMEOUT)
             .send()
             .await?;
-        Ok(serde_json::from_str(&checked(r, "the payout run failed").await?)?)
+        Ok(serde_json::from_str(
+            &checked(r, "the payout run failed").await?,
+        )?)
     }
 
     /// Payouts, newest first (`open`: only those not settled).
@@ -332,7 +334,9 @@ impl VerifierClient {
             .get(format!("{}/payouts?open={open}&limit={limit}", self.base))
             .send()
             .await?;
-        Ok(serde_json::from_str(&checked(r, "the verifier refused").await?)?)
+        Ok(serde_json::from_str(
+            &checked(r, "the verifier refused").await?,
+        )?)
     }
 
     /// One payout.
@@ -342,7 +346,9 @@ impl VerifierClient {
             .get(format!("{}/payouts/{id}", self.base))
             .send()
             .await?;
-        Ok(serde_json::from_str(&checked(r, "the verifier refused").await?)?)
+        Ok(serde_json::from_str(
+            &checked(r, "the verifier refused").await?,
+        )?)
     }
 
     /// Settles payout `id`, which a crash left unknown, as having delivered

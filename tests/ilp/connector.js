@@ -8,11 +8,15 @@
 // - `receiver`: a child that receives. The connector POSTs Prepares for test.conn.receiver.* to
 //   `--receiver-url` with `Bearer <connector-token>`; the receiver POSTs its own packets (ILDCP)
 //   to http://127.0.0.1:<receiver-port> with `Bearer <receiver-token>`.
+// - `--extra-receiver NAME:PORT:URL` (repeatable): more accounts like `receiver`, named NAME
+//   (address test.conn.NAME, in the receiver asset), listening on PORT with the token
+//   `NAME-to-connector` and POSTing to URL with `connector-to-NAME`: one per STREAM receiver
+//   when a test pays several parties.
 //
 // Usage:
 //   node connector.js --payer-port P --receiver-port R --receiver-url http://127.0.0.1:Q
 //        [--payer-token T] [--receiver-token T] [--connector-token T]
-//        [--payer-asset USD:9] [--receiver-asset USD:9]
+//        [--payer-asset USD:9] [--receiver-asset USD:9] [--extra-receiver NAME:PORT:URL ...]
 //        [--payer-balance-max N] [--payer-max-packet N] [--exit-with-stdin]
 //
 // When both accounts listen it prints one JSON line:
@@ -27,7 +31,8 @@ require('ilp-connector/dist/common/log').setOutputStream(process.stderr)
 
 const USAGE = `usage: node connector.js --payer-port P --receiver-port R --receiver-url URL
   [--payer-token T] [--receiver-token T] [--connector-token T] [--payer-asset CODE:SCALE]
-  [--receiver-asset CODE:SCALE] [--payer-balance-max N] [--payer-max-packet N] [--exit-with-stdin]`
+  [--receiver-asset CODE:SCALE] [--extra-receiver NAME:PORT:URL ...] [--payer-balance-max N]
+  [--payer-max-packet N] [--exit-with-stdin]`
 const ADDRESS = 'test.conn'
 
 const { values: o } = common.options(USAGE, {
@@ -41,6 +46,7 @@ const { values: o } = common.options(USAGE, {
   'receiver-asset': { type: 'string' },
   'payer-balance-max': { type: 'string', default: '1000000000000' },
   'payer-max-packet': { type: 'string' },
+  'extra-receiver': { type: 'string', multiple: true, default: [] },
   'exit-with-stdin': { type: 'boolean', default: false }
 })
 for (const required of ['payer-port', 'receiver-port', 'receiver-url']) {
@@ -53,10 +59,19 @@ const payerAsset = common.asset(o['payer-asset'], 'payer-asset')
 const receiverAsset = common.asset(o['receiver-asset'] || o['payer-asset'], 'receiver-asset')
 const balanceMax = common.amount(o['payer-balance-max'], 'payer-balance-max')
 const maxPacket = o['payer-max-packet'] === undefined ? undefined : common.amount(o['payer-max-packet'], 'payer-max-packet')
-if (!/^http:\/\/127\.0\.0\.1:[0-9]+(\/.*)?$/.test(o['receiver-url'])) {
+const LOOPBACK_URL = /^http:\/\/127\.0\.0\.1:[0-9]+(\/.*)?$/
+if (!LOOPBACK_URL.test(o['receiver-url'])) {
   console.error('--receiver-url: expected http://127.0.0.1:PORT[/path], found ' + JSON.stringify(o['receiver-url']))
   process.exit(2)
 }
+const extras = o['extra-receiver'].map(spec => {
+  const m = /^([a-z][a-z0-9]{0,31}):([0-9]+):(.*)$/.exec(spec)
+  if (!m || !LOOPBACK_URL.test(m[3]) || ['payer', 'receiver'].includes(m[1])) {
+    console.error('--extra-receiver: expected NAME:PORT:http://127.0.0.1:PORT, found ' + JSON.stringify(spec))
+    process.exit(2)
+  }
+  return { name: m[1], port: common.port(m[2], 'extra-receiver'), url: m[3] }
+})
 
 const payer = {
   relation: 'child',
@@ -74,16 +89,19 @@ const payer = {
   })
 }
 if (maxPacket !== undefined) payer.maxPacketAmount = maxPacket
-const receiver = {
+const receiverAccount = ({ port, incomingToken, url, outgoingToken, name }) => ({
   relation: 'child',
   assetCode: receiverAsset.code,
   assetScale: receiverAsset.scale,
-  plugin: common.loopbackPlugin({
-    listenPort: receiverPort,
-    incomingToken: o['receiver-token'],
-    outgoingUrl: o['receiver-url'],
-    outgoingToken: o['connector-token'],
-    name: 'receiver'
+  plugin: common.loopbackPlugin({ listenPort: port, incomingToken, outgoingUrl: url, outgoingToken, name })
+})
+const receiver = receiverAccount({
+  port: receiverPort, incomingToken: o['receiver-token'], url: o['receiver-url'], outgoingToken: o['connector-token'], name: 'receiver'
+})
+const accounts = { payer, receiver }
+for (const x of extras) {
+  accounts[x.name] = receiverAccount({
+    port: x.port, incomingToken: `${x.name}-to-connector`, url: x.url, outgoingToken: `connector-to-${x.name}`, name: x.name
   })
 }
 
@@ -95,11 +113,12 @@ const receiver = {
     store: 'memory',
     adminApi: false,
     initialConnectTimeout: 10000,
-    accounts: { payer, receiver }
+    accounts
   })
   await app.listen()
   await common.waitForPort(payerPort)
   await common.waitForPort(receiverPort)
+  for (const x of extras) await common.waitForPort(x.port)
   const account = (port, asset) => ({ url: `http://127.0.0.1:${port}`, asset_code: asset.code, asset_scale: asset.scale })
   common.ready('connector', {
     address: ADDRESS,
@@ -116,7 +135,14 @@ const receiver = {
       token: o['receiver-token'],
       listen_url: o['receiver-url'],
       connector_token: o['connector-token']
-    }
+    },
+    extra_receivers: extras.map(x => ({
+      ...account(x.port, receiverAsset),
+      address: `${ADDRESS}.${x.name}`,
+      token: `${x.name}-to-connector`,
+      listen_url: x.url,
+      connector_token: `connector-to-${x.name}`
+    }))
   })
   const stop = async () => { try { await app.shutdown() } finally { process.exit(0) } }
   process.on('SIGTERM', stop)

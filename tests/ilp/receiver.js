@@ -6,13 +6,15 @@
 // Usage:
 //   node receiver.js --plugin-port Q --connector-url http://127.0.0.1:R
 //        [--incoming-token T] [--outgoing-token T] [--spsp-port 0]
-//        [--receipts on|off] [--asset CODE:SCALE] [--exit-with-stdin]
+//        [--receipts on|off] [--asset CODE:SCALE] [--stop-after N] [--exit-with-stdin]
 //
 // --plugin-port:    where the connector POSTs Prepares (its receiver account's outgoing URL)
 // --connector-url:  where this receiver POSTs its packets (ILDCP), the account's incoming port
 // --receipts off:   ignore the receipt headers; every SPSP answer says receipts_enabled: false
 // --asset:          the asset the connector account must have (the receiver learns its asset
 //                   by ILDCP, so the connector decides it); exits 1 if ILDCP says otherwise
+// --stop-after:     once N has arrived, stop answering the connector (the account's plugin
+//                   disconnects: a receiver gone mid-payment); /total still answers
 //
 // HTTP on 127.0.0.1:<spsp-port> (0: any free port):
 //   GET <any path> with Accept: application/spsp4+json
@@ -31,7 +33,7 @@ const common = require('./common')
 
 const USAGE = `usage: node receiver.js --plugin-port Q --connector-url http://127.0.0.1:R
   [--incoming-token T] [--outgoing-token T] [--spsp-port 0] [--receipts on|off]
-  [--asset CODE:SCALE] [--exit-with-stdin]`
+  [--asset CODE:SCALE] [--stop-after N] [--exit-with-stdin]`
 const SPSP_TYPE = 'application/spsp4+json'
 const U64_MAX = '18446744073709551615'
 
@@ -43,6 +45,7 @@ const { values: o } = common.options(USAGE, {
   'spsp-port': { type: 'string', default: '0' },
   receipts: { type: 'string', default: 'on' },
   asset: { type: 'string' },
+  'stop-after': { type: 'string' },
   'exit-with-stdin': { type: 'boolean', default: false }
 })
 for (const required of ['plugin-port', 'connector-url']) {
@@ -52,6 +55,7 @@ if (!['on', 'off'].includes(o.receipts)) { console.error('--receipts: expected o
 common.exitWithStdin(o['exit-with-stdin'])
 const receiptsOn = o.receipts === 'on'
 const expectedAsset = o.asset === undefined ? null : common.asset(o.asset, 'asset')
+const stopAfter = o['stop-after'] === undefined ? null : BigInt(common.amount(o['stop-after'], 'stop-after'))
 
 // The receipt nonce and secret of an SPSP query: null without headers (or with receipts off),
 // { error } when they are malformed.
@@ -91,10 +95,17 @@ function send (res, status, type, body) {
   // The account's address, as ILDCP gave it: every destination the server hands out is under it.
   const address = server.generateAddressAndSecret().destinationAccount.replace(/\.[^.]+$/, '')
   let total = 0n
+  let stopped = false
   server.on('connection', conn => {
     conn.on('stream', stream => {
       stream.setReceiveMax(U64_MAX)
-      stream.on('money', amount => { total += BigInt(amount) })
+      stream.on('money', amount => {
+        total += BigInt(amount)
+        if (stopAfter !== null && total >= stopAfter && !stopped) {
+          stopped = true
+          plugin.disconnect().catch(e => console.error('receiver: disconnect:', e))
+        }
+      })
     })
   })
   const spsp = http.createServer((req, res) => {

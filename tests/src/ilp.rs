@@ -244,6 +244,9 @@ pub struct ConnectorConfig {
     pub payer_balance_maximum: u64,
     /// The largest Prepare the payer may send (F08 above), if any.
     pub payer_max_packet: Option<u64>,
+    /// How many more receiver accounts, like `receiver` ([`JsConnector::extra_receivers`]),
+    /// for tests that pay several parties, each at its own [`JsReceiver`].
+    pub extra_receivers: usize,
 }
 
 impl Default for ConnectorConfig {
@@ -254,6 +257,7 @@ impl Default for ConnectorConfig {
             receiver_asset: Asset::new("USD", 9),
             payer_balance_maximum: 1_000_000_000_000,
             payer_max_packet: None,
+            extra_receivers: 0,
         }
     }
 }
@@ -304,6 +308,8 @@ struct ConnectorReady {
     address: String,
     payer: PayerAccount,
     receiver: ReceiverAccount,
+    #[serde(default)]
+    extra_receivers: Vec<ReceiverAccount>,
 }
 
 /// A running `ilp-connector` (`tests/ilp/connector.js`), ILP address `test.conn`.
@@ -319,6 +325,9 @@ pub struct JsConnector {
     pub receiver: ReceiverAccount,
     /// The port of `receiver.listen_url`.
     pub receiver_listen_port: u16,
+    /// [`ConnectorConfig::extra_receivers`] more receiver accounts, `test.conn.partyN`
+    /// (start a receiver on one with [`JsReceiver::start_on`]).
+    pub extra_receivers: Vec<ReceiverAccount>,
 }
 
 impl JsConnector {
@@ -333,7 +342,8 @@ impl JsConnector {
 
     /// Stops this connector and starts another on the same ports and tokens with
     /// `config`: its receiver keeps working (ILP-over-HTTP holds no connection), its
-    /// payer starts owing nothing again (the store is in memory).
+    /// payer starts owing nothing again (the store is in memory). Extra receiver accounts
+    /// start on new ports.
     ///
     /// # Panics
     /// As [`JsConnector::start`].
@@ -377,6 +387,13 @@ impl JsConnector {
         if let Some(max) = config.payer_max_packet {
             args.extend(["--payer-max-packet".to_owned(), max.to_string()]);
         }
+        for n in 1..=config.extra_receivers {
+            let [port, listen] = free_ports::<2>();
+            args.extend([
+                "--extra-receiver".to_owned(),
+                format!("party{n}:{port}:http://127.0.0.1:{listen}"),
+            ]);
+        }
         let (process, ready) = start_script::<ConnectorReady>("connector.js", &args, "connector");
         JsConnector {
             process,
@@ -384,6 +401,7 @@ impl JsConnector {
             payer: ready.payer,
             receiver: ready.receiver,
             receiver_listen_port: listen_port,
+            extra_receivers: ready.extra_receivers,
         }
     }
 }
@@ -397,6 +415,10 @@ pub struct ReceiverConfig {
     /// The asset the receiver must find its account in (ILDCP tells it; the connector's
     /// [`ConnectorConfig::receiver_asset`] decides it). `None`: whatever it is.
     pub asset: Option<Asset>,
+    /// Stop taking money once this much has arrived: the receiver's account stops
+    /// answering the connector (a receiver going away mid-payment), while
+    /// [`JsReceiver::total_received`] still answers.
+    pub stop_after: Option<u64>,
 }
 
 impl Default for ReceiverConfig {
@@ -405,6 +427,7 @@ impl Default for ReceiverConfig {
         ReceiverConfig {
             receipts: true,
             asset: None,
+            stop_after: None,
         }
     }
 }
@@ -450,20 +473,39 @@ impl JsReceiver {
     /// If node cannot start it, ILDCP fails, the asset is not `config.asset`, or it is not
     /// ready within [`READY_TIMEOUT`].
     pub fn start(connector: &JsConnector, config: &ReceiverConfig) -> JsReceiver {
+        JsReceiver::start_on(&connector.receiver, config)
+    }
+
+    /// Starts a receiver on the connector's receiver account `account` (one of
+    /// [`JsConnector::extra_receivers`], or its `receiver`).
+    ///
+    /// # Panics
+    /// As [`JsReceiver::start`].
+    #[allow(clippy::panic)]
+    pub fn start_on(account: &ReceiverAccount, config: &ReceiverConfig) -> JsReceiver {
+        let listen_port = account
+            .listen_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no port in {}", account.listen_url));
         let mut args = vec![
             "--plugin-port".to_owned(),
-            connector.receiver_listen_port.to_string(),
+            listen_port.to_string(),
             "--connector-url".to_owned(),
-            connector.receiver.url.clone(),
+            account.url.clone(),
             "--incoming-token".to_owned(),
-            connector.receiver.connector_token.clone(),
+            account.connector_token.clone(),
             "--outgoing-token".to_owned(),
-            connector.receiver.token.clone(),
+            account.token.clone(),
             "--receipts".to_owned(),
             if config.receipts { "on" } else { "off" }.to_owned(),
         ];
         if let Some(asset) = &config.asset {
             args.extend(["--asset".to_owned(), asset.arg()]);
+        }
+        if let Some(n) = config.stop_after {
+            args.extend(["--stop-after".to_owned(), n.to_string()]);
         }
         let (process, ready) = start_script::<ReceiverReady>("receiver.js", &args, "receiver");
         JsReceiver {

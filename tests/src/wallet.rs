@@ -50,14 +50,23 @@ impl Wallet {
     ///
     /// # Panics
     /// If the wallet does not start.
-    #[allow(clippy::expect_used)]
     pub fn start(payers: &[(&str, u64)]) -> Wallet {
+        Wallet::start_with(payers, &[])
+    }
+
+    /// [`Wallet::start`] with more `ilpt wallet` flags (`--max-packet-amount N`).
+    ///
+    /// # Panics
+    /// If the wallet does not start.
+    #[allow(clippy::expect_used)]
+    pub fn start_with(payers: &[(&str, u64)], extra: &[&str]) -> Wallet {
         let tokens = tempfile::tempdir().expect("a token folder");
         let (code, scale) = ASSET;
         let mut cmd = Command::new(ilpt_bin());
         cmd.args(["wallet", "--listen", "127.0.0.1:0", "--token-dir"])
             .arg(tokens.path())
             .args(["--account", &format!("{OPERATOR}:{code}:{scale}")])
+            .args(extra)
             .env("RUST_LOG", "warn");
         for (name, balance) in payers {
             cmd.args(["--account", &format!("{name}:{code}:{scale}:{balance}")]);

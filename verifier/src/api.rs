@@ -746,10 +746,12 @@ async fn resolve_payout(
     body: Bytes,
 ) -> Result<Json<Value>, LedgerError> {
     let req: ResolveRequest = json_body(&body)?;
-    let delivered: u64 = req
-        .delivered
-        .parse()
-        .map_err(|_| bad(format!("delivered: expected a whole number, found {:?}", req.delivered)))?;
+    let delivered: u64 = req.delivered.parse().map_err(|_| {
+        bad(format!(
+            "delivered: expected a whole number, found {:?}",
+            req.delivered
+        ))
+    })?;
     let sig = parse_signature(&req.signature)?;
     let operator = s.operator_key;
     let now = now();
@@ -757,7 +759,12 @@ async fn resolve_payout(
         .writer
         .run(move |c| ledger::payouts::resolve(c, id, delivered, operator.as_ref(), &sig, now))
         .await?;
-    tracing::info!(payout = p.id, delivered = p.delivered, state = p.state.as_str(), "payout resolved by the operator");
+    tracing::info!(
+        payout = p.id,
+        delivered = p.delivered,
+        state = p.state.as_str(),
+        "payout resolved by the operator"
+    );
     Ok(Json(p.to_json()))
 }
 

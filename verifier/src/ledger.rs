@@ -944,8 +944,10 @@ pub fn earnings(conn: &Connection, party: &PublicKey) -> Result<Value> {
         })
         .collect();
     let [earned, pending, paid, in_flight, unknown] = totals.map(|t| t.to_string());
-    Ok(json!({"party": party, "earned": earned, "pending": pending, "paid_out": paid,
-              "in_flight": in_flight, "unknown": unknown, "torrents": torrents}))
+    Ok(
+        json!({"party": party, "earned": earned, "pending": pending, "paid_out": paid,
+              "in_flight": in_flight, "unknown": unknown, "torrents": torrents}),
+    )
 }
 
 /// Sets where a serving peer's earnings are paid; `signature` is the party's ed25519

@@ -58,8 +58,7 @@ impl PayoutRail {
             certain: true,
             note,
         };
-        if (account.asset_code.as_str(), account.asset_scale) != (p.asset.code(), p.asset.scale())
-        {
+        if (account.asset_code.as_str(), account.asset_scale) != (p.asset.code(), p.asset.scale()) {
             return failed(format!(
                 "the payout account is in {}:{}, the earnings in {}:{}; cross-asset payouts \
                  are not supported",
@@ -69,9 +68,9 @@ impl PayoutRail {
                 p.asset.scale()
             ));
         }
-        let url = match ilpt_protocol::license::resolve_pointer(&p.pointer).and_then(|u| {
-            crate::spsp::check_receiver(self.allow_http_receivers, &u).map(|()| u)
-        }) {
+        let url = match ilpt_protocol::license::resolve_pointer(&p.pointer)
+            .and_then(|u| crate::spsp::check_receiver(self.allow_http_receivers, &u).map(|()| u))
+        {
             Ok(url) => url,
             Err(e) => return failed(format!("payout pointer {}: {e}", p.pointer)),
         };
@@ -91,7 +90,11 @@ impl PayoutRail {
                 if paid.unanswered > 0 {
                     // Retried Prepares whose answers were lost may have arrived too:
                     // the party may have more than its due, never less.
-                    tracing::warn!(payout = p.id, unanswered = paid.unanswered, "a payout may have delivered more than its amount");
+                    tracing::warn!(
+                        payout = p.id,
+                        unanswered = paid.unanswered,
+                        "a payout may have delivered more than its amount"
+                    );
                 }
                 Sent {
                     delivered: paid.delivered.min(p.amount),

@@ -709,6 +709,7 @@ fn t04_stops_a_paid_get_and_a_restart_with_more_liquidity_pays_only_the_rest() {
         receiver_asset: usd2(),
         payer_max_packet: Some(100),
         payer_balance_maximum: 600,
+        extra_receivers: 0,
     };
     let (connector, receiver) = js_network(limited.clone());
     let m = IlpMarket::new(&receiver.spsp_url, 300_000);
@@ -787,7 +788,7 @@ fn receipts_disabled_at_the_receiver_fail_a_paid_get_with_the_proxys_409_in_one_
         &connector,
         &ReceiverConfig {
             receipts: false,
-            asset: None,
+            ..ReceiverConfig::default()
         },
     );
     let m = IlpMarket::new(&receiver.spsp_url, 100_000);
@@ -812,8 +813,8 @@ fn receiver_in_another_asset_than_the_license_is_refused_before_any_money_moves(
     let receiver = JsReceiver::start(
         &connector,
         &ReceiverConfig {
-            receipts: true,
             asset: Some(Asset::new("EUR", 2)),
+            ..ReceiverConfig::default()
         },
     );
     let m = IlpMarket::new(&receiver.spsp_url, 100_000);

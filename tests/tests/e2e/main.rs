@@ -11,6 +11,7 @@ mod daemon;
 mod ilp;
 mod interop;
 mod paid;
+mod payouts;
 mod swarm;
 mod tracker;
 mod verifier;

@@ -27,11 +27,11 @@ pub(crate) struct Verifier {
 }
 
 /// What the payer account of these tests' wallets starts with: more than any test pays.
-const FUNDS: u64 = 100_000_000;
+pub(crate) const FUNDS: u64 = 100_000_000;
 
 /// A wallet with the operator's collection account, a funded `payer` account, and the
 /// empty accounts of a `creator` and a `seeder`, where they are paid out.
-fn wallet() -> Wallet {
+pub(crate) fn wallet() -> Wallet {
     Wallet::start(&[("payer", FUNDS), ("creator", 0), ("seeder", 0)])
 }
 
@@ -53,7 +53,7 @@ impl Verifier {
     }
 
     /// The ledger's conservation checks (`GET /audit`).
-    fn audit(&self, c: &Client) -> Value {
+    pub(crate) fn audit(&self, c: &Client) -> Value {
         c.get(format!("{}/audit", self.url))
             .send()
             .unwrap()
@@ -71,7 +71,7 @@ impl Verifier {
         .0
     }
 
-    fn kill9(mut self) {
+    pub(crate) fn kill9(mut self) {
         self.child.kill().expect("SIGKILL the verifier");
         let _ = self.child.wait();
     }
@@ -84,7 +84,7 @@ impl Drop for Verifier {
     }
 }
 
-fn client() -> Client {
+pub(crate) fn client() -> Client {
     Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
@@ -96,7 +96,7 @@ fn post(c: &Client, url: &str, body: impl Into<reqwest::blocking::Body>) -> (u16
     (r.status().as_u16(), r.text().unwrap())
 }
 
-fn post_json(c: &Client, url: &str, body: &Value) -> (u16, Value) {
+pub(crate) fn post_json(c: &Client, url: &str, body: &Value) -> (u16, Value) {
     let r = c.post(url).json(body).send().unwrap();
     let status = r.status().as_u16();
     let text = r.text().unwrap();
@@ -106,11 +106,11 @@ fn post_json(c: &Client, url: &str, body: &Value) -> (u16, Value) {
     )
 }
 
-fn key(n: u8) -> SigningKey {
+pub(crate) fn key(n: u8) -> SigningKey {
     SigningKey::from_bytes(&[n; 32])
 }
 
-fn pk(k: &SigningKey) -> PublicKey {
+pub(crate) fn pk(k: &SigningKey) -> PublicKey {
     k.verifying_key().into()
 }
 
@@ -121,7 +121,12 @@ fn revshare(c: &Client, v: &Verifier, creator: &SigningKey) -> String {
 
 /// Creates a revenue-share account for `creator`, paying out to `payout_pointer`, and
 /// returns its pointer.
-fn revshare_to(c: &Client, v: &Verifier, creator: &SigningKey, payout_pointer: &str) -> String {
+pub(crate) fn revshare_to(
+    c: &Client,
+    v: &Verifier,
+    creator: &SigningKey,
+    payout_pointer: &str,
+) -> String {
     let body = ilpt_tests::revshare_body(creator, payout_pointer);
     let (status, reply) = post_json(c, &format!("{}/revshare", v.url), &body);
     assert_eq!(status, 201, "{reply}");
@@ -129,7 +134,7 @@ fn revshare_to(c: &Client, v: &Verifier, creator: &SigningKey, payout_pointer: &
 }
 
 /// Registers a paid torrent of `pieces` pieces priced `price` and returns its info-hash.
-fn register(
+pub(crate) fn register(
     c: &Client,
     v: &Verifier,
     creator: &SigningKey,
@@ -158,7 +163,7 @@ fn register(
     ih
 }
 
-fn voucher(
+pub(crate) fn voucher(
     ih: InfoHash,
     payer: &SigningKey,
     payee: &SigningKey,
@@ -649,7 +654,10 @@ fn without_a_collection_wallet_nothing_can_be_paid_and_no_receipt_is_minted() {
     // ...and without a payout account it pays nothing out.
     let (status, text) = post_json(&c, &format!("{}/payouts", v.url), &json!({}));
     assert_eq!(status, 501, "{text}");
-    assert!(text.as_str().unwrap().contains("--payout-connector"), "{text}");
+    assert!(
+        text.as_str().unwrap().contains("--payout-connector"),
+        "{text}"
+    );
 }
 
 /// A TCP listener standing for a service only the verifier's host can reach; it counts
@@ -976,7 +984,11 @@ fn accounts_and_payout_pointers_need_their_owners_signature_and_payouts_pay_each
     );
     // The money is where the ledger says: in each party's account, to the unit.
     assert_eq!(
-        (w.balance("creator"), w.balance("seeder"), w.balance("operator")),
+        (
+            w.balance("creator"),
+            w.balance("seeder"),
+            w.balance("operator")
+        ),
         (320, 80, 0)
     );
     let audit = v.audit(&c);

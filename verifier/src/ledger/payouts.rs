@@ -215,7 +215,12 @@ pub fn begin(conn: &Connection, minimum: u64, now: u64) -> Result<Vec<Payout>> {
             exec(
                 conn,
                 "INSERT INTO payout_takes (payout, seq, info_hash, amount) VALUES (?1, ?2, ?3, ?4)",
-                params![id, to_i64(seq as u64, "seq")?, &ih.0[..], to_i64(take, "payout")?],
+                params![
+                    id,
+                    to_i64(seq as u64, "seq")?,
+                    &ih.0[..],
+                    to_i64(take, "payout")?
+                ],
             )?;
             // The schema's CHECK (paid_out + reserved <= earned) refuses a reservation
             // of more than is owed, whatever computed it.

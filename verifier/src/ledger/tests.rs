@@ -814,7 +814,10 @@ fn what_a_payout_did_not_deliver_is_owed_again_and_nothing_more() {
     due.sort_unstable();
     assert_eq!(due, vec![50, 80]);
     let e = earnings(&f.conn, &pk(&f.creator)).unwrap();
-    assert_eq!((e["earned"].as_str(), e["paid_out"].as_str()), (Some("200"), Some("120")));
+    assert_eq!(
+        (e["earned"].as_str(), e["paid_out"].as_str()),
+        (Some("200"), Some("120"))
+    );
     let a = audit(&f.conn).unwrap();
     assert!(a.holds(), "{a:?}");
     assert_eq!((a.paid_out, a.held), (120, 0));
@@ -845,7 +848,11 @@ fn a_payout_cut_short_by_a_crash_is_never_resent_and_only_the_operator_settles_i
     assert!(open.iter().all(|p| p.state == payouts::State::Unknown));
     let e = earnings(&f.conn, &pk(&seeder)).unwrap();
     assert_eq!(
-        (e["unknown"].as_str(), e["paid_out"].as_str(), e["in_flight"].as_str()),
+        (
+            e["unknown"].as_str(),
+            e["paid_out"].as_str(),
+            e["in_flight"].as_str()
+        ),
         (Some("50"), Some("0"), Some("0"))
     );
     let a = audit(&f.conn).unwrap();
@@ -857,7 +864,8 @@ fn a_payout_cut_short_by_a_crash_is_never_resent_and_only_the_operator_settles_i
     let err = payouts::finish(&f.conn, p.id, 50, None, NOW).unwrap_err();
     assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
     let sign = |k: &SigningKey, delivered: u64| {
-        let m = ilpt_protocol::account::payout_resolution_message(p.id, &p.party, p.amount, delivered);
+        let m =
+            ilpt_protocol::account::payout_resolution_message(p.id, &p.party, p.amount, delivered);
         ed25519_dalek::Signer::sign(k, &m).to_bytes()
     };
     let op = pk(&operator);
@@ -866,14 +874,20 @@ fn a_payout_cut_short_by_a_crash_is_never_resent_and_only_the_operator_settles_i
     let err = payouts::resolve(&f.conn, p.id, 50, Some(&op), &sign(&seeder, 50), NOW).unwrap_err();
     assert!(matches!(err, LedgerError::Forbidden(_)), "{err:?}");
     // Signed for another amount: not this resolution.
-    let err = payouts::resolve(&f.conn, p.id, 50, Some(&op), &sign(&operator, 20), NOW).unwrap_err();
+    let err =
+        payouts::resolve(&f.conn, p.id, 50, Some(&op), &sign(&operator, 20), NOW).unwrap_err();
     assert!(matches!(err, LedgerError::Forbidden(_)), "{err:?}");
     let r = payouts::resolve(&f.conn, p.id, 20, Some(&op), &sign(&operator, 20), NOW).unwrap();
     assert_eq!((r.state, r.delivered), (payouts::State::Partial, 20));
-    let err = payouts::resolve(&f.conn, p.id, 20, Some(&op), &sign(&operator, 20), NOW).unwrap_err();
+    let err =
+        payouts::resolve(&f.conn, p.id, 20, Some(&op), &sign(&operator, 20), NOW).unwrap_err();
     assert!(matches!(err, LedgerError::Conflict(_)), "{err:?}");
     // The unresolved 200 stays held; the seeder's 30 not delivered is owed again.
-    let due: Vec<u64> = payouts_due(&f.conn).unwrap().iter().map(|d| d.amount).collect();
+    let due: Vec<u64> = payouts_due(&f.conn)
+        .unwrap()
+        .iter()
+        .map(|d| d.amount)
+        .collect();
     assert_eq!(due, vec![30]);
     let a = audit(&f.conn).unwrap();
     assert!(a.holds(), "{a:?}");
@@ -909,8 +923,15 @@ fn a_payout_run_leaves_what_is_owed_below_the_minimum() {
     f.attest(&payer, &seeder, &[0], NOW);
     f.set_pointer(&seeder, "$seeder.example/s");
     let started = payouts::begin(&f.conn, 100, NOW).unwrap();
-    assert_eq!(started.iter().map(|p| p.amount).collect::<Vec<_>>(), vec![200]);
-    let due: Vec<u64> = payouts_due(&f.conn).unwrap().iter().map(|d| d.amount).collect();
+    assert_eq!(
+        started.iter().map(|p| p.amount).collect::<Vec<_>>(),
+        vec![200]
+    );
+    let due: Vec<u64> = payouts_due(&f.conn)
+        .unwrap()
+        .iter()
+        .map(|d| d.amount)
+        .collect();
     assert_eq!(due, vec![50]);
 }
 

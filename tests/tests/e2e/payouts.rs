@@ -1,0 +1,521 @@
+//! Payouts over Interledger as real processes on 127.0.0.1: the verifier pays each party's
+//! payout pointer by SPSP and STREAM from the operator's connector account, and the money
+//! that arrives is what the ledger says, to the unit, through crashes, receivers that go
+//! away and balance limits.
+//!
+//! Earnings come from real payments: a payer pays the creators' revenue-share pointers
+//! through an `ilpt wallet` (the operator's collection account), the receipts are
+//! credited, vouchers charged, and the payer attests the seeder's deliveries, so each
+//! creator earns 80% of its price and the one seeder 20%.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use ilpt_tests::ilp::{ConnectorConfig, JsConnector, JsReceiver, ReceiverConfig};
+use ilpt_tests::wallet::{Payer, Wallet};
+use reqwest::blocking::Client;
+use serde_json::{json, Value};
+
+use crate::common::{ilpt_ok, require_tool, run_ilpt};
+use crate::verifier::{
+    client, key, pk, post_json, register, revshare_to, start_verifier_collecting, voucher,
+    Verifier, FUNDS,
+};
+
+/// The seeder every creator's piece is served by.
+fn seeder() -> SigningKey {
+    key(200)
+}
+
+/// The payer of every license.
+fn payer_key() -> SigningKey {
+    key(201)
+}
+
+/// Makes `creator` earn 80% of `price` (paid out to `pointer`) and the seeder 20%: a
+/// revenue-share account, a one-piece license, a real payment, its receipt credited, a
+/// voucher charged and the payer's attestation of the seeder's delivery.
+fn earn(c: &Client, v: &Verifier, payer: &Payer, creator: &SigningKey, pointer: &str, price: u64) {
+    let account = revshare_to(c, v, creator, pointer);
+    let ih = register(c, v, creator, &account, 1, price);
+    let receipt = payer.pay(&account, price);
+    let (status, reply) = post_json(
+        c,
+        &format!("{}/licenses/{ih}/credit", v.url),
+        &json!({"payer": pk(&payer_key()), "receipt": receipt}),
+    );
+    assert_eq!(status, 200, "{reply}");
+    // A payer's voucher sequence numbers are its own across licenses.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let spent = voucher(ih, &payer_key(), &seeder(), 0, price, seq);
+    let (status, reply) = post_json(
+        c,
+        &format!("{}/licenses/{ih}/spend", v.url),
+        &json!({"voucher": spent}),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let attestation = ilpt_protocol::delivery::Attestation {
+        info_hash: ih,
+        payer: pk(&payer_key()),
+        payee: pk(&seeder()),
+        pieces: ilpt_protocol::bitfield::Bitfield::full(1),
+    }
+    .sign(&payer_key())
+    .to_base64();
+    let (status, reply) = post_json(
+        c,
+        &format!("{}/licenses/{ih}/attest", v.url),
+        &json!({"attestation": attestation}),
+    );
+    assert_eq!(status, 200, "{reply}");
+}
+
+/// Sets the seeder's payout pointer, signed with its key.
+fn set_seeder_pointer(c: &Client, v: &Verifier, pointer: &str) {
+    let sig = ilpt_protocol::account::sign_payout_pointer(&seeder(), pointer);
+    let hex: String = sig.iter().map(|b| format!("{b:02x}")).collect();
+    let r = c
+        .put(format!("{}/parties/{}/pointer", v.url, pk(&seeder())))
+        .json(&json!({"pointer": pointer, "signature": hex}))
+        .send()
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().unwrap());
+}
+
+/// A party's earnings as the verifier reports them: (earned, paid out, unknown).
+fn earnings(c: &Client, v: &Verifier, party: &SigningKey) -> (u64, u64, u64) {
+    let e: Value = c
+        .get(format!("{}/earnings/{}", v.url, pk(party)))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let n = |k: &str| -> u64 { e[k].as_str().unwrap().parse().unwrap() };
+    (n("earned"), n("paid_out"), n("unknown"))
+}
+
+/// The verifier's payouts, oldest first.
+fn payouts(c: &Client, v: &Verifier, open_only: bool) -> Vec<Value> {
+    let open = if open_only { "open=true&" } else { "" };
+    let list: Value = c
+        .get(format!("{}/payouts?{open}limit=10000", v.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let mut rows = list["payouts"].as_array().unwrap().clone();
+    rows.reverse();
+    rows
+}
+
+fn amount(p: &Value, field: &str) -> u64 {
+    p[field].as_str().unwrap().parse().unwrap()
+}
+
+/// A fresh operator key file and its public key (the verifier's `--operator-key`).
+fn operator_key(dir: &Path) -> (PathBuf, String) {
+    let file = dir.join("operator.key");
+    ilpt_ok(&["key", "generate", "--out", file.to_str().unwrap()]);
+    let public = ilpt_ok(&["key", "show", file.to_str().unwrap()]);
+    (file, public.trim().to_owned())
+}
+
+/// A small xorshift: the kill times of the crash test, from a seed it prints.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+#[test]
+fn kill_9_during_payout_runs_pays_nothing_twice_and_loses_nothing() {
+    const CREATORS: u8 = 12;
+    const KILLS: usize = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..CREATORS).map(|i| format!("creator{i}")).collect();
+    let mut accounts: Vec<(&str, u64)> = vec![("payer", FUNDS), ("seeder", 0)];
+    accounts.extend(names.iter().map(|n| (n.as_str(), 0)));
+    // Small packets make a run long enough (hundreds of Prepares per payout) for a
+    // kill to land in the middle of one.
+    let w = Wallet::start_with(&accounts, &["--max-packet-amount", "3"]);
+    let (key_file, operator) = operator_key(dir.path());
+    let db = dir.path().join("v.db");
+    let payout = w.payout_args();
+    let mut args: Vec<&str> = payout.iter().map(String::as_str).collect();
+    args.extend(["--operator-key", &operator]);
+    let start = || start_verifier_collecting(&db, &w, &args);
+    let c = client();
+    let mut v = start();
+    let payer = w.payer("payer");
+    let creators: Vec<SigningKey> = (0..CREATORS).map(|i| key(100 + i)).collect();
+    for (i, creator) in creators.iter().enumerate() {
+        earn(
+            &c,
+            &v,
+            &payer,
+            creator,
+            &w.pointer(&names[i]),
+            2000 + 97 * i as u64,
+        );
+    }
+    set_seeder_pointer(&c, &v, &w.pointer("seeder"));
+    let mut parties: Vec<(&SigningKey, String)> = creators.iter().zip(names.clone()).collect();
+    let seeder = seeder();
+    parties.push((&seeder, "seeder".to_owned()));
+
+    // For every party, what arrived in its wallet lies between what the ledger marks
+    // paid out (nothing recorded that did not arrive) and that plus its unknown payouts
+    // (nothing arrived that the ledger does not account for: nothing paid twice).
+    let check = |v: &Verifier| {
+        for (party, name) in &parties {
+            let (earned, paid_out, unknown) = earnings(&c, v, party);
+            let arrived = u64::try_from(w.balance(name)).unwrap();
+            assert!(
+                paid_out <= arrived && arrived <= paid_out + unknown && paid_out + unknown <= earned,
+                "{name}: earned {earned}, paid out {paid_out}, unknown {unknown}, arrived {arrived}"
+            );
+        }
+        let audit = v.audit(&c);
+        assert_eq!(audit["holds"].as_bool(), Some(true), "{audit}");
+    };
+
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("kill times from seed {seed}");
+    let mut rng = Rng(seed);
+    // The operator settles each unknown payout with what its wallet shows arrived.
+    let resolve_all = |v: &Verifier| -> usize {
+        let open = payouts(&c, v, true);
+        assert!(open.iter().all(|p| p["state"] == "unknown"), "{open:?}");
+        for (party, name) in &parties {
+            let (_, paid_out, _) = earnings(&c, v, party);
+            let mut arrived = u64::try_from(w.balance(name)).unwrap() - paid_out;
+            for p in open.iter().filter(|p| p["party"] == json!(pk(party))) {
+                let delivered = arrived.min(amount(p, "amount"));
+                arrived -= delivered;
+                let out = ilpt_ok(&[
+                    "payouts",
+                    "resolve",
+                    &p["id"].as_u64().unwrap().to_string(),
+                    "--delivered",
+                    &delivered.to_string(),
+                    "--key",
+                    key_file.to_str().unwrap(),
+                    "--verifier",
+                    &v.url,
+                ]);
+                let state = match delivered {
+                    0 => "failed",
+                    d if d == amount(p, "amount") => "done",
+                    _ => "partial",
+                };
+                assert!(out.contains(state), "{out}");
+            }
+            assert_eq!(arrived, 0, "{name}: more arrived than its unknown payouts");
+        }
+        open.len()
+    };
+
+    let (mut cut_short, mut resolved) = (0, 0);
+    for round in 0..KILLS {
+        let url = format!("{}/payouts", v.url);
+        let run = std::thread::spawn(move || {
+            client()
+                .post(url)
+                .json(&json!({}))
+                .send()
+                .map(|r| r.status().as_u16())
+        });
+        std::thread::sleep(Duration::from_millis(30 + rng.below(300)));
+        v.kill9();
+        // A run the kill cut short gets no answer.
+        if !matches!(run.join().unwrap(), Ok(200)) {
+            cut_short += 1;
+        }
+        v = start();
+        check(&v);
+        let open = payouts(&c, &v, true);
+        if round == 0 {
+            // Nobody settles a payout but the operator, and a payout is settled once.
+            assert!(!open.is_empty(), "the first kill cut no payout short");
+            let stranger = dir.path().join("stranger.key");
+            ilpt_ok(&["key", "generate", "--out", stranger.to_str().unwrap()]);
+            let first = open[0]["id"].as_u64().unwrap().to_string();
+            let resolve = |key: &Path| {
+                run_ilpt(&[
+                    "payouts",
+                    "resolve",
+                    &first,
+                    "--delivered",
+                    "0",
+                    "--key",
+                    key.to_str().unwrap(),
+                    "--verifier",
+                    &v.url,
+                ])
+            };
+            let out = resolve(&stranger);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains("operator key"),
+                "{err}"
+            );
+            resolved += resolve_all(&v);
+            let out = resolve(&key_file);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && err.contains("not unknown"),
+                "{err}"
+            );
+        } else {
+            resolved += resolve_all(&v);
+        }
+        check(&v);
+        let paid: u64 = parties.iter().map(|(p, _)| earnings(&c, &v, p).1).sum();
+        eprintln!(
+            "round {round}: {} payouts were unknown; {paid} paid out",
+            open.len()
+        );
+    }
+    assert!(
+        cut_short >= KILLS / 2,
+        "only {cut_short} of {KILLS} kills landed during a run: make the runs longer"
+    );
+    eprintln!("{resolved} unknown payouts resolved");
+
+    // A last run pays what is still owed; then every party has exactly what it earned,
+    // and the operator's collection account has paid out all it took in.
+    let started = Instant::now();
+    let (status, reply) = post_json(&c, &format!("{}/payouts", v.url), &json!({}));
+    assert_eq!(status, 200, "{reply}");
+    eprintln!("the last run took {:?}", started.elapsed());
+    for (party, name) in &parties {
+        let (earned, paid_out, unknown) = earnings(&c, &v, party);
+        assert_eq!(
+            (paid_out, unknown, u64::try_from(w.balance(name)).unwrap()),
+            (earned, 0, earned),
+            "{name}"
+        );
+    }
+    assert_eq!(w.balance("operator"), 0);
+    let audit = v.audit(&c);
+    assert_eq!(audit["holds"].as_bool(), Some(true), "{audit}");
+}
+
+/// Whether the JavaScript Interledger stack can run here (else skip, or fail under CI).
+fn harness_installed() -> bool {
+    require_tool(
+        "node with tests/ilp (npm ci --prefix tests/ilp)",
+        ilpt_tests::node_available(),
+    )
+}
+
+/// A verifier collecting into `w` and paying out through `connector`'s payer account
+/// (its token in a file in `dir`).
+fn verifier_paying_through(dir: &Path, w: &Wallet, connector: &JsConnector) -> Verifier {
+    let token = dir.join("payout.token");
+    std::fs::write(&token, &connector.payer.token).unwrap();
+    start_verifier_collecting(
+        &dir.join("v.db"),
+        w,
+        &[
+            "--payout-connector",
+            &connector.payer.url,
+            "--payout-token-file",
+            token.to_str().unwrap(),
+        ],
+    )
+}
+
+#[test]
+fn payouts_through_the_reference_connector_reach_js_receivers_to_the_unit() {
+    if !harness_installed() {
+        return;
+    }
+    let usd2 = ilpt_tests::ilp::Asset::new("USD", 2);
+    let connector = JsConnector::start(&ConnectorConfig {
+        payer_asset: usd2.clone(),
+        receiver_asset: usd2,
+        payer_max_packet: Some(500),
+        extra_receivers: 2,
+        ..ConnectorConfig::default()
+    });
+    let receivers: Vec<JsReceiver> = std::iter::once(&connector.receiver)
+        .chain(&connector.extra_receivers)
+        .map(|a| JsReceiver::start_on(a, &ReceiverConfig::default()))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let w = Wallet::start(&[("payer", FUNDS)]);
+    let v = verifier_paying_through(dir.path(), &w, &connector);
+    let c = client();
+    let payer = w.payer("payer");
+    // Two creators at two receivers; the seeder at the third.
+    let creators = [key(101), key(102)];
+    for (i, creator) in creators.iter().enumerate() {
+        earn(
+            &c,
+            &v,
+            &payer,
+            creator,
+            &receivers[i].spsp_url,
+            3000 + 1111 * i as u64,
+        );
+        earn(&c, &v, &payer, creator, &receivers[i].spsp_url, 777);
+    }
+    set_seeder_pointer(&c, &v, &receivers[2].spsp_url);
+    let out = ilpt_ok(&["payouts", "run", "--verifier", &v.url]);
+    assert_eq!(out.matches(" done ").count(), 3, "{out}");
+    let parties = [&creators[0], &creators[1], &seeder()];
+    for (party, receiver) in parties.into_iter().zip(&receivers) {
+        let (earned, paid_out, unknown) = earnings(&c, &v, party);
+        assert_eq!(
+            (receiver.total_received(), paid_out, unknown),
+            (earned, earned, 0),
+            "{}",
+            receiver.spsp_url
+        );
+    }
+    // 80% of 3000 + 777 and of 4111 + 777, rounded down per charge; the seeder the
+    // rest of all four (8665 in all).
+    assert_eq!(
+        receivers
+            .iter()
+            .map(JsReceiver::total_received)
+            .collect::<Vec<_>>(),
+        [3021, 3909, 1735]
+    );
+}
+
+#[test]
+fn a_receiver_that_stops_mid_payout_leaves_a_partial_payout_and_the_rest_owed() {
+    if !harness_installed() {
+        return;
+    }
+    let usd2 = ilpt_tests::ilp::Asset::new("USD", 2);
+    let connector = JsConnector::start(&ConnectorConfig {
+        payer_asset: usd2.clone(),
+        receiver_asset: usd2,
+        payer_max_packet: Some(10),
+        extra_receivers: 1,
+        ..ConnectorConfig::default()
+    });
+    // The creator's receiver goes away once 1000 of its 4000 have arrived.
+    let creator_receiver = JsReceiver::start_on(
+        &connector.receiver,
+        &ReceiverConfig {
+            stop_after: Some(1000),
+            ..ReceiverConfig::default()
+        },
+    );
+    let seeder_receiver =
+        JsReceiver::start_on(&connector.extra_receivers[0], &ReceiverConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let w = Wallet::start(&[("payer", FUNDS)]);
+    let v = verifier_paying_through(dir.path(), &w, &connector);
+    let c = client();
+    let payer = w.payer("payer");
+    let creator = key(101);
+    earn(&c, &v, &payer, &creator, &creator_receiver.spsp_url, 5000);
+    set_seeder_pointer(&c, &v, &seeder_receiver.spsp_url);
+    let run = |c: &Client| -> Value {
+        let (status, reply) = post_json(c, &format!("{}/payouts", v.url), &json!({}));
+        assert_eq!(status, 200, "{reply}");
+        reply
+    };
+    let of = |reply: &Value, party: &SigningKey| -> Value {
+        reply["payouts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["party"] == json!(pk(party)))
+            .unwrap_or_else(|| panic!("no payout to {} in {reply}", pk(party)))
+            .clone()
+    };
+    let first = run(&c);
+    // Exactly what arrived counts as paid out; the rest is owed again.
+    let arrived = creator_receiver.total_received();
+    assert!((1000..4000).contains(&arrived), "{arrived}");
+    let p = of(&first, &creator);
+    assert_eq!(
+        (p["state"].as_str(), amount(&p, "delivered")),
+        (Some("partial"), arrived),
+        "{p}"
+    );
+    assert_eq!(earnings(&c, &v, &creator), (4000, arrived, 0));
+    // The seeder's receiver was not affected.
+    let p = of(&first, &seeder());
+    assert_eq!(p["state"].as_str(), Some("done"), "{p}");
+    assert_eq!(seeder_receiver.total_received(), 1000);
+    // The next run pays the rest: the receiver is gone, so it fails and nothing more is
+    // recorded paid; the creator is still owed it.
+    let second = run(&c);
+    assert_eq!(second["payouts"].as_array().unwrap().len(), 1, "{second}");
+    let p = of(&second, &creator);
+    assert_eq!(
+        (
+            p["state"].as_str(),
+            amount(&p, "amount"),
+            amount(&p, "delivered")
+        ),
+        (Some("failed"), 4000 - arrived, 0),
+        "{p}"
+    );
+    assert_eq!(creator_receiver.total_received(), arrived);
+    assert_eq!(earnings(&c, &v, &creator), (4000, arrived, 0));
+    assert_eq!(v.audit(&c)["holds"].as_bool(), Some(true));
+}
+
+#[test]
+fn the_connectors_balance_limit_fails_a_payout_whole_and_a_later_run_pays_it() {
+    if !harness_installed() {
+        return;
+    }
+    let usd2 = ilpt_tests::ilp::Asset::new("USD", 2);
+    // The operator's account may not send anything yet (T04 on every Prepare).
+    let limited = ConnectorConfig {
+        payer_asset: usd2.clone(),
+        receiver_asset: usd2,
+        payer_balance_maximum: 0,
+        ..ConnectorConfig::default()
+    };
+    let connector = JsConnector::start(&limited);
+    let receiver = JsReceiver::start(&connector, &ReceiverConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let w = Wallet::start(&[("payer", FUNDS)]);
+    let v = verifier_paying_through(dir.path(), &w, &connector);
+    let c = client();
+    let creator = key(101);
+    earn(
+        &c,
+        &v,
+        &w.payer("payer"),
+        &creator,
+        &receiver.spsp_url,
+        2500,
+    );
+    let out = ilpt_ok(&["payouts", "run", "--verifier", &v.url]);
+    assert!(out.contains(" failed "), "{out}");
+    assert!(out.contains("T04"), "{out}");
+    assert_eq!(receiver.total_received(), 0);
+    assert_eq!(earnings(&c, &v, &creator), (2000, 0, 0));
+    // Room at the connector: the same earnings are paid in full, once.
+    let connector = connector.restart(&ConnectorConfig {
+        payer_balance_maximum: 1_000_000,
+        ..limited
+    });
+    let out = ilpt_ok(&["payouts", "run", "--verifier", &v.url]);
+    assert!(out.contains(" done "), "{out}");
+    assert_eq!(receiver.total_received(), 2000);
+    assert_eq!(earnings(&c, &v, &creator), (2000, 2000, 0));
+    drop(connector);
+}

@@ -94,6 +94,8 @@ fn sha1_file(path: &Path) -> Result<String> {
 struct Party {
     name: String,
     key: PublicKey,
+    /// Signs where its earnings from serving are paid out.
+    signing: SigningKey,
     node: Node,
     handle: TorrentHandle,
 }
@@ -120,14 +122,21 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
             eprintln!("{msg}");
         }
     };
-    // The wallet: the verifier operator's collection account, and each downloader's.
-    let mut accounts = vec![ilpt_ilp_io::wallet::AccountConfig {
-        name: "operator".into(),
+    // The wallet: the verifier operator's collection account (payouts leave from it
+    // too), each downloader's, and the accounts earnings are paid out to: the
+    // creator's and each downloader's `NAME-earnings` (apart from what it spends, so
+    // what arrives is plain to see).
+    let account = |name: &str, balance: i64, token: bool| ilpt_ilp_io::wallet::AccountConfig {
+        name: name.into(),
         asset: "USD:2".into(),
-        balance: 0,
+        balance,
         min_balance: 0,
-        token_file: None,
-    }];
+        token_file: token.then(|| dir.join(format!("{name}.token"))),
+    };
+    let mut accounts = vec![account("operator", 0, true), account("creator", 0, false)];
+    for name in NAMES {
+        accounts.push(account(&format!("{name}-earnings"), 0, false));
+    }
     for name in NAMES {
         accounts.push(ilpt_ilp_io::wallet::AccountConfig {
             name: name.into(),
@@ -155,6 +164,9 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
         // (an endgame request another peer answered first) moves to the peer that
         // did after 2 s, not the production 2 minutes.
         share_move_after_s: DEMO_SHARE_MOVE_AFTER_S,
+        // Payouts leave from the operator's account, through the same wallet.
+        payout_connector: Some(format!("{}/ilp", wallet.url())),
+        payout_token_file: Some(dir.join("operator.token")),
         ..Default::default()
     })
     .await?;
@@ -180,7 +192,7 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
     let account = crate::payment::VerifierClient::new(&vurl)
         .open_revshare(
             &ilpt_protocol::account::RevShareRequest {
-                payout_pointer: "$creator.example/payouts".into(),
+                payout_pointer: wallet.wallet.pointer_of("creator"),
                 creator_share: Bps::new(CREATOR_SHARE_BPS)?,
                 asset: Asset::new("USD", 2)?,
                 creator_key: creator_pub,
@@ -269,6 +281,16 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
     )
     .await?;
     say("alice, bob and carol pay and download; mallory refuses to pay");
+    // What each earns by serving is paid out to its own earnings account.
+    let verifier_client = crate::payment::VerifierClient::new(&vurl);
+    for p in &parties {
+        verifier_client
+            .set_payout_pointer(
+                &p.signing,
+                &wallet.wallet.pointer_of(&format!("{}-earnings", p.name)),
+            )
+            .await?;
+    }
 
     let deadline = started + Duration::from_secs(args.timeout);
     let mut finished: BTreeMap<String, f64> = BTreeMap::new();
@@ -371,10 +393,54 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
     }
     let fr = free_rider.handle.status.borrow().clone();
     let ilp_packets = wallet.wallet.fulfilled();
-    let collected = wallet
-        .wallet
-        .view("operator")
-        .map_or(0, |a| u64::try_from(a.balance).unwrap_or(0));
+    let balance = |account: &str| {
+        wallet
+            .wallet
+            .view(account)
+            .map_or(0, |a| u64::try_from(a.balance).unwrap_or(0))
+    };
+    let collected = balance("operator");
+
+    // The payout run: what each party earned goes from the operator's account to the
+    // party's own, over Interledger. What the ledger says was paid out is set against
+    // what arrived in each wallet account.
+    say("paying out what the creator and the seeders earned");
+    let run = verifier_client.run_payouts(None).await?;
+    let mut payouts = Vec::new();
+    let mut who: Vec<(String, PublicKey, String)> =
+        vec![("creator".into(), creator_pub, "creator".into())];
+    who.extend(
+        parties
+            .iter()
+            .map(|p| (p.name.clone(), p.key, format!("{}-earnings", p.name))),
+    );
+    for (name, key, account) in who {
+        let e = verifier_client.earnings(&key).await?;
+        let field = |k: &str| {
+            e[k].as_str()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        payouts.push(json!({
+            "party": name,
+            "earned": field("earned"),
+            "paid_out": field("paid_out"),
+            "delivered_to_wallet": balance(&account),
+        }));
+    }
+    let payouts_match = payouts
+        .iter()
+        .all(|p| p["paid_out"] == p["delivered_to_wallet"] && p["paid_out"] == p["earned"]);
+    let operator_after = balance("operator");
+    let payout_states: BTreeMap<String, u32> = run["payouts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .fold(BTreeMap::new(), |mut m, p| {
+            *m.entry(p["state"].as_str().unwrap_or("?").to_owned())
+                .or_default() += 1;
+            m
+        });
     for p in parties.iter().chain(std::iter::once(&free_rider)) {
         p.handle.stop().await;
     }
@@ -398,6 +464,10 @@ async fn demo(args: &DemoArgs, dir: &Path) -> Result<Value> {
         "ilp_packets": ilp_packets,
         "receipts_credited": audit["credits"],
         "collected_in_wallet": collected,
+        "payouts": payouts,
+        "payout_states": payout_states,
+        "payouts_match_wallets": payouts_match,
+        "operator_balance_after_payouts": operator_after,
     }))
 }
 
@@ -415,6 +485,7 @@ async fn join(name: &str, magnet: &Magnet, dir: &Path, options: TorrentOptions) 
     Ok(Party {
         name: name.to_owned(),
         key: key.verifying_key().into(),
+        signing: key.clone(),
         node,
         handle,
     })
@@ -501,6 +572,26 @@ fn human(r: &Value) -> String {
         o,
         "  creator + seeders (+ pending) = total paid, to the cent: {exact}; ledger invariants hold: {}",
         r["ledger_invariants_hold"]
+    );
+    let _ = writeln!(
+        o,
+        "\npayouts (Interledger, from the operator's account to each party's own):"
+    );
+    for p in r["payouts"].as_array().into_iter().flatten() {
+        let _ = writeln!(
+            o,
+            "  {:<8} earned {}, paid out {}, arrived in its wallet {}",
+            p["party"].as_str().unwrap_or(""),
+            usd(&p["earned"]),
+            usd(&p["paid_out"]),
+            usd(&p["delivered_to_wallet"])
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  every party has in its wallet what the ledger paid it: {}; left in the operator's account: {}",
+        if r["payouts_match_wallets"] == true { "yes" } else { "NO" },
+        usd(&r["operator_balance_after_payouts"])
     );
     o
 }

@@ -331,6 +331,18 @@ fn demo_reports_verified_downloads_an_empty_free_rider_and_an_exact_split() {
     assert!(r["pieces_served"]["creator"]
         .as_object()
         .is_some_and(|m| !m.is_empty()));
+    // The payout run moved every party's earnings from the operator's account to the
+    // party's own, over Interledger: the wallet's balances show it, to the cent.
+    let payouts = r["payouts"].as_array().unwrap();
+    assert_eq!(payouts.len(), 4, "{r}");
+    assert_eq!(payouts[0]["party"], "creator");
+    assert_eq!(payouts[0]["earned"], r["creator_earned"]);
+    for p in payouts {
+        assert_eq!(p["paid_out"], p["earned"], "{p}");
+        assert_eq!(p["delivered_to_wallet"], p["earned"], "{p}");
+    }
+    assert_eq!(r["payouts_match_wallets"], true);
+    assert_eq!(r["operator_balance_after_payouts"], 0);
 }
 
 #[test]

@@ -92,7 +92,8 @@ pub struct Terms {
     pub piece_count: u32,
     /// Creator's share of each spend.
     pub creator_share: Bps,
-    /// The creator's key (a spend served by the creator pays the creator everything).
+    /// The creator's key: the creator's part of every charge is its, and as a payee it
+    /// holds seeder shares like any other.
     pub creator: PublicKey,
 }
 
@@ -123,14 +124,14 @@ pub struct Standing {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpendDecision {
     /// First purchase: debit `amount`; `creator` is the creator's at once, `seeder`
-    /// is pending with the voucher's payee (or settled already, when `settled`: the
-    /// payee is the creator, the share is zero, or the payer attested the delivery).
+    /// is pending with the voucher's payee, the creator too (or settled already, when
+    /// `settled`: the share is zero, or the payer attested the delivery).
     Charge {
         /// The amount debited.
         amount: Amount,
         /// The creator's part.
         creator: Amount,
-        /// The payee's part (zero when the payee is the creator).
+        /// The payee's part.
         seeder: Amount,
         /// The seeder part is settled at once.
         settled: bool,
@@ -142,7 +143,7 @@ pub enum SpendDecision {
         from: PublicKey,
         /// The seeder share moved.
         amount: Amount,
-        /// Settled at once (the payee is the creator, or the payer attested it).
+        /// Settled at once (the payer attested the delivery already).
         settled: bool,
     },
     /// The piece was paid for and another payee holds its share, which is not movable
@@ -292,20 +293,10 @@ impl Terms {
         piece_price(self.price, self.piece_count, piece)
     }
 
-    /// The seeder share of piece `piece` when a non-creator holds it.
+    /// The seeder share of piece `piece`, whoever holds it (the creator too).
     pub fn seeder_share(&self, piece: u32) -> Amount {
         let price = piece_price(self.price, self.piece_count, piece).unwrap_or(Amount::ZERO);
         split(price, self.creator_share, false).seeder
-    }
-
-    /// What the share of `piece` held by `holder` is worth: nothing when the creator
-    /// holds it (it was paid everything at the charge).
-    fn share_of(&self, piece: u32, holder: &PublicKey) -> Amount {
-        if *holder == self.creator {
-            Amount::ZERO
-        } else {
-            self.seeder_share(piece)
-        }
     }
 
     /// Decides what spending `voucher` does at `now`, given the payer's share of its
@@ -363,14 +354,18 @@ impl Terms {
         if standing.payee_revoked {
             return Err(SpendRefusal::Revoked);
         }
-        let to_creator = *voucher.payee == self.creator;
+        // The creator serving its own file is a payee like any other: its seeder share
+        // is pending until the payer attests the delivery. Were it settled at the
+        // charge, a payer's voucher to the creator for a piece that then came from
+        // another peer (a downloader pays ahead the first peer it asks, often the
+        // creator) would keep that peer from ever earning it.
         let Some(share) = share else {
-            let s = split(expected, self.creator_share, to_creator);
+            let s = split(expected, self.creator_share, false);
             return Ok(SpendDecision::Charge {
                 amount: expected,
                 creator: s.creator,
                 seeder: s.seeder,
-                settled: to_creator || s.seeder == Amount::ZERO || standing.payee_attested,
+                settled: s.seeder == Amount::ZERO || standing.payee_attested,
             });
         };
         if share.holder == *voucher.payee || share.settled {
@@ -379,8 +374,8 @@ impl Terms {
         if share.movable(now, windows, standing.holder_revoked) {
             return Ok(SpendDecision::Move {
                 from: share.holder,
-                amount: self.share_of(voucher.piece, &share.holder),
-                settled: to_creator || standing.payee_attested,
+                amount: self.seeder_share(voucher.piece),
+                settled: standing.payee_attested,
             });
         }
         Ok(SpendDecision::Held {
@@ -406,7 +401,7 @@ impl Terms {
         if share.settled || standing.payee_revoked || piece >= self.piece_count {
             return AttestDecision::Nothing;
         }
-        let amount = self.share_of(piece, &share.holder);
+        let amount = self.seeder_share(piece);
         if share.holder == *payee {
             return AttestDecision::Settle { amount };
         }
@@ -433,7 +428,7 @@ impl Terms {
         if share.settled {
             return None;
         }
-        let amount = self.share_of(piece, &share.holder);
+        let amount = self.seeder_share(piece);
         match claimant {
             Some(to) if *to != share.holder && share.movable(now, windows, holder_revoked) => {
                 Some(SettleDecision::Move { to: *to, amount })
@@ -526,15 +521,46 @@ mod tests {
                 settled: false,
             }
         );
+        // The creator serving is a payee like any other: its seeder part waits for the
+        // payer's attestation too.
         let d = decide(&voucher(1, 333, 1), None, Standing::default(), 0);
         assert_eq!(
             d,
             SpendDecision::Charge {
                 amount: Amount(333),
-                creator: Amount(333),
-                seeder: Amount(0),
-                settled: true,
+                creator: Amount(266),
+                seeder: Amount(67),
+                settled: false,
             }
+        );
+    }
+
+    #[test]
+    fn a_share_the_creator_holds_moves_to_the_peer_that_delivered() {
+        // The payer paid the creator ahead for piece 0, then got it from payee 2.
+        let share = pending(1, 0);
+        let early = decide(
+            &voucher(0, 334, 2),
+            Some(share),
+            Standing::default(),
+            W.move_after - 1,
+        );
+        assert!(matches!(early, SpendDecision::Held { .. }), "{early:?}");
+        let attested = Standing {
+            payee_attested: true,
+            ..Standing::default()
+        };
+        assert_eq!(
+            terms().attest(0, &key(2), Some(&share), attested, W.move_after, &W),
+            AttestDecision::Take {
+                from: key(1),
+                amount: Amount(67)
+            }
+        );
+        // Unattested and unclaimed, it is the creator's in the end.
+        assert_eq!(
+            terms().settle(0, &share, None, false, W.forfeit_after, &W),
+            Some(SettleDecision::Forfeit { amount: Amount(67) })
         );
     }
 

@@ -746,9 +746,12 @@ mod tests {
         );
         l.delivered(payer, 1);
         assert!(l.accounts[payer as usize].held.is_empty());
-        // A piece the creator served is settled at once, but kept until delivered: it
-        // is never charged twice.
+        // A piece the creator served waits for the payer's word like any other; once
+        // attested it is settled, and never charged twice.
         assert_eq!(l.spend(payer, 0, 2, false, 102.0), Ok(Spent::Charged));
+        assert_eq!(l.pending(0), 67);
+        l.attest(payer, 0, 2, 103.0);
+        assert_eq!(l.pending(0), 0);
         assert_eq!(l.spend(payer, a, 2, false, 500.0), Ok(Spent::AlreadyPaid));
     }
 
@@ -783,7 +786,8 @@ mod tests {
         assert_eq!(l.spend(payer, b, 0, false, 201.0), Ok(Spent::AlreadyPaid));
         assert_eq!(l.spend(payer, 0, 1, false, 201.0), Ok(Spent::Charged));
         assert_eq!((l.pending(a), l.pending(b)), (0, 67));
-        assert_eq!(l.earned(0), 267 + 333);
+        // The creator serving piece 1 earns its part and holds the seeder part pending.
+        assert_eq!((l.earned(0), l.pending(0)), (267 + 266, 67));
         let total: i128 = (0..l.identities() as u32)
             .map(|i| l.earned(i) + l.pending(i))
             .sum();

@@ -989,6 +989,9 @@ fn a_creators_earnings_go_to_the_pointer_of_the_licenses_own_account() {
         &[f.pay(&f.pointer, 1000, 23)],
     )
     .unwrap();
+    // Serving its own file, the creator waits for the payer's word like any peer.
+    assert_eq!(payouts_due(&f.conn).unwrap()[0].amount, 200);
+    f.attest(&payer, &f.creator, &[0], NOW + 1);
     let due = payouts_due(&f.conn).unwrap();
     assert_eq!(due.len(), 1, "{due:?}");
     // The creator earned its share (200) and served the piece (50), both on its own

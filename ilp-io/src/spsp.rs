@@ -54,3 +54,50 @@ pub async fn query(http: &reqwest::Client, pointer: &str) -> Result<SpspResponse
         .map_err(|e| SpspError::Malformed(e.to_string()))?;
     Ok(spsp)
 }
+
+/// An Open Payments wallet address document: what a payment pointer says of itself when
+/// asked for `application/json` (`{id, assetCode, assetScale, authServer,
+/// resourceServer}`). Only the asset is used here.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletAddress {
+    /// The wallet address's URL.
+    pub id: String,
+    /// The asset its account is in (`USD`).
+    pub asset_code: String,
+    /// Its scale (2: cents).
+    pub asset_scale: u8,
+}
+
+/// Asks `pointer` for its Open Payments wallet address document. `Ok(None)` when it
+/// answers but serves none (an SPSP-only receiver: 404, 406, or not such a document);
+/// an error when it cannot be reached or answers with a server error.
+pub async fn wallet_address(
+    http: &reqwest::Client,
+    pointer: &str,
+) -> Result<Option<WalletAddress>, SpspError> {
+    let url = ilpt_protocol::license::resolve_pointer(pointer).map_err(SpspError::Pointer)?;
+    let answer = http
+        .get(&url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| SpspError::Unreachable(e.to_string()))?;
+    let status = answer.status();
+    let body = read_capped(answer, MAX_RESPONSE_LEN)
+        .await
+        .map_err(|e| SpspError::Malformed(e.to_string()))?;
+    if status.is_server_error() {
+        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
+        return Err(SpspError::Status {
+            status: status.as_u16(),
+            text,
+        });
+    }
+    if !status.is_success() {
+        return Ok(None);
+    }
+    Ok(serde_json::from_slice::<WalletAddress>(&body)
+        .ok()
+        .filter(|d| ilpt_protocol::Asset::new(&d.asset_code, d.asset_scale).is_ok()))
+}

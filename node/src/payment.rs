@@ -572,6 +572,18 @@ impl VerifierClient {
         Ok(())
     }
 
+    /// The verifier's collection wallet and the asset it takes (`GET /collection`).
+    pub async fn collection(&self) -> Result<Value> {
+        let r = self
+            .http
+            .get(format!("{}/collection", self.base))
+            .send()
+            .await?;
+        Ok(serde_json::from_str(
+            &checked(r, "the verifier has no collection wallet").await?,
+        )?)
+    }
+
     /// A party's earnings.
     pub async fn earnings(&self, party: &PublicKey) -> Result<Value> {
         let r = self

@@ -50,6 +50,8 @@ pub struct AppState {
     pub operator_key: Option<PublicKey>,
     /// The operator's wallet where revenue-share payments are collected (Interledger rail).
     pub collection_pointer: Option<String>,
+    /// The asset that wallet takes (prices in another are refused).
+    pub collection_asset: crate::collection::CollectionAsset,
     /// HTTP client for SPSP queries to receivers.
     pub http: reqwest::Client,
     /// Whether the SPSP proxy may query plain-http receivers (local testing).
@@ -58,6 +60,41 @@ pub struct AppState {
     pub license_parses: tokio::sync::Semaphore,
     /// The charging rule's time windows.
     pub windows: ilpt_protocol::charging::Windows,
+}
+
+impl AppState {
+    /// Refuses `asset` (of `what`) when the collection wallet takes another one.
+    async fn check_collection_asset(
+        &self,
+        asset: &ilpt_protocol::Asset,
+        what: &str,
+    ) -> Result<(), LedgerError> {
+        match &self.collection_pointer {
+            Some(pointer) => {
+                self.collection_asset
+                    .check(&self.http, pointer, asset, what)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// `GET /collection`: the operator's collection wallet and the asset it takes (what
+/// `ilpt create` checks a price against). 404 without a collection wallet; the asset
+/// fields are null when it is not known.
+async fn get_collection(State(s): State<Arc<AppState>>) -> Result<Json<Value>, LedgerError> {
+    let Some(pointer) = &s.collection_pointer else {
+        return Err(LedgerError::NotFound(
+            "this verifier has no collection wallet (--collection-pointer)".into(),
+        ));
+    };
+    let asset = s.collection_asset.get(&s.http, pointer).await?;
+    Ok(Json(json!({
+        "pointer": pointer,
+        "asset_code": asset.as_ref().map(|a| a.code()),
+        "asset_scale": asset.as_ref().map(|a| a.scale()),
+    })))
 }
 
 /// Seconds since the Unix epoch.
@@ -172,6 +209,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(resolve_payout).layer(DefaultBodyLimit::max(MAX_JSON_BODY)),
         )
         .route("/audit", get(audit))
+        .route("/collection", get(get_collection))
         .route("/spsp/{id}", get(crate::spsp::proxy_account))
         // The reference verifier's generic SPSP proxy: any other GET path is a payment
         // pointer.
@@ -299,6 +337,7 @@ async fn create_revshare(
                 .into(),
         ));
     }
+    s.check_collection_asset(&asset, "the account").await?;
     let id = random_hex::<16>().map_err(bad)?;
     let account = RevShare {
         pointer: format!("{}/spsp/{id}", s.public_url.trim_end_matches('/')),
@@ -388,6 +427,8 @@ async fn register_license(
     let parsed = tokio::task::spawn_blocking(move || ledger::parse_license(info_hash, &bytes))
         .await
         .map_err(|e| LedgerError::Unavailable(format!("license check failed: {e}")))??;
+    s.check_collection_asset(&parsed.license.asset, "the license's price")
+        .await?;
     let stored = s
         .writer
         .run(move |c| ledger::store_license(c, &parsed))

@@ -9,6 +9,7 @@
 //! acknowledged operation survives `kill -9` and concurrent spends cannot race.
 
 pub mod api;
+pub mod collection;
 pub mod ledger;
 pub mod payout;
 pub mod receivers;

@@ -50,6 +50,10 @@ pub struct VerifierConfig {
     /// are collected before being paid out; without it, revenue-share pointers cannot be
     /// paid (`GET /spsp/{id}` answers 501).
     pub collection_pointer: Option<String>,
+    /// The collection wallet's asset (`CODE:SCALE`), for wallets that serve no Open
+    /// Payments wallet address document; otherwise it is learned from that document.
+    /// Accounts and licenses in another asset are refused.
+    pub collection_asset: Option<String>,
     /// Let the SPSP proxy query plain-http receivers and hosts that are not public
     /// addresses, such as loopback and private networks (for local testing only).
     pub allow_http_receivers: bool,
@@ -93,6 +97,7 @@ impl Default for VerifierConfig {
             payout_minimum: 1,
             operator_key: None,
             collection_pointer: None,
+            collection_asset: None,
             allow_http_receivers: false,
             share_move_after_s: Windows::default().move_after,
             share_forfeit_after_s: Windows::default().forfeit_after,
@@ -289,7 +294,15 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
     let (writer, _done) = Writer::start_with_wal_limit(conn, wal_limit, Some(checkpoints.clone()));
     let signatures = crate::sigcheck::SignatureChecker::new();
     let sweeper = tokio::spawn(sweep_loop(writer.clone(), config.windows()));
+    let collection_asset = config
+        .collection_asset
+        .as_deref()
+        .map(|a| {
+            ilpt_protocol::Asset::parse(a).map_err(|e| anyhow::anyhow!("collection_asset: {e}"))
+        })
+        .transpose()?;
     let state = Arc::new(AppState {
+        collection_asset: crate::collection::CollectionAsset::new(collection_asset),
         windows: config.windows(),
         writer,
         signatures,

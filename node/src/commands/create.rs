@@ -97,6 +97,10 @@ pub struct LicenseArgs {
     /// The creator's key file, which signs the license (see `ilpt key generate`).
     #[arg(long, value_name = "KEYFILE", help_heading = "License (paid torrents)")]
     pub key: Option<PathBuf>,
+    /// Do not ask the verifier which asset its collection wallet takes before writing
+    /// (it still refuses a license in another asset when the torrent is registered).
+    #[arg(long, help_heading = "License (paid torrents)")]
+    pub offline: bool,
 }
 
 impl LicenseArgs {
@@ -125,6 +129,9 @@ impl LicenseArgs {
             .as_ref()
             .context("a paid torrent needs --key KEYFILE to sign its license")?;
         let key = crate::keyfile::read(key_path)?;
+        if !self.offline {
+            check_collection_asset(&verifier, &asset)?;
+        }
         let share = Bps::new(self.creator_share)?;
         let license = License::new(
             pointer,
@@ -136,6 +143,36 @@ impl LicenseArgs {
         )?;
         Ok(Some(license.sign(&key)))
     }
+}
+
+/// Refuses a price in `asset` when the verifier's collection wallet, where payers'
+/// money lands, takes another: nobody should publish a price the wallet can't take.
+fn check_collection_asset(verifier: &str, asset: &Asset) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let collection = rt
+        .block_on(crate::payment::VerifierClient::new(verifier).collection())
+        .with_context(|| {
+            format!(
+                "cannot ask the verifier at {verifier} which asset its collection wallet                  takes (pass --offline to publish without this check)"
+            )
+        })?;
+    let (Some(code), Some(scale)) = (
+        collection["asset_code"].as_str(),
+        collection["asset_scale"].as_u64(),
+    ) else {
+        tracing::warn!("the verifier does not know its collection wallet's asset");
+        return Ok(());
+    };
+    let wallet = format!("{code}:{scale}");
+    if wallet != asset.to_string() {
+        bail!(
+            "the price is in {asset}, but the verifier's collection wallet {} takes {wallet}:              payers' money lands there, so price the torrent in {wallet}",
+            collection["pointer"].as_str().unwrap_or("")
+        );
+    }
+    Ok(())
 }
 
 /// The default piece length for `total` bytes: the smallest power of two of at least

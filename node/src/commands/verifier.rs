@@ -33,6 +33,7 @@ Every serving peer asks the verifier before it serves a piece of a paid torrent.
                                        unknown (signed by --operator-key: `ilpt payouts
                                        resolve`)
   GET  /audit                         the ledger's conservation checks
+  GET  /collection                    the collection wallet and the asset it takes
   GET  /{payment pointer}             SPSP proxy (Accept: application/spsp4+json) adding
                                        Receipt-Nonce/Receipt-Secret; 409 if receipts are off;
                                        https receivers on public addresses only
@@ -90,6 +91,11 @@ pub struct VerifierArgs {
     /// (SPSP queries for /spsp/{id} are proxied there with receipts enabled).
     #[arg(long, value_name = "PAYMENT_POINTER")]
     pub collection_pointer: Option<String>,
+    /// The collection wallet's asset (CODE:SCALE), if it serves no Open Payments wallet
+    /// address document to learn it from. Accounts and licenses in another asset are
+    /// refused.
+    #[arg(long, value_name = "CODE:SCALE")]
+    pub collection_asset: Option<String>,
     /// Let the SPSP proxy query plain-http receivers and hosts that are not public
     /// addresses, such as loopback and private networks (local testing only).
     #[arg(long)]
@@ -163,6 +169,9 @@ impl VerifierArgs {
         c.allow_http_receivers |= self.allow_http_receivers;
         if let Some(p) = &self.collection_pointer {
             c.collection_pointer = Some(p.clone());
+        }
+        if let Some(a) = &self.collection_asset {
+            c.collection_asset = Some(a.clone());
         }
         Ok(c)
     }

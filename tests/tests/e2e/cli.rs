@@ -19,6 +19,8 @@ fn paid_args(key: &str) -> Vec<&str> {
         "8000",
         "--key",
         key,
+        // No verifier runs at that address.
+        "--offline",
     ]
 }
 

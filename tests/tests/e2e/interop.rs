@@ -210,6 +210,8 @@ fn ilpt_create(source: &Path, torrent: &Path, key: Option<&Path>) -> String {
             "http://127.0.0.1:7000",
             "--creator-share",
             "8000",
+            // No verifier runs at that address.
+            "--offline",
         ]);
         args.extend(["--key", s(key)]);
     }

@@ -519,3 +519,110 @@ fn the_connectors_balance_limit_fails_a_payout_whole_and_a_later_run_pays_it() {
     assert_eq!(earnings(&c, &v, &creator), (2000, 2000, 0));
     drop(connector);
 }
+
+#[test]
+fn a_price_in_another_asset_than_the_collection_wallet_is_refused_at_create_revshare_and_licenses()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let w = Wallet::start(&[]);
+    let v = start_verifier_collecting(&dir.path().join("v.db"), &w, &[]);
+    let c = client();
+    // The verifier learned its collection wallet's asset from the wallet address
+    // document the wallet serves.
+    let collection: Value = c
+        .get(format!("{}/collection", v.url))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        (
+            collection["asset_code"].as_str(),
+            collection["asset_scale"].as_u64()
+        ),
+        (Some("USD"), Some(2)),
+        "{collection}"
+    );
+    let creator = key(1);
+    let eur = ilpt_protocol::Asset::new("EUR", 2).unwrap();
+    // An account in euros: refused, naming both assets.
+    let request = ilpt_protocol::account::RevShareRequest {
+        payout_pointer: "$wallet.example/creator".into(),
+        creator_share: ilpt_protocol::Bps::new(8000).unwrap(),
+        asset: eur.clone(),
+        creator_key: pk(&creator),
+    };
+    let signature: String = request
+        .sign(&creator)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let (status, reply) = post_json(
+        &c,
+        &format!("{}/revshare", v.url),
+        &json!({"payout_pointer": "$wallet.example/creator", "creator_share_bps": 8000,
+                "asset_code": "EUR", "asset_scale": 2, "creator_key": pk(&creator),
+                "signature": signature}),
+    );
+    let text = reply.to_string();
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("EUR:2") && text.contains("USD:2"), "{text}");
+    // A license priced in euros, on a dollar account: refused at registration.
+    let pointer = revshare_to(&c, &v, &creator, "$wallet.example/creator");
+    let license = ilpt_protocol::License::new(
+        pointer.clone(),
+        v.url.clone(),
+        ilpt_protocol::Amount(1000),
+        eur,
+        ilpt_protocol::Bps::new(8000).unwrap(),
+        pk(&creator),
+    )
+    .unwrap()
+    .sign(&creator);
+    let t = ilpt_tests::license_torrent(license, 4);
+    let r = c
+        .put(format!("{}/licenses/{}", v.url, t.metainfo.info_hash))
+        .body(t.metainfo.info_bytes().to_vec())
+        .send()
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().unwrap();
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("EUR:2") && text.contains("USD:2"), "{text}");
+    // And `ilpt create` refuses before it writes anything.
+    let key_file = dir.path().join("creator.key");
+    ilpt_ok(&["key", "generate", "--out", key_file.to_str().unwrap()]);
+    let data = dir.path().join("song.bin");
+    std::fs::write(&data, vec![7u8; 50_000]).unwrap();
+    let out_file = dir.path().join("song.torrent");
+    let create = |asset: &str| {
+        run_ilpt(&[
+            "create",
+            data.to_str().unwrap(),
+            "--out",
+            out_file.to_str().unwrap(),
+            "--price",
+            "1000",
+            "--asset",
+            asset,
+            "--pointer",
+            &pointer,
+            "--verifier",
+            &v.url,
+            "--key",
+            key_file.to_str().unwrap(),
+        ])
+    };
+    let out = create("EUR:2");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("EUR:2") && err.contains("USD:2"), "{err}");
+    assert!(!out_file.exists());
+    let out = create("USD:2");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out_file.exists());
+}

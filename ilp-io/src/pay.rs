@@ -23,6 +23,9 @@ pub struct PayOptions {
     pub max_source: Option<u64>,
     /// The receiver's asset must be this one, or nothing is paid.
     pub require_asset: Option<(String, u8)>,
+    /// The worst rate to pay at (destination units per source unit): a probe that
+    /// finds less stops the payment before another packet goes.
+    pub min_rate: Option<(u64, u64)>,
     /// Prepares in flight at once.
     pub window: usize,
 }
@@ -40,6 +43,8 @@ pub struct Paid {
     pub receipts: Vec<(u64, Vec<u8>)>,
     /// The receiver's asset, if it said.
     pub receiver_asset: Option<(String, u8)>,
+    /// The path's rate as probed (destination units per source unit), if it was.
+    pub rate: Option<(u64, u64)>,
     /// Prepares sent that got no answer (a timeout, a cut connection, an unreadable
     /// reply): each may have been fulfilled on the way, so more may have arrived than
     /// `delivered` says.
@@ -153,6 +158,33 @@ pub async fn pay(
     spsp: &SpspResponse,
     options: &PayOptions,
 ) -> Result<Paid, PayFailure> {
+    run(link, account, spsp, options, false).await
+}
+
+/// Asks `spsp`'s receiver, by one unfulfillable probe, which asset it takes and at
+/// which rate our money arrives (`Paid::receiver_asset`, `Paid::rate`); pays nothing.
+pub async fn quote(
+    link: &HttpLink,
+    account: &Config,
+    spsp: &SpspResponse,
+) -> Result<Paid, PayFailure> {
+    let options = PayOptions {
+        target: 0,
+        max_source: Some(0),
+        require_asset: None,
+        min_rate: None,
+        window: 1,
+    };
+    run(link, account, spsp, &options, true).await
+}
+
+async fn run(
+    link: &HttpLink,
+    account: &Config,
+    spsp: &SpspResponse,
+    options: &PayOptions,
+    quote_only: bool,
+) -> Result<Paid, PayFailure> {
     let (destination, secret) = spsp.parts().map_err(|e| PayFailure {
         error: PayError::Ildcp(e.to_string()),
         paid: Paid::default(),
@@ -166,6 +198,8 @@ pub async fn pay(
     config.max_source = options.max_source;
     config.source_account = Some(account.address.clone());
     config.require_asset = options.require_asset.clone();
+    config.min_rate = options.min_rate;
+    config.quote_only = quote_only;
     config.window = options.window.max(1);
     config.expiry_ms = PREPARE_EXPIRY_MS;
     let mut sender = Sender::new(config);
@@ -212,6 +246,7 @@ pub async fn pay(
         packets: progress.fulfilled,
         receipts: sender.receipts().map(|(s, r)| (*s, r.clone())).collect(),
         receiver_asset: progress.receiver_asset.clone(),
+        rate: sender.rate(),
         unanswered,
     };
     match sender.outcome() {

@@ -73,6 +73,7 @@ fn options(target: u64) -> PayOptions {
         target,
         max_source: None,
         require_asset: None,
+        min_rate: None,
         window: 8,
     }
 }

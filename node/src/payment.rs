@@ -216,6 +216,7 @@ impl PaymentRail for IlpRail {
                 target: amount.0,
                 max_source: self.max_spend,
                 require_asset: Some(license_asset),
+                min_rate: None,
                 window: 20,
             };
             let b64 = |r: &Vec<u8>| base64::engine::general_purpose::STANDARD.encode(r);

@@ -238,6 +238,7 @@ impl Payer {
                 target: amount,
                 max_source: None,
                 require_asset: Some((ASSET.0.to_owned(), ASSET.1)),
+                min_rate: None,
                 window: 20,
             };
             let paid = ilpt_ilp_io::pay::pay(&self.link, &self.account, &spsp, &options).await?;

@@ -10,8 +10,9 @@ use std::sync::Arc;
 
 use futures::stream::{self, StreamExt};
 use ilpt_ilp_io::link::{HttpLink, Token};
-use ilpt_ilp_io::pay::{self, PayOptions, PREPARE_EXPIRY_MS};
+use ilpt_ilp_io::pay::{self, PayError, PayOptions, PREPARE_EXPIRY_MS};
 use ilpt_interledger::ildcp::Config as Account;
+use ilpt_interledger::stream::sender::SendError;
 
 use crate::api::AppState;
 use crate::ledger::payouts::{self, Payout};
@@ -31,6 +32,9 @@ pub struct PayoutRail {
     /// the verifier query the operator's private network).
     spsp: reqwest::Client,
     allow_http_receivers: bool,
+    /// How far below its quote the rate of a payout across assets may fall, in basis
+    /// points, before the payout stops.
+    max_slippage_bps: u16,
     /// One run at a time: a second waits, and then finds little or nothing due.
     running: tokio::sync::Mutex<()>,
 }
@@ -41,48 +45,57 @@ impl PayoutRail {
         connector: &str,
         token: Token,
         allow_http_receivers: bool,
+        max_slippage_bps: u16,
     ) -> anyhow::Result<PayoutRail> {
         let timeout = std::time::Duration::from_millis(PREPARE_EXPIRY_MS + 5_000);
         Ok(PayoutRail {
             link: HttpLink::new(connector, token, timeout)?,
             spsp: crate::receivers::proxy_client(allow_http_receivers)?,
             allow_http_receivers,
+            max_slippage_bps,
             running: tokio::sync::Mutex::new(()),
         })
     }
 
     /// Sends one payout; what arrived, whether that is known for sure, and a note.
     async fn send(&self, account: &Account, p: &Payout) -> Sent {
-        let failed = |note: String| Sent {
-            delivered: 0,
-            certain: true,
-            note,
-        };
         if (account.asset_code.as_str(), account.asset_scale) != (p.asset.code(), p.asset.scale()) {
-            return failed(format!(
-                "the payout account is in {}:{}, the earnings in {}:{}; cross-asset payouts \
-                 are not supported",
-                account.asset_code,
-                account.asset_scale,
-                p.asset.code(),
-                p.asset.scale()
+            return Sent::failed(format!(
+                "the payout account is in {}:{}, the earnings in {}; pay out from an \
+                 account in the earnings' asset",
+                account.asset_code, account.asset_scale, p.asset
             ));
         }
         let url = match ilpt_protocol::license::resolve_pointer(&p.pointer)
             .and_then(|u| crate::spsp::check_receiver(self.allow_http_receivers, &u).map(|()| u))
         {
             Ok(url) => url,
-            Err(e) => return failed(format!("payout pointer {}: {e}", p.pointer)),
+            Err(e) => return Sent::failed(format!("payout pointer {}: {e}", p.pointer)),
         };
-        let spsp = match ilpt_ilp_io::spsp::query(&self.spsp, &url).await {
+        // The pointer's asset is learned from the payment's own probe: its receiver
+        // tells it (ConnectionAssetDetails) before any money moves, and a same-asset
+        // payment to a receiver in another asset stops there, having paid nothing.
+        // (Asking its Open Payments document first would cost every payout a request.)
+        match self.same_asset(account, p, &url).await {
+            Ok(sent) => return sent,
+            Err(other) => tracing::debug!(payout = p.id, asset = %other, "paying across assets"),
+        }
+        self.across_assets(account, p, &url).await
+    }
+
+    /// Pays `p` to a receiver in the earnings' asset: exactly its amount, never more.
+    /// `Err(asset)`: the receiver takes another asset, and nothing was paid.
+    async fn same_asset(&self, account: &Account, p: &Payout, url: &str) -> Result<Sent, String> {
+        let spsp = match ilpt_ilp_io::spsp::query(&self.spsp, url).await {
             Ok(s) => s,
-            Err(e) => return failed(format!("SPSP query to {}: {e}", p.pointer)),
+            Err(e) => return Ok(Sent::failed(format!("SPSP query to {}: {e}", p.pointer))),
         };
         let options = PayOptions {
             target: p.amount,
             // Same asset: never send more than is owed, whatever the path's fees.
             max_source: Some(p.amount),
             require_asset: Some((p.asset.code().to_owned(), p.asset.scale())),
+            min_rate: None,
             window: WINDOW,
         };
         match pay::pay(&self.link, account, &spsp, &options).await {
@@ -96,16 +109,96 @@ impl PayoutRail {
                         "a payout may have delivered more than its amount"
                     );
                 }
-                Sent {
+                Ok(Sent {
                     delivered: paid.delivered.min(p.amount),
                     certain: true,
                     note: format!("{} packets", paid.packets),
-                }
+                })
             }
+            Err(f) => match f.error {
+                PayError::Stream(SendError::WrongAsset { found, .. })
+                    if f.paid.source_sent == 0 && f.paid.unanswered == 0 =>
+                {
+                    Err(found)
+                }
+                error => Ok(Sent {
+                    delivered: f.paid.delivered.min(p.amount),
+                    certain: f.paid.unanswered == 0,
+                    note: error.to_string(),
+                }),
+            },
+        }
+    }
+
+    /// Pays `p` to a receiver in another asset, through the connector's rate: a quote
+    /// (one probe) sets the rate, and the payment sends at most the amount and stops,
+    /// keeping what arrived, if the rate falls more than `max_slippage_bps` below the
+    /// quote. What counts as paid out is what it cost the operator's account (the
+    /// source amount of the fulfilled packets), in the earnings' asset.
+    async fn across_assets(&self, account: &Account, p: &Payout, url: &str) -> Sent {
+        let query = || async {
+            ilpt_ilp_io::spsp::query(&self.spsp, url)
+                .await
+                .map_err(|e| Sent::failed(format!("SPSP query to {}: {e}", p.pointer)))
+        };
+        let spsp = match query().await {
+            Ok(s) => s,
+            Err(sent) => return sent,
+        };
+        let quote = match pay::quote(&self.link, account, &spsp).await {
+            Ok(q) => q,
+            Err(f) => return Sent::failed(format!("quote: {}", f.error)),
+        };
+        let (Some((d, s)), Some(asset)) = (quote.rate, quote.receiver_asset) else {
+            return Sent::failed("the receiver told no rate or asset".into());
+        };
+        let slip = u128::from(self.max_slippage_bps.min(10_000));
+        let min_rate = (u128::from(d) * (10_000 - slip), u128::from(s) * 10_000);
+        let (Ok(min_d), Ok(min_s)) = (u64::try_from(min_rate.0), u64::try_from(min_rate.1)) else {
+            return Sent::failed(format!("the quoted rate {d}/{s} is out of range"));
+        };
+        let target = u128::from(p.amount) * u128::from(d) / u128::from(s.max(1));
+        let target = u64::try_from(target).unwrap_or(u64::MAX);
+        if target == 0 {
+            return Sent::failed(format!(
+                "{} {} is worth nothing in {}:{} at {d}/{s}",
+                p.amount, p.asset, asset.0, asset.1
+            ));
+        }
+        let spsp = match query().await {
+            Ok(s) => s,
+            Err(sent) => return sent,
+        };
+        let options = PayOptions {
+            target,
+            max_source: Some(p.amount),
+            require_asset: Some(asset.clone()),
+            min_rate: Some((min_d, min_s)),
+            window: WINDOW,
+        };
+        let arrived = |paid: &pay::Paid| {
+            format!(
+                "{} {}:{} arrived, quoted {d}/{s}",
+                paid.delivered, asset.0, asset.1
+            )
+        };
+        match pay::pay(&self.link, account, &spsp, &options).await {
+            Ok(paid) => Sent {
+                delivered: paid.source_sent.min(p.amount),
+                certain: true,
+                note: arrived(&paid),
+            },
+            // All of the amount went: rounding on the way left the target a unit or
+            // two short, which is the rate's doing, not a failure.
+            Err(f) if f.paid.source_sent >= p.amount && f.paid.unanswered == 0 => Sent {
+                delivered: p.amount,
+                certain: true,
+                note: arrived(&f.paid),
+            },
             Err(f) => Sent {
-                delivered: f.paid.delivered.min(p.amount),
+                delivered: f.paid.source_sent.min(p.amount),
                 certain: f.paid.unanswered == 0,
-                note: f.error.to_string(),
+                note: format!("{}; {}", f.error, arrived(&f.paid)),
             },
         }
     }
@@ -114,11 +207,23 @@ impl PayoutRail {
 /// What one payout did.
 #[derive(Debug)]
 struct Sent {
+    /// What arrived, in the earnings' asset.
     delivered: u64,
     /// False when a Prepare went unanswered and the payout did not complete: more than
     /// `delivered` may have arrived.
     certain: bool,
     note: String,
+}
+
+impl Sent {
+    /// Nothing was sent.
+    fn failed(note: String) -> Sent {
+        Sent {
+            delivered: 0,
+            certain: true,
+            note,
+        }
+    }
 }
 
 /// Runs one payout: everything due of at least `minimum` is recorded, sent, and its

@@ -43,6 +43,10 @@ pub struct VerifierConfig {
     pub payout_every: Option<String>,
     /// The smallest payout a run sends, in the earnings' asset units; less waits.
     pub payout_minimum: u64,
+    /// A payout pointer in another asset is paid across assets at the connector's rate,
+    /// quoted by a probe: the payout stops (keeping what arrived) if the rate falls more
+    /// than this many basis points below the quote.
+    pub payout_max_slippage_bps: u16,
     /// The operator's public key (hex): resolutions of payouts a crash left unknown must
     /// carry its signature (`ilpt payouts resolve`).
     pub operator_key: Option<String>,
@@ -95,6 +99,7 @@ impl Default for VerifierConfig {
             payout_token_file: None,
             payout_every: None,
             payout_minimum: 1,
+            payout_max_slippage_bps: 100,
             operator_key: None,
             collection_pointer: None,
             collection_asset: None,
@@ -238,6 +243,7 @@ pub async fn start(config: &VerifierConfig) -> Result<Running> {
                 url,
                 token,
                 config.allow_http_receivers,
+                config.payout_max_slippage_bps,
             )?)
         }
         None => None,

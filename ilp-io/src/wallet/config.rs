@@ -42,6 +42,10 @@ pub struct WalletConfig {
     pub accounts: Vec<AccountConfig>,
     /// Fixed exchange rates between assets.
     pub rates: Vec<RateConfig>,
+    /// File holding a bearer token that may change a rate while the wallet runs
+    /// (`PUT /rates`; made with a fresh token if missing): a test moving the market.
+    /// Without it, rates stay as configured.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Default for WalletConfig {
@@ -54,6 +58,7 @@ impl Default for WalletConfig {
             secret_file: None,
             accounts: Vec::new(),
             rates: Vec::new(),
+            admin_token_file: None,
         }
     }
 }

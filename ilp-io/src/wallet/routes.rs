@@ -25,6 +25,10 @@ pub(super) fn router(wallet: Arc<Wallet>) -> Router {
             post(ilp).layer(DefaultBodyLimit::max(MAX_PACKET_BODY)),
         )
         .route("/accounts/{name}", get(account))
+        .route(
+            "/rates",
+            axum::routing::put(set_rate).layer(DefaultBodyLimit::max(1024)),
+        )
         .route("/{name}", get(pointer))
         .with_state(wallet)
 }
@@ -51,6 +55,36 @@ async fn ilp(State(w): State<Arc<Wallet>>, headers: HeaderMap, body: Bytes) -> R
         reply.to_bytes(),
     )
         .into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct RateChange {
+    from: String,
+    to: String,
+    rate: String,
+}
+
+/// `PUT /rates` `{from, to, rate}` with the admin token: moves a rate (a test moving
+/// the market). 404 when the wallet has no admin token.
+async fn set_rate(State(w): State<Arc<Wallet>>, headers: HeaderMap, body: Bytes) -> Response {
+    match bearer(&headers) {
+        Some(t) if w.is_admin(t.trim()) => {}
+        _ => return (StatusCode::NOT_FOUND, "no such route").into_response(),
+    }
+    let change: RateChange = match serde_json::from_slice(&body) {
+        Ok(c) => c,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("expected {{from, to, rate}}: {e}"),
+            )
+                .into_response()
+        }
+    };
+    match w.set_rate(&change.from, &change.to, &change.rate) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
 }
 
 /// `GET /accounts/{name}`.

@@ -61,7 +61,9 @@ pub struct Wallet {
     prefix: Address,
     public_url: String,
     max_packet: u64,
-    rates: HashMap<(AssetId, AssetId), (u64, u64)>,
+    /// Fixed rates; changed only through `PUT /rates` with `admin`'s token.
+    rates: std::sync::RwLock<HashMap<(AssetId, AssetId), (u64, u64)>>,
+    admin: Option<Token>,
     inner: Mutex<Inner>,
     fulfilled: std::sync::atomic::AtomicU64,
 }
@@ -173,14 +175,42 @@ impl Wallet {
                 parse_rate(&r.rate).map_err(WalletError::Config)?,
             );
         }
+        let admin = config
+            .admin_token_file
+            .as_deref()
+            .map(token_from_file)
+            .transpose()?;
         Ok(Wallet {
             prefix,
             public_url: public_url.trim_end_matches('/').to_owned(),
             max_packet: config.max_packet_amount,
-            rates,
+            rates: std::sync::RwLock::new(rates),
+            admin,
             inner: Mutex::new(inner),
             fulfilled: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// Whether `token` is the admin token (none is when there is no admin).
+    pub fn is_admin(&self, token: &str) -> bool {
+        // Compared as MACs under a fresh key: the comparison's time tells nothing of
+        // the token.
+        let key = random::<32>();
+        let mac = |t: &str| ilpt_interledger::stream::crypto::hmac_sha256(&key, t.as_bytes());
+        self.admin
+            .as_ref()
+            .is_some_and(|t| mac(t.expose()) == mac(token))
+    }
+
+    /// Sets the rate from asset `from` to `to` (`CODE:SCALE`) to `rate` (`N/D`).
+    pub fn set_rate(&self, from: &str, to: &str, rate: &str) -> Result<(), String> {
+        let key = (parse_asset(from)?, parse_asset(to)?);
+        let rate = parse_rate(rate)?;
+        self.rates
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, rate);
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -311,9 +341,15 @@ impl Wallet {
         let converted = if payer.asset == payee.asset {
             prepare.amount
         } else {
-            match self.rates.get(&(payer.asset.clone(), payee.asset.clone())) {
+            let rate = self
+                .rates
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&(payer.asset.clone(), payee.asset.clone()))
+                .copied();
+            match rate {
                 Some((n, d)) => {
-                    let v = u128::from(prepare.amount) * u128::from(*n) / u128::from(*d);
+                    let v = u128::from(prepare.amount) * u128::from(n) / u128::from(d);
                     u64::try_from(v).unwrap_or(u64::MAX)
                 }
                 None => {

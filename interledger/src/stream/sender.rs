@@ -59,6 +59,14 @@ pub struct SenderConfig {
     pub source_account: Option<Address>,
     /// The receiver's asset must be this one (the license's), or nothing is paid.
     pub require_asset: Option<(String, u8)>,
+    /// The worst rate to pay at, destination units per source unit: a probe (the
+    /// first, or one after the receiver refused a packet because the rate moved) that
+    /// finds a lower rate fails the payment, so no packet goes at it. Cross-asset
+    /// payments set it from a quote less the slippage they accept.
+    pub min_rate: Option<(u64, u64)>,
+    /// Only probe: learn the rate ([`Sender::rate`]) and the receiver's asset, pay
+    /// nothing, and close (`target` is not used).
+    pub quote_only: bool,
     /// Prepares in flight at once.
     pub window: usize,
     /// How long each Prepare may take, ms.
@@ -86,6 +94,8 @@ impl SenderConfig {
             source_asset,
             source_account: None,
             require_asset: None,
+            min_rate: None,
+            quote_only: false,
             window: 20,
             expiry_ms: 30_000,
             probe_amount: 1_000,
@@ -134,6 +144,14 @@ pub enum SendError {
     /// Nothing arrives however large the packet.
     #[error("nothing arrives at the receiver: the rate is too low")]
     RateTooLow,
+    /// The path's rate fell below [`SenderConfig::min_rate`].
+    #[error("the rate fell to {found}, below the least accepted {min}")]
+    BelowMinRate {
+        /// The rate the probe found, `d/s`.
+        found: String,
+        /// The least accepted, `d/s`.
+        min: String,
+    },
     /// The receiver closed the connection.
     #[error("the receiver closed the connection")]
     Closed,
@@ -214,7 +232,7 @@ impl Sender {
             max_packet: config.max_packet.max(1),
             probe_amount: config.probe_amount.max(1),
             keys,
-            phase: if config.target == 0 {
+            phase: if config.target == 0 && !config.quote_only {
                 Phase::Close
             } else {
                 Phase::Probe
@@ -232,13 +250,18 @@ impl Sender {
                 receiver_asset: None,
             },
             receipts: BTreeMap::new(),
-            outcome: if config.target == 0 {
+            outcome: if config.target == 0 && !config.quote_only {
                 Some(Ok(()))
             } else {
                 None
             },
             config,
         }
+    }
+
+    /// The path's rate as probed (its lower bound), destination units per source unit.
+    pub fn rate(&self) -> Option<(u64, u64)> {
+        self.rate
     }
 
     /// How the payment stands.
@@ -655,10 +678,23 @@ impl Sender {
             }
             return;
         }
+        if let Some((d, s)) = self.config.min_rate {
+            if u128::from(arrived) * u128::from(s) < u128::from(d) * u128::from(sent) {
+                self.finish(Err(SendError::BelowMinRate {
+                    found: format!("{arrived}/{sent}"),
+                    min: format!("{d}/{s}"),
+                }));
+                return;
+            }
+        }
         self.rate = None;
         self.rate_high = (u64::MAX, 1);
         self.narrow_rate(sent, arrived);
         self.retries = 0;
+        if self.config.quote_only {
+            self.finish(Ok(()));
+            return;
+        }
         self.phase = Phase::Send;
     }
 }

@@ -24,6 +24,8 @@ struct Connector {
     drop: u32,
     /// Rejects carry garbage data instead of the receiver's reply.
     garble: bool,
+    /// After this many source units forwarded, the rate becomes the second one.
+    rate_change: Option<(u64, (u64, u64))>,
     forwarded: u64,
 }
 
@@ -36,6 +38,7 @@ impl Connector {
             inject: Vec::new(),
             drop: 0,
             garble: false,
+            rate_change: None,
             forwarded: 0,
         }
     }
@@ -91,6 +94,11 @@ fn pay(mut config: SenderConfig, conn: &mut Connector, rx: &mut Receiver) -> Sen
                     Vec::new(),
                 ))
             } else {
+                if let Some((after, rate)) = conn.rate_change {
+                    if conn.forwarded >= after {
+                        conn.rate = rate;
+                    }
+                }
                 let mut forwarded = prepare.clone();
                 forwarded.amount = u64::try_from(
                     u128::from(prepare.amount) * u128::from(conn.rate.0) / u128::from(conn.rate.1),
@@ -351,4 +359,56 @@ fn a_plain_token_receiver_is_announced_our_own_address() {
     let mut tx = Sender::new(c);
     let (_, probe) = tx.poll_send(1_000_000, [1; 12]).unwrap();
     assert_eq!(announced(&keys, &probe).as_deref(), Some(""));
+}
+
+#[test]
+fn a_quote_probes_the_rate_and_the_asset_and_pays_nothing() {
+    let mut rx = receiver();
+    let mut conn = Connector::new();
+    conn.rate = (9, 10);
+    let mut c = config(&mut rx, 0, false);
+    c.quote_only = true;
+    let tx = pay(c, &mut conn, &mut rx);
+    assert_eq!(tx.outcome(), Some(&Ok(())));
+    assert_eq!(tx.rate(), Some((900, 1000)));
+    assert_eq!(tx.progress().receiver_asset, Some(("USD".into(), 2)));
+    assert_eq!((conn.forwarded, tx.progress().delivered), (0, 0));
+}
+
+#[test]
+fn a_rate_below_the_minimum_pays_nothing() {
+    let mut rx = receiver();
+    let mut conn = Connector::new();
+    conn.rate = (9, 10);
+    let mut c = config(&mut rx, 500, false);
+    c.min_rate = Some((95, 100));
+    let tx = pay(c, &mut conn, &mut rx);
+    assert!(
+        matches!(tx.outcome(), Some(Err(SendError::BelowMinRate { .. }))),
+        "{:?}",
+        tx.outcome()
+    );
+    assert_eq!((conn.forwarded, tx.progress().delivered), (0, 0));
+}
+
+#[test]
+fn a_rate_that_falls_past_the_minimum_mid_payment_stops_it_with_what_arrived() {
+    let mut rx = receiver();
+    let mut conn = Connector::new();
+    conn.rate = (9, 10);
+    conn.max_packet = 10;
+    // After 200 units the rate falls 11%: beyond the 2% the payer accepts.
+    conn.rate_change = Some((200, (8, 10)));
+    let mut c = config(&mut rx, 900, false);
+    c.min_rate = Some((882, 1000));
+    let tx = pay(c, &mut conn, &mut rx);
+    assert!(
+        matches!(tx.outcome(), Some(Err(SendError::BelowMinRate { .. }))),
+        "{:?}",
+        tx.outcome()
+    );
+    let p = tx.progress();
+    // Everything that arrived went at the first rate; nothing went at the second.
+    assert!(p.source_sent >= 200 && p.source_sent < 1000, "{p:?}");
+    assert_eq!(p.delivered, p.source_sent * 9 / 10, "{p:?}");
 }

@@ -49,6 +49,7 @@ pub fn run(args: &PayArgs) -> Result<()> {
             target: args.amount,
             max_source: args.ilp.max_spend,
             require_asset,
+            min_rate: None,
             window: 20,
         };
         let (paid, failure) = match pay(&link, &account, &spsp, &options).await {

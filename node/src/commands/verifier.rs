@@ -83,6 +83,10 @@ pub struct VerifierArgs {
     /// waits for the next run.
     #[arg(long, value_name = "AMOUNT")]
     pub payout_minimum: Option<u64>,
+    /// How far, in basis points, the rate of a payout to a pointer in another asset may
+    /// fall below the rate a probe quoted before the payout stops (default 100: 1%).
+    #[arg(long, value_name = "BPS")]
+    pub payout_max_slippage_bps: Option<u16>,
     /// The operator's public key (hex, `ilpt key show`): settling a payout a crash left
     /// unknown needs its signature.
     #[arg(long, value_name = "HEX")]
@@ -162,6 +166,9 @@ impl VerifierArgs {
         }
         if let Some(m) = self.payout_minimum {
             c.payout_minimum = m;
+        }
+        if let Some(b) = self.payout_max_slippage_bps {
+            c.payout_max_slippage_bps = b;
         }
         if let Some(k) = &self.operator_key {
             c.operator_key = Some(k.clone());

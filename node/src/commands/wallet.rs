@@ -18,6 +18,7 @@ Routes:
                             Receipt-Secret turn RFC 0039 receipts on), or its Open Payments
                             wallet address document (Accept: application/json)
   GET  /accounts/{account}  its balance
+  PUT  /rates               {from, to, rate}: move a rate (Bearer the --admin-token-file token)
 An account is ACCOUNT's address PREFIX.NAME; a token file that does not exist is made
 (mode 0600) with a fresh token. Example config: ilpt wallet --print-config.")]
 pub struct WalletArgs {
@@ -34,6 +35,10 @@ pub struct WalletArgs {
     /// Where the tokens of `--account` accounts are (made if missing).
     #[arg(long, value_name = "DIR")]
     pub token_dir: Option<PathBuf>,
+    /// A file with the token that may change rates while it runs (PUT /rates; made if
+    /// missing). Without it, rates stay as configured.
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
     /// The largest packet it forwards (F08 beyond).
     #[arg(long, value_name = "AMOUNT")]
     pub max_packet_amount: Option<u64>,
@@ -70,6 +75,9 @@ impl WalletArgs {
         }
         if let Some(m) = self.max_packet_amount {
             c.max_packet_amount = m;
+        }
+        if let Some(f) = &self.admin_token_file {
+            c.admin_token_file = Some(f.clone());
         }
         for spec in &self.accounts {
             c.accounts.push(account(spec, self.token_dir.as_deref())?);

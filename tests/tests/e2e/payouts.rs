@@ -626,3 +626,121 @@ fn a_price_in_another_asset_than_the_collection_wallet_is_refused_at_create_revs
     );
     assert!(out_file.exists());
 }
+
+#[test]
+fn a_payout_pointer_in_another_asset_is_paid_at_the_rate_and_stopped_beyond_the_slippage() {
+    let dir = tempfile::tempdir().unwrap();
+    // One US cent buys 0.9 euro cents at the wallet; it forwards packets of at most 10,
+    // so a payout takes hundreds of packets.
+    let config = dir.path().join("wallet.toml");
+    std::fs::write(
+        &config,
+        "[[rates]]\nfrom = \"USD:2\"\nto = \"EUR:2\"\nrate = \"9/10\"\n",
+    )
+    .unwrap();
+    let admin = dir.path().join("admin.token");
+    let w = Wallet::start_with(
+        &[("payer", FUNDS), ("seeder", 0)],
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "--admin-token-file",
+            admin.to_str().unwrap(),
+            "--max-packet-amount",
+            "10",
+            "--account",
+            "euro1:EUR:2",
+            "--account",
+            "euro2:EUR:2",
+        ],
+    );
+    let payout = w.payout_args();
+    let mut args: Vec<&str> = payout.iter().map(String::as_str).collect();
+    // 2% below the quote at most.
+    args.extend(["--payout-max-slippage-bps", "200"]);
+    let v = start_verifier_collecting(&dir.path().join("v.db"), &w, &args);
+    let c = client();
+    let payer = w.payer("payer");
+    set_seeder_pointer(&c, &v, &w.pointer("seeder"));
+    let euro = |name: &str| u64::try_from(w.balance(name)).unwrap();
+
+    // A creator paid in euros: all 4000 cents it earned go, and arrive at 9/10.
+    let first = key(101);
+    earn(&c, &v, &payer, &first, &w.pointer("euro1"), 5000);
+    let (status, reply) = post_json(&c, &format!("{}/payouts", v.url), &json!({}));
+    assert_eq!(status, 200, "{reply}");
+    let p = reply["payouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["party"] == json!(pk(&first)))
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (p["state"].as_str(), amount(&p, "delivered")),
+        (Some("done"), 4000),
+        "{p}"
+    );
+    // 9/10 of 4000, less a unit or two of rounding on the way.
+    let arrived = euro("euro1");
+    assert!((3595..=3600).contains(&arrived), "{arrived}");
+    assert!(
+        p["note"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{arrived} EUR:2 arrived")),
+        "{p}"
+    );
+    assert_eq!(earnings(&c, &v, &first), (4000, 4000, 0));
+
+    // Another: the rate falls to 8/10 once its payout is under way, beyond the 2% it
+    // accepts. The payout stops; what arrived went at 9/10, and only that is paid out.
+    let second = key(102);
+    earn(&c, &v, &payer, &second, &w.pointer("euro2"), 25_000);
+    let url = format!("{}/payouts", v.url);
+    let run = std::thread::spawn(move || {
+        let (status, reply) = post_json(&client(), &url, &json!({}));
+        assert_eq!(status, 200, "{reply}");
+        reply
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while euro("euro2") == 0 {
+        assert!(Instant::now() < deadline, "the payout never started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Only the admin token moves a rate.
+    let r = c
+        .put(format!("{}/rates", w.url))
+        .bearer_auth("not-the-token")
+        .json(&json!({"from": "USD:2", "to": "EUR:2", "rate": "1/10"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let r = c
+        .put(format!("{}/rates", w.url))
+        .bearer_auth(std::fs::read_to_string(&admin).unwrap().trim())
+        .json(&json!({"from": "USD:2", "to": "EUR:2", "rate": "8/10"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let reply = run.join().unwrap();
+    let p = reply["payouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["party"] == json!(pk(&second)))
+        .unwrap()
+        .clone();
+    let paid = amount(&p, "delivered");
+    assert_eq!(p["state"].as_str(), Some("partial"), "{p}");
+    assert!(paid > 0 && paid < 20_000, "{p}");
+    assert!(p["note"].as_str().unwrap().contains("below"), "{p}");
+    // Everything that arrived went at 9/10 (less rounding), nothing at 8/10.
+    let arrived = euro("euro2");
+    assert!(
+        arrived * 10 >= paid * 9 - 20 && arrived * 10 <= paid * 9,
+        "{arrived} for {paid}: {p}"
+    );
+    assert_eq!(earnings(&c, &v, &second), (20_000, paid, 0));
+    assert_eq!(v.audit(&c)["holds"].as_bool(), Some(true));
+}

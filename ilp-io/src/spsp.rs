@@ -28,12 +28,16 @@ pub enum SpspError {
     Malformed(String),
 }
 
-/// Queries `pointer` (a `$` payment pointer or an http(s) URL).
-pub async fn query(http: &reqwest::Client, pointer: &str) -> Result<SpspResponse, SpspError> {
+/// `GET`s `pointer`'s URL asking for `accept`; its status and body (capped).
+async fn get(
+    http: &reqwest::Client,
+    pointer: &str,
+    accept: &str,
+) -> Result<(reqwest::StatusCode, Vec<u8>), SpspError> {
     let url = ilpt_protocol::license::resolve_pointer(pointer).map_err(SpspError::Pointer)?;
     let answer = http
         .get(&url)
-        .header(reqwest::header::ACCEPT, CONTENT_TYPE)
+        .header(reqwest::header::ACCEPT, accept)
         .send()
         .await
         .map_err(|e| SpspError::Unreachable(e.to_string()))?;
@@ -41,12 +45,22 @@ pub async fn query(http: &reqwest::Client, pointer: &str) -> Result<SpspResponse
     let body = read_capped(answer, MAX_RESPONSE_LEN)
         .await
         .map_err(|e| SpspError::Malformed(e.to_string()))?;
+    Ok((status, body))
+}
+
+/// An HTTP error answer, with the start of what it said.
+fn status_error(status: reqwest::StatusCode, body: &[u8]) -> SpspError {
+    SpspError::Status {
+        status: status.as_u16(),
+        text: String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+    }
+}
+
+/// Queries `pointer` (a `$` payment pointer or an http(s) URL).
+pub async fn query(http: &reqwest::Client, pointer: &str) -> Result<SpspResponse, SpspError> {
+    let (status, body) = get(http, pointer, CONTENT_TYPE).await?;
     if !status.is_success() {
-        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-        return Err(SpspError::Status {
-            status: status.as_u16(),
-            text,
-        });
+        return Err(status_error(status, &body));
     }
     let spsp: SpspResponse =
         serde_json::from_slice(&body).map_err(|e| SpspError::Malformed(e.to_string()))?;
@@ -76,23 +90,9 @@ pub async fn wallet_address(
     http: &reqwest::Client,
     pointer: &str,
 ) -> Result<Option<WalletAddress>, SpspError> {
-    let url = ilpt_protocol::license::resolve_pointer(pointer).map_err(SpspError::Pointer)?;
-    let answer = http
-        .get(&url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| SpspError::Unreachable(e.to_string()))?;
-    let status = answer.status();
-    let body = read_capped(answer, MAX_RESPONSE_LEN)
-        .await
-        .map_err(|e| SpspError::Malformed(e.to_string()))?;
+    let (status, body) = get(http, pointer, "application/json").await?;
     if status.is_server_error() {
-        let text = String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned();
-        return Err(SpspError::Status {
-            status: status.as_u16(),
-            text,
-        });
+        return Err(status_error(status, &body));
     }
     if !status.is_success() {
         return Ok(None);

@@ -328,28 +328,26 @@ impl VerifierClient {
         )?)
     }
 
+    /// `GET {base}{path}`: the verifier's JSON answer, or an error with `refused` and
+    /// what it said.
+    async fn get_json(&self, path: &str, refused: &str) -> Result<Value> {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await?;
+        Ok(serde_json::from_str(&checked(r, refused).await?)?)
+    }
+
     /// Payouts, newest first (`open`: only those not settled).
     pub async fn payouts(&self, open: bool, limit: u32) -> Result<Value> {
-        let r = self
-            .http
-            .get(format!("{}/payouts?open={open}&limit={limit}", self.base))
-            .send()
-            .await?;
-        Ok(serde_json::from_str(
-            &checked(r, "the verifier refused").await?,
-        )?)
+        self.get_json(
+            &format!("/payouts?open={open}&limit={limit}"),
+            "the verifier refused",
+        )
+        .await
     }
 
     /// One payout.
     pub async fn payout(&self, id: u64) -> Result<Value> {
-        let r = self
-            .http
-            .get(format!("{}/payouts/{id}", self.base))
-            .send()
-            .await?;
-        Ok(serde_json::from_str(
-            &checked(r, "the verifier refused").await?,
-        )?)
+        self.get_json(&format!("/payouts/{id}"), "the verifier refused")
+            .await
     }
 
     /// Settles payout `id`, which a crash left unknown, as having delivered
@@ -575,27 +573,14 @@ impl VerifierClient {
 
     /// The verifier's collection wallet and the asset it takes (`GET /collection`).
     pub async fn collection(&self) -> Result<Value> {
-        let r = self
-            .http
-            .get(format!("{}/collection", self.base))
-            .send()
-            .await?;
-        Ok(serde_json::from_str(
-            &checked(r, "the verifier has no collection wallet").await?,
-        )?)
+        self.get_json("/collection", "the verifier has no collection wallet")
+            .await
     }
 
     /// A party's earnings.
     pub async fn earnings(&self, party: &PublicKey) -> Result<Value> {
-        let r = self
-            .http
-            .get(format!("{}/earnings/{party}", self.base))
-            .send()
-            .await?;
-        if !r.status().is_success() {
-            bail!("the verifier answered {}", r.status());
-        }
-        read_json(r).await
+        self.get_json(&format!("/earnings/{party}"), "the verifier refused")
+            .await
     }
 }
 

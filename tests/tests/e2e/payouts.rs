@@ -337,19 +337,25 @@ fn verifier_paying_through(dir: &Path, w: &Wallet, connector: &JsConnector) -> V
     )
 }
 
+/// A JS connector in US cents on both sides, with packets of at most `max_packet` and
+/// `extra_receivers` receiver accounts besides its own.
+fn usd_connector(max_packet: u64, extra_receivers: usize) -> JsConnector {
+    let usd2 = ilpt_tests::ilp::Asset::new("USD", 2);
+    JsConnector::start(&ConnectorConfig {
+        payer_asset: usd2.clone(),
+        receiver_asset: usd2,
+        payer_max_packet: Some(max_packet),
+        extra_receivers,
+        ..ConnectorConfig::default()
+    })
+}
+
 #[test]
 fn payouts_through_the_reference_connector_reach_js_receivers_to_the_unit() {
     if !harness_installed() {
         return;
     }
-    let usd2 = ilpt_tests::ilp::Asset::new("USD", 2);
-    let connector = JsConnector::start(&ConnectorConfig {
-        payer_asset: usd2.clone(),
-        receiver_asset: usd2,
-        payer_max_packet: Some(500),
-        extra_receivers: 2,
-        ..ConnectorConfig::default()
-    });
+    let connector = usd_connector(500, 2);
     let receivers: Vec<JsReceiver> = std::iter::once(&connector.receiver)
         .chain(&connector.extra_receivers)
         .map(|a| JsReceiver::start_on(a, &ReceiverConfig::default()))
@@ -401,14 +407,7 @@ fn a_receiver_that_stops_mid_payout_leaves_a_partial_payout_and_the_rest_owed() 
     if !harness_installed() {
         return;
     }
-    let usd2 = ilpt_tests::ilp::Asset::new("USD", 2);
-    let connector = JsConnector::start(&ConnectorConfig {
-        payer_asset: usd2.clone(),
-        receiver_asset: usd2,
-        payer_max_packet: Some(10),
-        extra_receivers: 1,
-        ..ConnectorConfig::default()
-    });
+    let connector = usd_connector(10, 1);
     // The creator's receiver goes away once 1000 of its 4000 have arrived.
     let creator_receiver = JsReceiver::start_on(
         &connector.receiver,

@@ -743,3 +743,37 @@ fn a_payout_pointer_in_another_asset_is_paid_at_the_rate_and_stopped_beyond_the_
     assert_eq!(earnings(&c, &v, &second), (20_000, paid, 0));
     assert_eq!(v.audit(&c)["holds"].as_bool(), Some(true));
 }
+
+#[test]
+fn scheduled_payouts_pay_what_reached_the_minimum_and_leave_the_rest_owed() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Wallet::start(&[("payer", FUNDS), ("creator1", 0), ("creator2", 0)]);
+    let payout = w.payout_args();
+    let mut args: Vec<&str> = payout.iter().map(String::as_str).collect();
+    args.extend(["--payout-every", "1s", "--payout-minimum", "1000"]);
+    let v = start_verifier_collecting(&dir.path().join("v.db"), &w, &args);
+    let c = client();
+    let payer = w.payer("payer");
+    // One creator is owed 2000, the other 800: below the minimum, it waits.
+    let (rich, poor) = (key(101), key(102));
+    earn(&c, &v, &payer, &rich, &w.pointer("creator1"), 2500);
+    earn(&c, &v, &payer, &poor, &w.pointer("creator2"), 1000);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while w.balance("creator1") < 2000 {
+        assert!(Instant::now() < deadline, "no scheduled payout came");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Two more periods: the small earning is still owed.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(w.balance("creator2"), 0);
+    assert_eq!(earnings(&c, &v, &poor), (800, 0, 0));
+    // Once it reaches the minimum, the schedule pays it all.
+    earn(&c, &v, &payer, &poor, &w.pointer("creator2"), 500);
+    while w.balance("creator2") < 1200 {
+        assert!(Instant::now() < deadline, "the second payout never came");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(earnings(&c, &v, &poor), (1200, 1200, 0));
+    assert_eq!(earnings(&c, &v, &rich), (2000, 2000, 0));
+    assert_eq!(w.balance("creator1"), 2000);
+}

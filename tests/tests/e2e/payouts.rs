@@ -777,3 +777,78 @@ fn scheduled_payouts_pay_what_reached_the_minimum_and_leave_the_rest_owed() {
     assert_eq!(earnings(&c, &v, &rich), (2000, 2000, 0));
     assert_eq!(w.balance("creator1"), 2000);
 }
+
+#[test]
+fn the_payout_token_comes_from_the_environment_and_never_reaches_a_log_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = Wallet::start(&[("payer", FUNDS), ("creator", 0)]);
+    let token = std::fs::read_to_string(w.token_file(ilpt_tests::wallet::OPERATOR))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let log = dir.path().join("verifier.log");
+    let db = dir.path().join("v.db");
+    let collect = w.verifier_args();
+    // A verifier that logs everything it can, with the token in ILPT_PAYOUT_TOKEN.
+    let spawn = |token: &str| {
+        let mut cmd = crate::common::ilpt(&["verifier", "--db", db.to_str().unwrap()]);
+        cmd.args([
+            "--listen",
+            "127.0.0.1:0",
+            "--payout-connector",
+            &w.connector(),
+        ])
+        .args(&collect)
+        .env("ILPT_PAYOUT_TOKEN", token)
+        .env("RUST_LOG", "trace")
+        .stdout(std::process::Stdio::piped())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap(),
+        );
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("verifier listening on ")
+            .unwrap()
+            .to_owned();
+        Verifier { child, url }
+    };
+    let c = client();
+    // A wrong token: the run is refused upstream, and says so without the token.
+    let wrong = "wrong-token-0123456789";
+    let v = spawn(wrong);
+    earn(
+        &c,
+        &v,
+        &w.payer("payer"),
+        &key(101),
+        &w.pointer("creator"),
+        1000,
+    );
+    let (status, reply) = post_json(&c, &format!("{}/payouts", v.url), &json!({}));
+    assert_eq!(status, 502, "{reply}");
+    assert!(!reply.to_string().contains(wrong), "{reply}");
+    v.kill9();
+    // The right one pays.
+    let v = spawn(&token);
+    let (status, reply) = post_json(&c, &format!("{}/payouts", v.url), &json!({}));
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(w.balance("creator"), 800);
+    v.kill9();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.lines().count() > 20,
+        "the verifier logged almost nothing"
+    );
+    assert!(!logged.contains(&token) && !logged.contains(wrong));
+}

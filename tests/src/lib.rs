@@ -129,16 +129,40 @@ impl Drop for Proc {
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A TCP port on 127.0.0.1 that was free a moment ago, for a process that must be told
+/// its port (the JavaScript harness, a tracker's announce URL).
+///
+/// Ports come from below Linux's ephemeral range (32768 and up), each at most once per
+/// test process: a port the kernel picked for `127.0.0.1:0` could be handed to an
+/// outgoing connection's local end, or to another test, before the process that was
+/// told it binds it (`EADDRINUSE`). Each is checked bindable first.
 ///
 /// # Panics
 /// If no port can be bound on loopback.
-#[allow(clippy::expect_used)]
+#[allow(clippy::panic)]
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a port on 127.0.0.1")
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    // Test binaries of one run start at different places, so two at once (a bench
+    // beside a test) rarely meet.
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % SPAN;
+        let Ok(port) = u16::try_from(LOW + n) else {
+            continue;
+        };
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 from {LOW} to {}", LOW + SPAN)
 }
 
 /// Starts `cmd` with stdout piped, reads its first `n` lines (servers print their

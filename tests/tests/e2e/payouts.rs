@@ -110,6 +110,17 @@ fn payouts(c: &Client, v: &Verifier, open_only: bool) -> Vec<Value> {
     rows
 }
 
+/// The payout to `party` in a run's answer.
+fn payout_of(reply: &Value, party: &SigningKey) -> Value {
+    reply["payouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["party"] == json!(pk(party)))
+        .unwrap_or_else(|| panic!("no payout to {} in {reply}", pk(party)))
+        .clone()
+}
+
 fn amount(p: &Value, field: &str) -> u64 {
     p[field].as_str().unwrap().parse().unwrap()
 }
@@ -431,20 +442,11 @@ fn a_receiver_that_stops_mid_payout_leaves_a_partial_payout_and_the_rest_owed() 
         assert_eq!(status, 200, "{reply}");
         reply
     };
-    let of = |reply: &Value, party: &SigningKey| -> Value {
-        reply["payouts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["party"] == json!(pk(party)))
-            .unwrap_or_else(|| panic!("no payout to {} in {reply}", pk(party)))
-            .clone()
-    };
     let first = run(&c);
     // Exactly what arrived counts as paid out; the rest is owed again.
     let arrived = creator_receiver.total_received();
     assert!((1000..4000).contains(&arrived), "{arrived}");
-    let p = of(&first, &creator);
+    let p = payout_of(&first, &creator);
     assert_eq!(
         (p["state"].as_str(), amount(&p, "delivered")),
         (Some("partial"), arrived),
@@ -452,14 +454,14 @@ fn a_receiver_that_stops_mid_payout_leaves_a_partial_payout_and_the_rest_owed() 
     );
     assert_eq!(earnings(&c, &v, &creator), (4000, arrived, 0));
     // The seeder's receiver was not affected.
-    let p = of(&first, &seeder());
+    let p = payout_of(&first, &seeder());
     assert_eq!(p["state"].as_str(), Some("done"), "{p}");
     assert_eq!(seeder_receiver.total_received(), 1000);
     // The next run pays the rest: the receiver is gone, so it fails and nothing more is
     // recorded paid; the creator is still owed it.
     let second = run(&c);
     assert_eq!(second["payouts"].as_array().unwrap().len(), 1, "{second}");
-    let p = of(&second, &creator);
+    let p = payout_of(&second, &creator);
     assert_eq!(
         (
             p["state"].as_str(),
@@ -668,13 +670,7 @@ fn a_payout_pointer_in_another_asset_is_paid_at_the_rate_and_stopped_beyond_the_
     earn(&c, &v, &payer, &first, &w.pointer("euro1"), 5000);
     let (status, reply) = post_json(&c, &format!("{}/payouts", v.url), &json!({}));
     assert_eq!(status, 200, "{reply}");
-    let p = reply["payouts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["party"] == json!(pk(&first)))
-        .unwrap()
-        .clone();
+    let p = payout_of(&reply, &first);
     assert_eq!(
         (p["state"].as_str(), amount(&p, "delivered")),
         (Some("done"), 4000),
@@ -723,13 +719,7 @@ fn a_payout_pointer_in_another_asset_is_paid_at_the_rate_and_stopped_beyond_the_
         .unwrap();
     assert_eq!(r.status().as_u16(), 204);
     let reply = run.join().unwrap();
-    let p = reply["payouts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["party"] == json!(pk(&second)))
-        .unwrap()
-        .clone();
+    let p = payout_of(&reply, &second);
     let paid = amount(&p, "delivered");
     assert_eq!(p["state"].as_str(), Some("partial"), "{p}");
     assert!(paid > 0 && paid < 20_000, "{p}");

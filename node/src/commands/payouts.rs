@@ -60,6 +60,8 @@ pub struct ResolveArgs {
     /// The payout's id (`ilpt payouts list --open`).
     id: u64,
     /// What arrived at the payout pointer, in the payout's asset units (0 if nothing).
+    /// For a payout to a pointer in another asset: what the operator's account paid for
+    /// what arrived (its connector's records show it).
     #[arg(long, value_name = "AMOUNT")]
     delivered: u64,
     /// The verifier operator's key file (its public key is the verifier's operator_key).

@@ -58,8 +58,11 @@ pub const MAX_ATTESTATION_LEN: usize =
 pub const ACK_WINDOW: u32 = 64;
 /// A downloader attests once this many new pieces from a peer are checked...
 pub const ATTEST_EVERY: u32 = ACK_WINDOW / 4;
-/// ...or once the oldest unattested one has waited this long.
-pub const ATTEST_DELAY_MS: u64 = 5;
+/// ...or once the oldest unattested one has waited this long. Fast transfers attest by
+/// count; this bounds the wait of a slow one. Each attestation is a signature, a
+/// message and a verification at the serving peer: at 5 ms a 1 GiB download of 1 MiB
+/// pieces sent some 600, one every piece or two, for nothing the count did not give.
+pub const ATTEST_DELAY_MS: u64 = 50;
 
 /// What the payer attests: the pieces of `info_hash` it received from `payee` and
 /// checked.
@@ -138,12 +141,14 @@ pub enum DeliveryError {
     Signature(&'static str),
 }
 
+/// The key at `bytes`, decoded by `key`, or the error naming its field.
 fn key_at(
+    key: impl Fn(&[u8]) -> Result<PublicKey, crate::keys::KeyError>,
     bytes: &[u8],
     what: &'static str,
     field: &'static str,
 ) -> Result<PublicKey, DeliveryError> {
-    PublicKey::from_bytes(bytes).map_err(|_| DeliveryError::Key { what, field })
+    key(bytes).map_err(|_| DeliveryError::Key { what, field })
 }
 
 impl Attestation {
@@ -185,6 +190,16 @@ impl SignedAttestation {
 
     /// Decodes the signed form; checks the form and the keys, not the signature.
     pub fn decode(bytes: &[u8]) -> Result<SignedAttestation, DeliveryError> {
+        SignedAttestation::decode_with(bytes, PublicKey::from_bytes)
+    }
+
+    /// [`SignedAttestation::decode`] with the keys decoded by `key` (a peer session
+    /// that knows both parties' keys: decoding one is a point decompression). `key`
+    /// must give what [`PublicKey::from_bytes`] gives.
+    pub fn decode_with(
+        bytes: &[u8],
+        key: impl Fn(&[u8]) -> Result<PublicKey, crate::keys::KeyError>,
+    ) -> Result<SignedAttestation, DeliveryError> {
         const WHAT: &str = "attestation";
         let too = || DeliveryError::Length {
             what: WHAT,
@@ -215,8 +230,8 @@ impl SignedAttestation {
         Ok(SignedAttestation {
             attestation: Attestation {
                 info_hash: InfoHash(info_hash),
-                payer: key_at(&bytes[36..68], WHAT, "payer")?,
-                payee: key_at(&bytes[68..100], WHAT, "payee")?,
+                payer: key_at(&key, &bytes[36..68], WHAT, "payer")?,
+                payee: key_at(&key, &bytes[68..100], WHAT, "payee")?,
                 pieces,
             },
             signature,
@@ -225,6 +240,15 @@ impl SignedAttestation {
 
     /// Decodes standard base64 (surrounding whitespace ignored).
     pub fn decode_base64(text: &str) -> Result<SignedAttestation, DeliveryError> {
+        SignedAttestation::decode_base64_with(text, PublicKey::from_bytes)
+    }
+
+    /// [`SignedAttestation::decode_base64`] with the keys decoded by `key` (see
+    /// [`SignedAttestation::decode_with`]).
+    pub fn decode_base64_with(
+        text: &str,
+        key: impl Fn(&[u8]) -> Result<PublicKey, crate::keys::KeyError>,
+    ) -> Result<SignedAttestation, DeliveryError> {
         let text = text.trim();
         if text.len() > MAX_ATTESTATION_LEN.div_ceil(3) * 4 {
             return Err(DeliveryError::Length {
@@ -235,7 +259,7 @@ impl SignedAttestation {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text)
             .map_err(|_| DeliveryError::Base64("attestation"))?;
-        SignedAttestation::decode(&bytes)
+        SignedAttestation::decode_with(&bytes, key)
     }
 
     /// Checks that the payer signed exactly this attestation.
@@ -307,8 +331,8 @@ impl SignedRevocation {
         let signed = SignedRevocation {
             revocation: Revocation {
                 info_hash: InfoHash(info_hash),
-                payer: key_at(&bytes[36..68], WHAT, "payer")?,
-                payee: key_at(&bytes[68..100], WHAT, "payee")?,
+                payer: key_at(PublicKey::from_bytes, &bytes[36..68], WHAT, "payer")?,
+                payee: key_at(PublicKey::from_bytes, &bytes[68..100], WHAT, "payee")?,
             },
             signature,
         };

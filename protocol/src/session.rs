@@ -453,8 +453,10 @@ impl Session {
             return Ok(());
         };
         let bad = |why: String| SessionError::BadAttestation(why);
-        let signed =
-            crate::delivery::SignedAttestation::decode(bytes).map_err(|e| bad(e.to_string()))?;
+        let signed = crate::delivery::SignedAttestation::decode_with(bytes, |b| {
+            known_key(b, &[paid.peer, paid.me])
+        })
+        .map_err(|e| bad(e.to_string()))?;
         let a = &signed.attestation;
         if a.info_hash != self.info_hash || a.pieces.len() != n {
             return Err(bad("not for this torrent".into()));
@@ -488,8 +490,8 @@ impl Session {
         if self.checking.len() >= self.config.max_queued.max(1) {
             return Err(bad("too many vouchers waiting for the verifier at once"));
         }
-        let signed =
-            SignedVoucher::decode(bytes).map_err(|e| SessionError::BadVoucher(e.to_string()))?;
+        let signed = SignedVoucher::decode_with(bytes, |b| known_key(b, &[paid.peer, paid.me]))
+            .map_err(|e| SessionError::BadVoucher(e.to_string()))?;
         let v = &signed.voucher;
         if v.piece != piece || v.info_hash != self.info_hash {
             return Err(bad("not for this piece of this torrent"));
@@ -734,6 +736,16 @@ impl Session {
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
+}
+
+/// The key `bytes` encode: one of `known` (the session's two parties, whose keys every
+/// voucher and attestation on it carries) without decoding it again, or else decoded.
+fn known_key(bytes: &[u8], known: &[PublicKey]) -> Result<PublicKey, crate::keys::KeyError> {
+    known
+        .iter()
+        .find(|k| k.to_bytes() == bytes)
+        .copied()
+        .map_or_else(|| PublicKey::from_bytes(bytes), Ok)
 }
 
 #[cfg(test)]

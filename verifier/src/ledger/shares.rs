@@ -396,7 +396,7 @@ pub struct VerifiedAttestation(SignedAttestation);
 impl VerifiedAttestation {
     /// Decodes base64 and checks the payer's signature (400 malformed, 403 forged).
     pub fn check(text: &str) -> Result<VerifiedAttestation> {
-        let signed = SignedAttestation::decode_base64(text)
+        let signed = SignedAttestation::decode_base64_with(text, super::decode_key)
             .map_err(|e| LedgerError::BadRequest(e.to_string()))?;
         signed
             .verify()

@@ -27,7 +27,7 @@
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use ilpt_protocol::{Amount, Asset, Bps, License, PublicKey, Voucher};
+use ilpt_protocol::{Amount, PublicKey, Voucher};
 use ilpt_tests::env_or;
 use ilpt_tests::wallet::Wallet;
 use reqwest::blocking::Client;
@@ -108,16 +108,7 @@ fn one_run(parties: usize) -> Outcome {
             .unwrap(),
     );
     let pointer = account["pointer"].as_str().unwrap().to_owned();
-    let license = License::new(
-        pointer.clone(),
-        url.clone(),
-        Amount(price),
-        Asset::new("USD", 2).unwrap(),
-        Bps::new(8000).unwrap(),
-        pk(&creator),
-    )
-    .unwrap()
-    .sign(&creator);
+    let license = ilpt_tests::signed_license(&creator, &pointer, &url, price, ilpt_tests::usd2());
     let t = ilpt_tests::license_torrent(license, u32::try_from(parties).unwrap());
     let ih = t.metainfo.info_hash;
     check(

@@ -41,7 +41,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use ilpt_protocol::{Amount, Asset, Bps, License, PublicKey, Voucher};
+use ilpt_protocol::{Amount, PublicKey, Voucher};
 use serde_json::{json, Value};
 
 fn pk(k: &SigningKey) -> PublicKey {
@@ -203,16 +203,7 @@ async fn main() {
     )
     .await;
     let pointer = reply["pointer"].as_str().unwrap().to_owned();
-    let license = License::new(
-        pointer.clone(),
-        url.clone(),
-        Amount(price),
-        Asset::new("USD", 2).unwrap(),
-        Bps::new(8000).unwrap(),
-        pk(&creator),
-    )
-    .unwrap()
-    .sign(&creator);
+    let license = ilpt_tests::signed_license(&creator, &pointer, &url, price, ilpt_tests::usd2());
     let t = ilpt_tests::license_torrent(license, pieces);
     let ih = t.metainfo.info_hash;
     let r = http

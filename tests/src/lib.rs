@@ -266,6 +266,41 @@ pub fn revshare_body(
                        "creator_key": request.creator_key, "signature": signature})
 }
 
+/// A license signed by `creator` on the terms of [`revshare_body`] (80% to the
+/// creator): `price` in `asset` (`USD:2` unless a test prices it otherwise), paid to
+/// `pointer` and checked by `verifier`.
+///
+/// # Panics
+/// If the terms are not a valid license.
+#[allow(clippy::expect_used)]
+pub fn signed_license(
+    creator: &ed25519_dalek::SigningKey,
+    pointer: &str,
+    verifier: &str,
+    price: u64,
+    asset: ilpt_protocol::Asset,
+) -> ilpt_protocol::License {
+    ilpt_protocol::License::new(
+        pointer.to_owned(),
+        verifier.to_owned(),
+        ilpt_protocol::Amount(price),
+        asset,
+        ilpt_protocol::Bps::new(8000).expect("a share"),
+        creator.verifying_key().into(),
+    )
+    .expect("a license")
+    .sign(creator)
+}
+
+/// US cents, the asset of the tests' licenses.
+///
+/// # Panics
+/// Never: `USD:2` is an asset.
+#[allow(clippy::expect_used)]
+pub fn usd2() -> ilpt_protocol::Asset {
+    ilpt_protocol::Asset::new("USD", 2).expect("an asset")
+}
+
 /// Seconds since the Unix epoch (voucher deadlines are counted on it).
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()

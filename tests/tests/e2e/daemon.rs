@@ -183,19 +183,15 @@ fn names_in(dir: &Path) -> Vec<String> {
 
 #[test]
 fn a_refused_torrent_leaves_no_state_and_no_data_behind() {
-    use ilpt_protocol::{Amount, Asset, Bps, License};
     let dir = tempfile::tempdir().unwrap();
     let creator = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-    let license = License::new(
-        "$wallet.example/creator".into(),
-        "http://127.0.0.1:9".into(),
-        Amount(500),
-        Asset::new("USD", 2).unwrap(),
-        Bps::new(8000).unwrap(),
-        creator.verifying_key().into(),
-    )
-    .unwrap()
-    .sign(&creator);
+    let license = ilpt_tests::signed_license(
+        &creator,
+        "$wallet.example/creator",
+        "http://127.0.0.1:9",
+        500,
+        ilpt_tests::usd2(),
+    );
     // Four pieces of 16 KiB named licensed.bin (placeholder hashes: no data matches).
     let paid = ilpt_tests::license_torrent(license, 4);
     let ih = paid.metainfo.info_hash.to_hex();

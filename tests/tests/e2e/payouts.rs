@@ -570,16 +570,7 @@ fn a_price_in_another_asset_than_the_collection_wallet_is_refused_at_create_revs
     assert!(text.contains("EUR:2") && text.contains("USD:2"), "{text}");
     // A license priced in euros, on a dollar account: refused at registration.
     let pointer = revshare_to(&c, &v, &creator, "$wallet.example/creator");
-    let license = ilpt_protocol::License::new(
-        pointer.clone(),
-        v.url.clone(),
-        ilpt_protocol::Amount(1000),
-        eur,
-        ilpt_protocol::Bps::new(8000).unwrap(),
-        pk(&creator),
-    )
-    .unwrap()
-    .sign(&creator);
+    let license = ilpt_tests::signed_license(&creator, &pointer, &v.url, 1000, eur);
     let t = ilpt_tests::license_torrent(license, 4);
     let r = c
         .put(format!("{}/licenses/{}", v.url, t.metainfo.info_hash))

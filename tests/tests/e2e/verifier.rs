@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
-use ilpt_protocol::{Amount, Asset, Bps, InfoHash, License, PublicKey, Voucher};
+use ilpt_protocol::{Amount, InfoHash, PublicKey, Voucher};
 use ilpt_tests::wallet::Wallet;
 use reqwest::blocking::Client;
 use serde_json::{json, Value};
@@ -142,16 +142,7 @@ pub(crate) fn register(
     pieces: u32,
     price: u64,
 ) -> InfoHash {
-    let license = License::new(
-        pointer.to_owned(),
-        v.url.clone(),
-        Amount(price),
-        Asset::new("USD", 2).unwrap(),
-        Bps::new(8000).unwrap(),
-        pk(creator),
-    )
-    .unwrap()
-    .sign(creator);
+    let license = ilpt_tests::signed_license(creator, pointer, &v.url, price, ilpt_tests::usd2());
     let t = ilpt_tests::license_torrent(license, pieces);
     let ih = t.metainfo.info_hash;
     let r = c
